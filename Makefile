@@ -1,0 +1,43 @@
+# feedpub — two commands a fresh machine with Python 3.11 needs: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config.toml
+# The sample newsroom's unsubscribe-token key. Real deployments set their own secret.
+export FEEDPUB_SECRET ?= sample-newsroom-key-not-for-production
+
+.PHONY: run test lint typecheck pytest golden bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or make PYTHON=/path/to/python3.11"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/feedpub --config $(CONFIG) publish
+	$(BIN)/feedpub --config $(CONFIG) digest preview daily
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy src
+
+pytest: $(VENV)/.installed
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+golden: $(VENV)/.installed
+	$(BIN)/python tests/regenerate_golden.py
+
+bench: $(VENV)/.installed
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf feeds outbox preview feedpub.db feedpub.db-* .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Click commands, one module per area; each command parses arguments and calls core code."""

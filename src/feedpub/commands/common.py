@@ -1,0 +1,76 @@
+"""What every command shares: the loaded config, the store, the console, exit codes."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+
+from feedpub.config import Config, load_config
+from feedpub.errors import FeedpubError
+from feedpub.store import Store
+
+EXIT_OK = 0
+EXIT_REJECTED = 1  # some input was rejected; the rest was published
+EXIT_USAGE = 2  # usage or configuration error
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class App:
+    config_path: Path
+    log_level: str | None = None
+    console: Console = field(default_factory=lambda: Console(highlight=False))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    _config: Config | None = None
+    _store: Store | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.config.store_url)
+        return self._store
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn FeedpubError into a one-line message on stderr and its exit status."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except FeedpubError as e:
+            Console(stderr=True, highlight=False).print(f"[red]error:[/red] {e}", markup=True)
+            raise SystemExit(e.exit_code) from None
+
+    return wrapper
+
+
+def echo_rejections(app: App, rejected: list[Any]) -> None:
+    """Print each rejected input: where (file:line) and why."""
+    for r in rejected:
+        app.err.print(f"[red]rejected[/red] {r}", markup=True, soft_wrap=True)

@@ -1,0 +1,247 @@
+"""The store's tables (SQLAlchemy Core) and its versioned migrations.
+
+Why a small versioned runner rather than Alembic: feedpub owns its whole schema,
+ships as one package and must migrate itself on first use with no extra files or
+commands (`alembic.ini`, env.py); each migration is a plain function run in the
+same transaction that records the new version, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as UTC on every backend."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; attach a time zone first")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # pragma: no cover - defensive, SQLAlchemy parses
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+beats = sa.Table(
+    "beats",
+    metadata,
+    sa.Column("slug", sa.String(200), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("position", sa.Integer, nullable=False, default=0),
+)
+
+authors = sa.Table(
+    "authors",
+    metadata,
+    sa.Column("slug", sa.String(200), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("bio", sa.Text, nullable=False, default=""),
+    sa.Column("beat", sa.String(200), nullable=True),  # from a bio line "... covering BEAT"
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("uri", sa.Text, nullable=True),
+)
+
+articles = sa.Table(
+    "articles",
+    metadata,
+    sa.Column("id", sa.String(500), primary_key=True),  # permanent id
+    sa.Column("source", sa.String(500), nullable=False),
+    sa.Column("source_key", sa.String(1000), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("slug", sa.String(500), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("content_html", sa.Text, nullable=False),
+    sa.Column("reading_minutes", sa.Integer, nullable=False),
+    sa.Column("beat", sa.String(200), nullable=True),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("image_url", sa.Text, nullable=True),
+    sa.Column("image_type", sa.String(100), nullable=True),
+    sa.Column("image_length", sa.BigInteger, nullable=True),
+    sa.Column("language", sa.String(35), nullable=True),
+    sa.Column("published", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("changed_generation", sa.BigInteger, nullable=False),
+    sa.Index("ix_articles_source_key", "source", "source_key", unique=True),
+    sa.Index("ix_articles_url", "url"),
+    sa.Index("ix_articles_status_published", "status", "published"),
+    sa.Index("ix_articles_beat_published", "beat", "status", "published"),
+    sa.Index("ix_articles_changed_generation", "changed_generation"),
+)
+
+article_authors = sa.Table(
+    "article_authors",
+    metadata,
+    sa.Column(
+        "article_id",
+        sa.String(500),
+        sa.ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("author_slug", sa.String(200), sa.ForeignKey("authors.slug"), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Index("ix_article_authors_author", "author_slug", "article_id"),
+)
+
+# Per-file state of folder sources: lets a re-collect skip unchanged files by size+mtime.
+source_files = sa.Table(
+    "source_files",
+    metadata,
+    sa.Column("source", sa.String(500), primary_key=True),
+    sa.Column("path", sa.String(1000), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mtime_ns", sa.BigInteger, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("article_id", sa.String(500), nullable=True),
+)
+
+# Per-source state of upstream sources (ETag, Last-Modified, moved URL, disabled...).
+source_state = sa.Table(
+    "source_state",
+    metadata,
+    sa.Column("source", sa.String(500), primary_key=True),
+    sa.Column("key", sa.String(500), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# Feeds: one row per output file, for incremental builds and archive pages.
+feed_files = sa.Table(
+    "feed_files",
+    metadata,
+    sa.Column("path", sa.String(1000), primary_key=True),  # relative to the output dir
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=True),
+    sa.Column("written_at", UTCDateTime, nullable=False),
+)
+
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),  # normalized
+    sa.Column("name", sa.Text, nullable=False, default=""),
+    sa.Column("status", sa.String(20), nullable=False),  # pending/active/unsubscribed/bounced
+    sa.Column("hard_bounces", sa.Integer, nullable=False, default=0),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column(
+        "subscriber_id",
+        sa.Integer,
+        sa.ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("newsletter", sa.String(200), primary_key=True),
+    sa.Column("beats", sa.JSON, nullable=False),  # [] = all of the newsletter's beats
+    sa.Column("status", sa.String(20), nullable=False),  # active/unsubscribed
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Index("ix_subscriptions_newsletter", "newsletter", "status"),
+)
+
+editions = sa.Table(
+    "editions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("newsletter", sa.String(200), nullable=False),
+    sa.Column("slot", sa.String(100), nullable=False),  # schedule slot or manual key
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # frozen/sending/paused/sent/skipped
+    sa.Column("cutoff", UTCDateTime, nullable=False),  # articles published up to here
+    sa.Column("since", UTCDateTime, nullable=False),  # ...and after here
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("finished", UTCDateTime, nullable=True),
+    sa.Column("article_count", sa.Integer, nullable=False, default=0),
+    sa.Column("recipient_count", sa.Integer, nullable=False, default=0),
+    sa.UniqueConstraint("newsletter", "slot", name="uq_editions_slot"),
+    sa.UniqueConstraint("newsletter", "number", name="uq_editions_number"),
+)
+
+edition_articles = sa.Table(
+    "edition_articles",
+    metadata,
+    sa.Column(
+        "edition_id", sa.Integer, sa.ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("article_id", sa.String(500), sa.ForeignKey("articles.id"), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("beat", sa.String(200), nullable=True),
+    sa.Index("ix_edition_articles_article", "article_id"),
+)
+
+# The delivery ledger: one row per (edition, subscriber); makes sending resumable.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column(
+        "edition_id", sa.Integer, sa.ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),  # address frozen with the edition
+    sa.Column("selection", sa.Text, nullable=False),  # beats this subscriber gets, ";"-joined
+    sa.Column("status", sa.String(20), nullable=False),  # queued/sending/sent/failed/bounced
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("message_id", sa.String(500), nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Index("ix_deliveries_status", "edition_id", "status", "next_attempt"),
+)
+
+# Runs of collect/build/digest for `feedpub status`.
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(50), nullable=False),  # collect/build/digest
+    sa.Column("started", UTCDateTime, nullable=False),
+    sa.Column("finished", UTCDateTime, nullable=True),
+    sa.Column("ok", sa.Boolean, nullable=True),
+    sa.Column("summary", sa.JSON, nullable=False),
+    sa.Index("ix_runs_kind", "kind", "started"),
+)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+# Append-only: (version, migration). Never edit a released migration; add the next one.
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
+    (1, _v1),
+]
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]

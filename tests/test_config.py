@@ -1,0 +1,80 @@
+"""Configuration: valid files load; every mistake names its key and exits 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from feedpub.cli import main
+from feedpub.config import load_config
+from feedpub.errors import ConfigError
+
+from .conftest import BASE_CONFIG, Newsroom
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_sample_config_loads() -> None:
+    cfg = load_config(REPO / "config.toml")
+    assert cfg.site.base_url == "https://jadetimes.example/"
+    assert [b.slug for b in cfg.beats][:2] == ["russia-ukraine-war", "sri-lanka"]
+    assert cfg.store_url == "sqlite:///" + str(REPO / "feedpub.db")
+    assert cfg.output_dir == REPO / "feeds"
+
+
+def test_base_url_gets_trailing_slash(newsroom: Newsroom) -> None:
+    newsroom.set_config(base=BASE_CONFIG.replace("https://news.example/", "https://news.example/x"))
+    assert newsroom.config().site.base_url == "https://news.example/x/"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "hint"),
+    [
+        ('base_url = "https://news.example/"', 'base_url = "/relative/"', "site.base_url", "absolute"),
+        ('timezone = "Asia/Colombo"', 'timezone = "Mars/Olympus"', "site.timezone", "IANA"),
+        ('language = "en"', 'language = "en_US"', "site.language", "en-US"),
+        ("items_per_feed = 5", 'items_per_feed = "five"', "output.items_per_feed", "integer"),
+        ('title = "Test Times"', 'title = "Test Times"\ncolour = "red"', "site.colour", "unknown key"),
+        ('default_beat = "world"', 'default_beat = "sport"', "site.default_beat", "not defined"),
+    ],
+)
+def test_config_errors_name_the_key(
+    newsroom: Newsroom, old: str, new: str, key: str, hint: str
+) -> None:
+    assert old in BASE_CONFIG
+    newsroom.set_config(base=BASE_CONFIG.replace(old, new, 1))
+    with pytest.raises(ConfigError) as ei:
+        newsroom.config()
+    assert key in str(ei.value)
+    assert hint in str(ei.value)
+    assert str(newsroom.config_path) in str(ei.value)
+
+
+def test_undefined_newsletter_beat(newsroom: Newsroom) -> None:
+    newsroom.set_config('[[newsletters]]\nslug = "x"\ntitle = "X"\nfrom = "a@b.example"\nbeats = ["nope"]\n')
+    with pytest.raises(ConfigError, match=r"newsletters\[1\]\.beats: beat 'nope' is not defined"):
+        newsroom.config()
+
+
+def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
+    p = tmp_path / "config.toml"
+    p.write_text("[site\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_missing_secret_is_a_config_error(newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FEEDPUB_TEST_SECRET")
+    with pytest.raises(ConfigError, match="FEEDPUB_TEST_SECRET"):
+        newsroom.config().token_key()
+
+
+def test_cli_exits_2_on_config_error(newsroom: Newsroom) -> None:
+    newsroom.set_config(base=BASE_CONFIG.replace('timezone = "Asia/Colombo"', 'timezone = "Nowhere"'))
+    result = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "collect"])
+    assert result.exit_code == 2
+    assert "site.timezone" in result.output
