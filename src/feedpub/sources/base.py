@@ -1,0 +1,44 @@
+"""The contract between sources and ``collect``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from feedpub.config import Config
+from feedpub.errors import ContentError
+from feedpub.types import ParsedArticle
+
+
+@dataclass
+class SourceContext:
+    config: Config
+    now: datetime  # aware; the collection time
+    # This source's persisted key/value state (table source_state): ETag, Last-Modified,
+    # moved URL, disabled flag... A source may change it; collect saves it afterwards.
+    state: dict[str, str] = field(default_factory=dict)
+    # key -> content hash of what the store already holds for this source.
+    known: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SourceResult:
+    name: str
+    articles: list[ParsedArticle] = field(default_factory=list)
+    rejected: list[ContentError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # Keys known to be unchanged without parsing (folder: same size+mtime; feed: 304).
+    unchanged_keys: set[str] = field(default_factory=set)
+    # True when the source listed *everything* it holds: stored keys absent from
+    # ``articles`` and ``unchanged_keys`` are then retracted. A feed is a window: False.
+    complete: bool = False
+    # "ok", "not-modified", "disabled", "error"
+    status: str = "ok"
+    error: str | None = None
+
+
+class Source(Protocol):
+    name: str
+
+    def fetch(self, ctx: SourceContext) -> SourceResult: ...
