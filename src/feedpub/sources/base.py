@@ -20,6 +20,11 @@ class SourceContext:
     state: dict[str, str] = field(default_factory=dict)
     # key -> content hash of what the store already holds for this source.
     known: dict[str, str] = field(default_factory=dict)
+    # Folder sources: key -> (size, mtime_ns) recorded when the file was last parsed.
+    file_stats: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Changes whenever configuration that shapes parsed articles changes (beats, URL
+    # patterns, time zone): a source must then re-parse even "unchanged" inputs.
+    rules_fingerprint: str = ""
 
 
 @dataclass
@@ -36,6 +41,10 @@ class SourceResult:
     # "ok", "not-modified", "disabled", "error"
     status: str = "ok"
     error: str | None = None
+    # Folder sources: key -> (size, mtime_ns) of every file parsed or skipped as unchanged.
+    file_stats: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Inputs present but deliberately not published (draft: true).
+    drafts: set[str] = field(default_factory=set)
 
 
 class Source(Protocol):

@@ -1,0 +1,306 @@
+"""collect: read every source, decide what changed, write the store in one transaction.
+
+Sources are fetched concurrently (bounded pool); each source only parses. Decisions
+are pure (``feedpub.decide``); this module does the I/O around them. Every content
+change bumps the store's generation in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from feedpub import schema as s
+from feedpub.config import (
+    Config,
+    FeedSourceConfig,
+    FolderSourceConfig,
+    PagesSourceConfig,
+    source_name,
+)
+from feedpub.decide import BeatRules, Change, Plan, author_slug, plan_source
+from feedpub.errors import ContentError
+from feedpub.sources.base import Source, SourceContext, SourceResult
+from feedpub.store import Store
+from feedpub.text import slugify
+from feedpub.types import ArticleStatus
+
+log = logging.getLogger("feedpub.collect")
+
+KINDS = ("new", "updated", "unchanged", "retracted", "scheduled", "rejected")
+MAX_CONCURRENT_SOURCES = 8
+
+
+@dataclass
+class SourceReport:
+    name: str
+    status: str  # ok / not-modified / disabled / error
+    error: str | None
+    counts: dict[str, int]
+    warnings: list[str]
+
+
+@dataclass
+class CollectReport:
+    now: datetime
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    rejected: list[ContentError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    sources: list[SourceReport] = field(default_factory=list)
+    generation: int = 0
+    changed: bool = False
+
+    @property
+    def source_errors(self) -> list[SourceReport]:
+        return [r for r in self.sources if r.status in ("error", "disabled")]
+
+
+def make_source(cfg: FolderSourceConfig | FeedSourceConfig | PagesSourceConfig) -> Source:
+    name = source_name(cfg)
+    if isinstance(cfg, FolderSourceConfig):
+        from feedpub.sources.folder import FolderSource
+
+        return FolderSource(cfg, name)
+    if isinstance(cfg, FeedSourceConfig):
+        from feedpub.sources.feed import FeedSource
+
+        return FeedSource(cfg, name)
+    from feedpub.sources.pages import PagesSource
+
+    return PagesSource(cfg, name)
+
+
+def rules_fingerprint(config: Config) -> str:
+    """Configuration that shapes parsed articles; a change forces a full re-parse."""
+    shape = {
+        "site": config.site.model_dump(mode="json"),
+        "beats": [b.model_dump(mode="json") for b in config.beats],
+        "authors": [a.model_dump(mode="json") for a in config.authors],
+        "sources": [x.model_dump(mode="json") for x in config.sources],
+        "version": 1,
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def collect(config: Config, store: Store, *, now: datetime | None = None) -> CollectReport:
+    now = now or datetime.now(UTC)
+    report = CollectReport(now=now)
+    sources = [make_source(c) for c in config.sources]
+    fingerprint = rules_fingerprint(config)
+
+    with store.read() as conn:
+        contexts = [_context(conn, config, src.name, now, fingerprint) for src in sources]
+
+    def run(pair: tuple[Source, SourceContext]) -> SourceResult:
+        src, ctx = pair
+        try:
+            return src.fetch(ctx)
+        except Exception as e:  # a source bug must not stop the other sources
+            log.exception("source failed", extra={"source": src.name})
+            return SourceResult(name=src.name, status="error", error=f"{type(e).__name__}: {e}")
+
+    pairs = list(zip(sources, contexts, strict=True))
+    if len(pairs) == 1:
+        results = [run(pairs[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_SOURCES, len(pairs))) as pool:
+            results = list(pool.map(run, pairs))
+
+    with store.begin() as conn:
+        changed = store.sync_beats(conn, [(b.slug, b.title, b.description) for b in config.beats])
+        configured_slugs = _sync_config_authors(store, conn, config)
+        stored = (
+            store.article_states(conn) if any(r.articles or r.complete for r in results) else []
+        )
+        by_url = {st.url: st for st in stored}
+        by_id = {st.id: st for st in stored}
+        bios = [(a, beat) for r in results for p in r.articles for a, _bio, beat in p.author_bios]
+        rules = BeatRules.from_config(config, store.author_beats(conn)).with_bios(bios)
+        generation = store.generation(conn) + 1  # used only if something changes
+        wrote = False
+        for result, ctx in zip(results, contexts, strict=True):
+            plan = plan_source(
+                result,
+                stored=stored,
+                by_url=by_url,
+                by_id=by_id,
+                rules=rules,
+                author_slugs=configured_slugs,
+                now=now,
+                tz=config.site.tz,
+            )
+            _save_authors(store, conn, result, configured_slugs)
+            wrote |= _apply(store, conn, plan, result, generation, now)
+            _save_source_state(conn, result, ctx)
+            report.sources.append(_source_report(result, plan))
+            report.rejected.extend(plan.rejected)
+            report.warnings.extend(result.warnings)
+            for kind in KINDS[:-1]:
+                report.counts[kind] += plan.count(kind)  # type: ignore[arg-type]
+            report.counts["rejected"] += len(plan.rejected)
+        wrote |= _publish_due(conn, now, generation)
+        if wrote or changed:
+            report.generation = store.bump_generation(conn)
+            report.changed = True
+        else:
+            report.generation = generation - 1
+    log.info(
+        "collected",
+        extra={**report.counts, "generation": report.generation, "warnings": len(report.warnings)},
+    )
+    store.record_run(
+        "collect",
+        now,
+        datetime.now(UTC),
+        not report.rejected and not report.source_errors,
+        {
+            "counts": report.counts,
+            "generation": report.generation,
+            "sources": [
+                {"name": r.name, "status": r.status, "error": r.error} for r in report.sources
+            ],
+        },
+    )
+    return report
+
+
+def _context(conn: Connection, config: Config, name: str, now: datetime, fp: str) -> SourceContext:
+    state = {
+        r.key: r.value
+        for r in conn.execute(sa.select(s.source_state).where(s.source_state.c.source == name))
+    }
+    known = {
+        r.source_key: r.content_hash
+        for r in conn.execute(
+            sa.select(s.articles.c.source_key, s.articles.c.content_hash).where(
+                s.articles.c.source == name
+            )
+        )
+    }
+    stats = {
+        r.path: (r.size, r.mtime_ns)
+        for r in conn.execute(sa.select(s.source_files).where(s.source_files.c.source == name))
+    }
+    return SourceContext(config, now, state, known, stats, fp)
+
+
+def _sync_config_authors(store: Store, conn: Connection, config: Config) -> dict[str, str]:
+    """Write [[authors]] to the store; returns name (casefolded) -> slug for configured ones."""
+    slugs: dict[str, str] = {}
+    for a in config.authors:
+        slug = a.slug or slugify(a.name)
+        slugs[a.name.casefold()] = slug
+        store.upsert_author(conn, slug, a.name, bio=a.bio or None, email=a.email, uri=a.uri)
+    return slugs
+
+
+def _save_authors(
+    store: Store, conn: Connection, result: SourceResult, slugs: dict[str, str]
+) -> None:
+    seen: set[str] = set()
+    for p in result.articles:
+        bios = {name: (bio, beat) for name, bio, beat in p.author_bios}
+        for name in p.authors:
+            slug = author_slug(name, slugs)
+            if slug in seen and name not in bios:
+                continue
+            seen.add(slug)
+            bio, beat = bios.get(name, (None, None))
+            store.upsert_author(conn, slug, name, bio=bio, beat=beat)
+
+
+def _apply(
+    store: Store, conn: Connection, plan: Plan, result: SourceResult, generation: int, now: datetime
+) -> bool:
+    wrote = False
+    for ch in plan.changes:
+        wrote = True
+        if ch.article is not None:
+            store.upsert_article(
+                conn,
+                ch.article,
+                source=result.name,
+                source_key=ch.source_key,
+                content_hash=ch.content_hash,
+                first_seen=now,
+                generation=generation,
+                insert=ch.insert,
+            )
+        elif ch.status is not None:
+            store.set_status(conn, ch.article_id, ch.status, generation)
+    _save_file_stats(conn, result, plan.changes)
+    return wrote
+
+
+def _save_file_stats(conn: Connection, result: SourceResult, changes: list[Change]) -> None:
+    if not result.file_stats and not result.complete:
+        return
+    ids = {c.source_key: c.article_id for c in changes}
+    existing = {
+        r.path: r
+        for r in conn.execute(
+            sa.select(s.source_files).where(s.source_files.c.source == result.name)
+        )
+    }
+    t = s.source_files
+    for key, (size, mtime) in result.file_stats.items():
+        row = existing.pop(key, None)
+        if row is None:
+            conn.execute(
+                sa.insert(t).values(
+                    source=result.name,
+                    path=key,
+                    size=size,
+                    mtime_ns=mtime,
+                    content_hash="",
+                    article_id=ids.get(key),
+                )
+            )
+        elif (row.size, row.mtime_ns) != (size, mtime) or key in ids:
+            conn.execute(
+                sa.update(t)
+                .where(t.c.source == result.name, t.c.path == key)
+                .values(size=size, mtime_ns=mtime, article_id=ids.get(key, row.article_id))
+            )
+    if result.complete:
+        for key in existing:  # deleted files, and files rejected this time
+            conn.execute(sa.delete(t).where(t.c.source == result.name, t.c.path == key))
+
+
+def _save_source_state(conn: Connection, result: SourceResult, ctx: SourceContext) -> None:
+    t = s.source_state
+    old = {r.key: r.value for r in conn.execute(sa.select(t).where(t.c.source == result.name))}
+    for key, value in ctx.state.items():
+        if key not in old:
+            conn.execute(sa.insert(t).values(source=result.name, key=key, value=value))
+        elif old[key] != value:
+            conn.execute(
+                sa.update(t).where(t.c.source == result.name, t.c.key == key).values(value=value)
+            )
+    for key in set(old) - set(ctx.state):
+        conn.execute(sa.delete(t).where(t.c.source == result.name, t.c.key == key))
+
+
+def _publish_due(conn: Connection, now: datetime, generation: int) -> bool:
+    """Scheduled articles whose time has come become published."""
+    a = s.articles
+    res = conn.execute(
+        sa.update(a)
+        .where(a.c.status == ArticleStatus.SCHEDULED.value, a.c.published <= now)
+        .values(status=ArticleStatus.PUBLISHED.value, changed_generation=generation)
+    )
+    return bool(res.rowcount)
+
+
+def _source_report(result: SourceResult, plan: Plan) -> SourceReport:
+    counts: dict[str, Any] = {k: plan.count(k) for k in KINDS[:-1]}  # type: ignore[arg-type]
+    counts["rejected"] = len(plan.rejected)
+    return SourceReport(result.name, result.status, result.error, counts, list(result.warnings))

@@ -1,0 +1,310 @@
+"""The content folder source: ``*.md`` / ``*.html`` with YAML front matter and ``*.txt`` in
+the pasted layout. Unchanged files (same size and mtime) are skipped before reading."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from feedpub.config import Config, FolderSourceConfig
+from feedpub.errors import ContentError
+from feedpub.sources import markdown
+from feedpub.sources.base import SourceContext, SourceResult
+from feedpub.sources.dates import DateParseError, to_aware
+from feedpub.sources.frontmatter import KNOWN_KEYS, split_front_matter
+from feedpub.sources.pasted import parse_pasted
+from feedpub.text import (
+    absolute_url,
+    plain_line,
+    reading_minutes,
+    sanitize_html,
+    slugify,
+    summarize,
+)
+from feedpub.types import Image, ParsedArticle
+
+SUFFIXES = (".md", ".markdown", ".html", ".htm", ".txt")
+
+
+class FolderSource:
+    def __init__(self, cfg: FolderSourceConfig, name: str) -> None:
+        self.cfg = cfg
+        self.name = name
+
+    def fetch(self, ctx: SourceContext) -> SourceResult:
+        result = SourceResult(name=self.name, complete=True)
+        root = ctx.config.resolve(self.cfg.path)
+        if not root.is_dir():
+            result.status = "error"
+            result.error = f"{root}: content folder not found; create it or fix [[sources]] path"
+            result.complete = False  # never retract everything because a mount is missing
+            return result
+        reuse = ctx.state.get("rules_fingerprint") == ctx.rules_fingerprint
+        for rel, path, st_size, st_mtime in _walk(root):
+            stat = (st_size, st_mtime)
+            if reuse and ctx.file_stats.get(rel) == stat:
+                result.unchanged_keys.add(rel)
+                result.file_stats[rel] = stat
+                continue
+            try:
+                parsed = parse_file(path, rel, ctx, self.cfg, self.name)
+            except ContentError as e:
+                result.rejected.append(e)
+                continue
+            result.file_stats[rel] = stat
+            if parsed.draft:
+                result.drafts.add(rel)
+                continue
+            result.articles.append(parsed)
+            result.warnings.extend(parsed.warnings)
+        ctx.state["rules_fingerprint"] = ctx.rules_fingerprint
+        return result
+
+
+def _walk(root: Path) -> Iterator[tuple[str, Path, int, int]]:
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith((".", "_")):
+                continue  # hidden files, editor temp files, _drafts folders
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif entry.name.lower().endswith(SUFFIXES) and entry.is_file():
+                st = entry.stat()
+                path = Path(entry.path)
+                yield path.relative_to(root).as_posix(), path, st.st_size, st.st_mtime_ns
+
+
+def read_text(path: Path, rel: str) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ContentError(rel, f"cannot read file: {e.strerror}") from None
+    if not raw.strip():
+        raise ContentError(rel, "empty file: write a title and a body, or delete the file")
+    if b"\x00" in raw[:8192]:
+        raise ContentError(rel, "binary file, not text: content files must be UTF-8 text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ContentError(
+            rel,
+            f"not UTF-8 text (byte 0x{raw[e.start]:02x}): save the file as UTF-8",
+            line=line,
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def parse_file(
+    path: Path, rel: str, ctx: SourceContext, cfg: FolderSourceConfig, source: str
+) -> ParsedArticle:
+    text = read_text(path, rel)
+    config = ctx.config
+    tz = config.site.tz
+    doc = split_front_matter(text, rel)
+    meta = doc.meta
+    warnings = [
+        f"{rel}: unknown front matter key {k!r} ignored" for k in meta if k not in KNOWN_KEYS
+    ]
+    suffix = path.suffix.lower()
+
+    title: str | None = _str(meta.get("title"), rel, "title")
+    authors = _names(meta.get("author", meta.get("authors")), rel)
+    published: datetime | None = None
+    date_inferred = False
+    minutes: int | None = None
+    bios: list[tuple[str, str, str | None]] = []
+    body_title_line = doc.body_line
+
+    if suffix == ".txt":
+        pasted = parse_pasted(doc.body, rel, now=ctx.now, tz=tz, first_line=doc.body_line)
+        if title is None:
+            title = pasted.title
+        body_title_line = pasted.title_line
+        authors = authors or pasted.authors
+        published, date_inferred = pasted.published, pasted.date_inferred
+        minutes = pasted.reading_minutes
+        warnings.extend(pasted.warnings)
+        beat_of = {a: bt for a, bt in pasted.bio_beats}
+        for author, bio in pasted.bios:
+            slug = match_beat_title(config, beat_of.get(author))
+            if beat_of.get(author) and slug is None:
+                warnings.append(
+                    f"{rel}: bio names beat {beat_of[author]!r}, which is not configured; "
+                    "add it to [[beats]] to file this author's articles there"
+                )
+            bios.append((author, bio, slug))
+        body_html = pasted.html
+    elif suffix in (".md", ".markdown"):
+        body = doc.body
+        if title is None:
+            title, body = _leading_h1(body)
+        body_html = markdown.render(body)
+    else:
+        body_html = doc.body
+
+    if not title or not plain_line(title):
+        raise ContentError(
+            rel,
+            "no title: add 'title: ...' to the front matter",
+            line=1 if meta else body_title_line,
+        )
+    title = plain_line(title)
+
+    if "date" in meta:
+        try:
+            published = to_aware(meta["date"], tz)
+        except DateParseError as e:
+            raise ContentError(rel, str(e), line=_key_line(text, "date")) from None
+        date_inferred = False
+    if published is None:
+        raise ContentError(
+            rel, "no date: add 'date: 2026-11-20 09:30' to the front matter (site time zone)"
+        )
+    updated = None
+    if meta.get("updated") is not None:
+        try:
+            updated = to_aware(meta["updated"], tz)
+        except DateParseError as e:
+            raise ContentError(rel, str(e), line=_key_line(text, "updated")) from None
+
+    slug = _str(meta.get("slug"), rel, "slug") or slugify(title)
+    url_value = _str(meta.get("url"), rel, "url")
+    base = config.site.base_url
+    if url_value:
+        url = absolute_url(url_value, base)
+        if url is None:
+            raise ContentError(
+                rel, f"url {url_value!r} is not an http(s) URL", line=_key_line(text, "url")
+            )
+    else:
+        url = base + config.site.article_path.format(slug=slug).lstrip("/")
+
+    content_html = sanitize_html(body_html, url)
+    summary_value = _str(meta.get("summary"), rel, "summary")
+    summary = plain_line(summary_value) if summary_value else summarize(content_html)
+    tags = _names(meta.get("tags"), rel)
+    beat = _str(meta.get("beat"), rel, "beat")
+    image = _image(meta.get("image"), url, rel, text)
+    explicit_id = _str(meta.get("id"), rel, "id")
+    draft = _bool(meta.get("draft", False), rel, text)
+    language = _str(meta.get("language", meta.get("lang")), rel, "language")
+    if not authors and cfg.author:
+        authors = [cfg.author]
+
+    return ParsedArticle(
+        source=source,
+        key=rel,
+        title=title,
+        url=url,
+        slug=slug,
+        authors=tuple(dict.fromkeys(plain_line(a) for a in authors if plain_line(a))),
+        published=published,
+        updated=updated,
+        content_html=content_html,
+        summary=summary,
+        reading_minutes=minutes if minutes else reading_minutes(content_html),
+        tags=tuple(dict.fromkeys(plain_line(t) for t in tags if plain_line(t))),
+        beat=beat.strip() if beat else (cfg.beat or None),
+        image=image,
+        explicit_id=explicit_id.strip() if explicit_id else None,
+        author_bios=tuple((plain_line(a), plain_line(b), s) for a, b, s in bios),
+        date_inferred=date_inferred,
+        draft=draft,
+        language=language,
+        warnings=tuple(warnings),
+    )
+
+
+def match_beat_title(config: Config, title: str | None) -> str | None:
+    """A beat named in prose ('Russia-Ukraine war') -> its slug, matching title or slug."""
+    if not title:
+        return None
+    norm = slugify(title)
+    for b in config.beats:
+        if norm in (b.slug, slugify(b.title)):
+            return b.slug
+    return None
+
+
+def _leading_h1(body: str) -> tuple[str | None, str]:
+    lines = body.split("\n")
+    for i, ln in enumerate(lines):
+        if not ln.strip():
+            continue
+        if ln.startswith("# "):
+            return ln[2:].strip(), "\n".join(lines[:i] + lines[i + 1 :])
+        break
+    return None, body
+
+
+def _key_line(text: str, key: str) -> int | None:
+    for i, ln in enumerate(text.split("\n"), 1):
+        if ln.startswith(f"{key}:"):
+            return i
+    return None
+
+
+def _str(value: Any, rel: str, key: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ContentError(rel, f"front matter {key!r} must be text, not {type(value).__name__}")
+
+
+def _names(value: Any, rel: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",")] if "," in value else [value]
+    if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
+        return [str(v) for v in value]
+    raise ContentError(rel, "author and tags must be a name or a list of names")
+
+
+def _bool(value: Any, rel: str, text: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ContentError(rel, "draft must be true or false", line=_key_line(text, "draft"))
+
+
+def _image(value: Any, base: str, rel: str, text: str) -> Image | None:
+    if value is None or value == "":
+        return None
+    length = None
+    mime = None
+    if isinstance(value, dict):
+        src = value.get("url") or value.get("src")
+        mime = value.get("type")
+        raw_len = value.get("length")
+        if raw_len is not None:
+            if not isinstance(raw_len, int) or raw_len < 0:
+                raise ContentError(
+                    rel, "image length must be a number of bytes", line=_key_line(text, "image")
+                )
+            length = raw_len
+    else:
+        src = value
+    if not isinstance(src, str):
+        raise ContentError(
+            rel, "image must be a URL or {url, type, length}", line=_key_line(text, "image")
+        )
+    url = absolute_url(src, base)
+    if url is None:
+        raise ContentError(
+            rel, f"image {src!r} is not an http(s) URL", line=_key_line(text, "image")
+        )
+    if mime is None:
+        mime = mimetypes.guess_type(url.split("?")[0])[0]
+    return Image(url=url, type=str(mime) if mime else None, length=length)
