@@ -2,12 +2,13 @@
 
 An edition is keyed by its slot, so the scheduler and a manual ``digest send`` that
 land on the same slot can never both send it. Cron fields are evaluated in the
-newsletter's own time zone (APScheduler's CronTrigger handles DST gaps and folds).
+newsletter's own time zone; DST gaps and folds are handled here (see next_slot).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -17,26 +18,48 @@ def trigger(schedule: str, tz: str) -> CronTrigger:
     return CronTrigger.from_crontab(schedule, timezone=ZoneInfo(tz))
 
 
+@lru_cache(maxsize=256)
+def _wall_trigger(schedule: str) -> CronTrigger:
+    # The cron fields matched against *wall-clock* time, written as if it were UTC (UTC has
+    # no DST, so APScheduler's fold handling never runs: 3.11.3 returns the same fold=1 fire
+    # time forever at a fall-back transition, agronholm/apscheduler#1021).
+    return CronTrigger.from_crontab(schedule, timezone=UTC)
+
+
 def next_slot(schedule: str, tz: str, after: datetime) -> datetime | None:
-    """The first slot strictly after ``after`` (aware, returned in UTC)."""
-    t = trigger(schedule, tz)
-    nxt: datetime | None = t.get_next_fire_time(None, after + timedelta(microseconds=1))
-    return nxt.astimezone(UTC) if nxt else None
+    """The first slot strictly after ``after`` (aware, returned in UTC).
+
+    DST rules (cron semantics, on the newsletter's wall clock):
+    - a wall time that does not exist (spring forward gap) fires once, shifted forward
+      by the gap (01:30 in a 01:00→02:00 gap fires at 02:30 new time);
+    - a wall time that occurs twice (fall back) fires once, on its first occurrence.
+    """
+    zone = ZoneInfo(tz)
+    cron = _wall_trigger(schedule)
+    wall = after.astimezone(zone).replace(tzinfo=UTC, fold=0)
+    for _ in range(10_000):  # a fall-back fold is at most a few hours of candidates
+        w: datetime | None = cron.get_next_fire_time(None, wall + timedelta(microseconds=1))
+        if w is None:
+            return None
+        # fold=0: the first occurrence of a repeated time; in a gap, the pre-transition offset
+        # (PEP 495), i.e. shifted forward by the gap.
+        real = w.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        if real > after:
+            return real
+        wall = w
+    return None  # pragma: no cover - unreachable for a valid cron expression
 
 
 def slots_between(schedule: str, tz: str, start: datetime, end: datetime) -> list[datetime]:
-    """Slots in (start, end], oldest first, in UTC."""
+    """Slots in (start, end], oldest first, in UTC; each instant at most once."""
     out: list[datetime] = []
-    t = trigger(schedule, tz)
-    prev: datetime | None = None
-    cur = start + timedelta(microseconds=1)
+    cur = start
     while True:
-        nxt: datetime | None = t.get_next_fire_time(prev, cur)
+        nxt = next_slot(schedule, tz, cur)
         if nxt is None or nxt > end:
             return out
-        out.append(nxt.astimezone(UTC))
-        prev = nxt
-        cur = nxt + timedelta(microseconds=1)
+        out.append(nxt)
+        cur = nxt
         if len(out) > 100_000:  # a guard, not a limit anyone should meet
             return out
 
