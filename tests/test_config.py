@@ -32,11 +32,21 @@ def test_base_url_gets_trailing_slash(newsroom: Newsroom) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "key", "hint"),
     [
-        ('base_url = "https://news.example/"', 'base_url = "/relative/"', "site.base_url", "absolute"),
+        (
+            'base_url = "https://news.example/"',
+            'base_url = "/relative/"',
+            "site.base_url",
+            "absolute",
+        ),
         ('timezone = "Asia/Colombo"', 'timezone = "Mars/Olympus"', "site.timezone", "IANA"),
         ('language = "en"', 'language = "en_US"', "site.language", "en-US"),
         ("items_per_feed = 5", 'items_per_feed = "five"', "output.items_per_feed", "integer"),
-        ('title = "Test Times"', 'title = "Test Times"\ncolour = "red"', "site.colour", "unknown key"),
+        (
+            'title = "Test Times"',
+            'title = "Test Times"\ncolour = "red"',
+            "site.colour",
+            "unknown key",
+        ),
         ('default_beat = "world"', 'default_beat = "sport"', "site.default_beat", "not defined"),
     ],
 )
@@ -53,7 +63,9 @@ def test_config_errors_name_the_key(
 
 
 def test_undefined_newsletter_beat(newsroom: Newsroom) -> None:
-    newsroom.set_config('[[newsletters]]\nslug = "x"\ntitle = "X"\nfrom = "a@b.example"\nbeats = ["nope"]\n')
+    newsroom.set_config(
+        '[[newsletters]]\nslug = "x"\ntitle = "X"\nfrom = "a@b.example"\nbeats = ["nope"]\n'
+    )
     with pytest.raises(ConfigError, match=r"newsletters\[1\]\.beats: beat 'nope' is not defined"):
         newsroom.config()
 
@@ -67,14 +79,18 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
 
 
-def test_missing_secret_is_a_config_error(newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_secret_is_a_config_error(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("FEEDPUB_TEST_SECRET")
     with pytest.raises(ConfigError, match="FEEDPUB_TEST_SECRET"):
         newsroom.config().token_key()
 
 
 def test_cli_exits_2_on_config_error(newsroom: Newsroom) -> None:
-    newsroom.set_config(base=BASE_CONFIG.replace('timezone = "Asia/Colombo"', 'timezone = "Nowhere"'))
+    newsroom.set_config(
+        base=BASE_CONFIG.replace('timezone = "Asia/Colombo"', 'timezone = "Nowhere"')
+    )
     result = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "collect"])
     assert result.exit_code == 2
     assert "site.timezone" in result.output

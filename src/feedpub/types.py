@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 class ArticleStatus(enum.StrEnum):
@@ -55,8 +55,8 @@ class ParsedArticle:
             self.title,
             self.url,
             self.authors,
-            self.published.isoformat(),
-            self.updated.isoformat() if self.updated else None,
+            self.published.astimezone(UTC).isoformat(),
+            self.updated.astimezone(UTC).isoformat() if self.updated else None,
             self.content_html,
             self.summary,
             self.tags,

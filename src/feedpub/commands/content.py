@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from feedpub.collect import KINDS, CollectReport, collect
@@ -14,12 +15,11 @@ def print_collect_report(app: App, report: CollectReport) -> None:
     table.add_column("source", overflow="fold", min_width=12)
     for kind in KINDS:
         table.add_column(kind, justify="right", no_wrap=True, min_width=len(kind))
-    table.add_column("status")
     for src in report.sources:
-        status = src.status if not src.error else f"{src.status}: {src.error}"
-        table.add_row(src.name, *(str(src.counts.get(k, 0)) for k in KINDS), status)
+        label = escape(src.name if src.status == "ok" else f"{src.name} [{src.status}]")
+        table.add_row(label, *(str(src.counts.get(k, 0)) for k in KINDS))
     if len(report.sources) > 1:
-        table.add_row("[b]total[/b]", *(f"[b]{report.counts[k]}[/b]" for k in KINDS), "")
+        table.add_row("[b]total[/b]", *(f"[b]{report.counts[k]}[/b]" for k in KINDS))
     app.console.print(table)
     for w in report.warnings:
         app.err.print(f"[yellow]warning[/yellow] {w}", soft_wrap=True)

@@ -19,6 +19,7 @@ from feedpub.sources.frontmatter import KNOWN_KEYS, split_front_matter
 from feedpub.sources.pasted import parse_pasted
 from feedpub.text import (
     absolute_url,
+    clean_text,
     plain_line,
     reading_minutes,
     sanitize_html,
@@ -102,7 +103,8 @@ def read_text(path: Path, rel: str) -> str:
             f"not UTF-8 text (byte 0x{raw[e.start]:02x}): save the file as UTF-8",
             line=line,
         ) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    # XML-forbidden characters go before anything else sees the text (YAML refuses them too).
+    return clean_text(text)
 
 
 def parse_file(

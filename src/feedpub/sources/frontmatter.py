@@ -37,8 +37,10 @@ def split_front_matter(text: str, source: str) -> Document:
             try:
                 meta = yaml.load(block, Loader=_Loader)
             except yaml.YAMLError as e:
-                mark = getattr(e, "problem_mark", None)
-                line = mark.line + 2 if mark is not None else 2
+                # The context mark is where the broken construct began ("[" never closed);
+                # the problem mark is where the parser gave up (often past the end).
+                mark = getattr(e, "context_mark", None) or getattr(e, "problem_mark", None)
+                line = min(mark.line + 2, i) if mark is not None else 2
                 problem = getattr(e, "problem", None) or str(e).splitlines()[0]
                 raise ContentError(
                     source,
