@@ -29,7 +29,7 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy src
 
 pytest: $(VENV)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -q
 
 test: lint typecheck pytest
 
