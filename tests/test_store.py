@@ -1,0 +1,66 @@
+"""The store: migrations, SQLite settings, the change generation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from feedpub import schema
+from feedpub.errors import StoreError
+from feedpub.store import Store, get_meta, set_meta
+
+
+def test_new_store_is_migrated_with_wal_and_foreign_keys(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'x.db'}")
+    with store.read() as conn:
+        assert get_meta(conn, "schema_version") == str(schema.SCHEMA_VERSION)
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        tables = set(sa.inspect(conn).get_table_names())
+    assert {
+        "articles",
+        "authors",
+        "beats",
+        "article_authors",
+        "source_state",
+        "deliveries",
+    } <= tables
+    store.close()
+    # Opening again runs no migration twice and keeps the generation.
+    with Store(f"sqlite:///{tmp_path / 'x.db'}") as again:
+        assert again.generation() == 0
+
+
+def test_generation_bumps_in_the_callers_transaction(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(RuntimeError), store.begin() as conn:
+        Store.bump_generation(conn)
+        raise RuntimeError("rolled back")
+    assert store.generation() == 0
+    with store.begin() as conn:
+        assert Store.bump_generation(conn) == 1
+    assert store.generation() == 1
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    with Store(url) as store, store.begin() as conn:
+        set_meta(conn, "schema_version", str(schema.SCHEMA_VERSION + 1))
+    with pytest.raises(StoreError, match="newer than this feedpub"):
+        Store(url)
+
+
+def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(f"sqlite:///{tmp_path / 'nope' / 'x.db'}")
+
+
+def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"), store.begin() as conn:
+        conn.execute(
+            sa.insert(schema.runs).values(kind="x", started=datetime(2026, 1, 1), summary={})
+        )
