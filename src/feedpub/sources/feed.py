@@ -1,0 +1,258 @@
+"""``[[sources]] type = "feed"``: a CMS's RSS, Atom or JSON Feed.
+
+One conditional GET per collect (an unchanged upstream costs one 304); entries become
+ParsedArticle records keyed by their upstream id (guid / Atom id / JSON Feed id, else
+the link), sanitized and made absolute against the entry's own URL exactly like folder
+content. A feed is a window: entries that drop out are not retracted unless
+``retract_missing = true``. Faults are reported per source (docs/sources.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+
+from feedpub.config import FeedSourceConfig
+from feedpub.errors import ContentError
+from feedpub.sources import http
+from feedpub.sources import upstream as u
+from feedpub.sources.base import SourceContext, SourceResult
+from feedpub.sources.upstream_parse import (
+    UpstreamEntry,
+    UpstreamFeed,
+    UpstreamParseError,
+    parse_feed,
+)
+from feedpub.text import absolute_url, reading_minutes, sanitize_html, summarize
+from feedpub.types import Image, ParsedArticle
+
+log = logging.getLogger(__name__)
+
+# Bump when parsing changes what articles look like: cached validators are then ignored once.
+PARSER_VERSION = "1"
+
+# WordPress (Yoast and others) appends "The post X appeared first on Y." to feed items.
+_APPEARED_FIRST = re.compile(
+    r"<p>\s*The post\s+<a[^>]*>.*?</a>\s+appeared first on\s+<a[^>]*>.*?</a>\.?\s*</p>\s*$",
+    re.I | re.S,
+)
+_BLOCK = re.compile(r"<(p|div|br|h[1-6]|ul|ol|figure|img|blockquote|pre|table)\b", re.I)
+_MORE = re.compile(r"\s*\[(?:&#8230;|…|\.\.\.|&hellip;)\]\s*(?=</p>|$)")
+
+
+class FeedSource:
+    def __init__(self, cfg: FeedSourceConfig, name: str) -> None:
+        self.cfg = cfg
+        self.name = name
+
+    # ------------------------------------------------------------------ fetch
+    def fetch(self, ctx: SourceContext) -> SourceResult:
+        result = SourceResult(self.name)
+        state = ctx.state
+        reason = u.check_disabled(state, self.cfg.url)
+        if reason is not None:
+            result.status = "disabled"
+            result.error = (
+                f"disabled: {reason}; not contacted. Fix the url in config.toml to re-enable "
+                "(see docs/sources.md)"
+            )
+            return result
+
+        url = self._current_url(state, result)
+        # Validators are honoured only while nothing that shapes articles changed.
+        config_fp = u.fingerprint(
+            PARSER_VERSION,
+            ctx.rules_fingerprint,
+            self.cfg.beat,
+            self.cfg.author,
+            sorted(self.cfg.map_tags_to_beats.items()),
+            ctx.config.site.timezone,
+        )
+        validators_ok = (
+            bool(ctx.known)
+            and state.get(u.S_VALIDATORS_FOR) == url
+            and state.get(u.S_CONFIG_FP) == config_fp
+        )
+        try:
+            with http.make_client(max_connections=1) as client:
+                resp = http.get(
+                    client,
+                    url,
+                    timeout=self.cfg.timeout,
+                    max_bytes=self.cfg.max_bytes,
+                    accept=http.FEED_ACCEPT,
+                    etag=state.get(u.S_ETAG) if validators_ok else None,
+                    last_modified=state.get(u.S_LAST_MODIFIED) if validators_ok else None,
+                )
+        except http.FetchError as e:
+            return self._failed(result, e, ctx)
+
+        if resp.moved_to:
+            state[u.S_URL] = resp.moved_to
+            state[u.S_MOVED_FROM] = self.cfg.url
+            result.warnings.append(
+                f"feed moved permanently to {resp.moved_to}; using the new URL from now on. "
+                f"Update url in config.toml (it says {self.cfg.url})"
+            )
+            url = resp.moved_to
+
+        if resp.not_modified:
+            result.status = "not-modified"
+            result.unchanged_keys = set(ctx.known)
+            return result
+
+        # Remember validators for the URL we asked (the stored one after a permanent move).
+        for key, value in ((u.S_ETAG, resp.etag), (u.S_LAST_MODIFIED, resp.last_modified)):
+            if value:
+                state[key] = value
+            else:
+                state.pop(key, None)
+        state[u.S_VALIDATORS_FOR] = url
+        state[u.S_CONFIG_FP] = config_fp
+
+        body_sha = hashlib.sha256(resp.body).hexdigest()[:32]
+        if validators_ok and state.get(u.S_BODY_SHA) == body_sha:
+            # Same bytes as last time (a server without validators): nothing to parse.
+            result.status = "not-modified"
+            result.unchanged_keys = set(ctx.known)
+            return result
+
+        try:
+            feed = parse_feed(resp.body, resp.content_type, tz=ctx.config.site.tz)
+        except UpstreamParseError as e:
+            result.status = "error"
+            result.error = f"{resp.url}: {e}"
+            return result
+        state[u.S_BODY_SHA] = body_sha
+        self._shape(feed, resp.url, ctx, result)
+        result.complete = self.cfg.retract_missing and feed.problem is None
+        return result
+
+    def _current_url(self, state: dict[str, str], result: SourceResult) -> str:
+        """The configured URL, or where it permanently moved (while the config still says
+        the old one). A config change to any other URL wins and clears the move."""
+        moved = state.get(u.S_URL)
+        if moved and state.get(u.S_MOVED_FROM) == self.cfg.url:
+            result.warnings.append(
+                f"using {moved} (the feed moved permanently there); update url in config.toml"
+            )
+            return moved
+        state.pop(u.S_URL, None)
+        state.pop(u.S_MOVED_FROM, None)
+        return self.cfg.url
+
+    def _failed(self, result: SourceResult, e: http.FetchError, ctx: SourceContext) -> SourceResult:
+        if e.kind == "gone":
+            text = u.disable(ctx.state, self.cfg.url, f"HTTP 410 Gone at {e.url}", ctx.now)
+            result.status = "disabled"
+            result.error = (
+                f"{e.url} answered 410 Gone: source disabled ({text}); it will not be "
+                "contacted again until its url changes in config.toml"
+            )
+            return result
+        result.status = "error"
+        result.error = f"{e.kind}: {e}"
+        return result
+
+    # ------------------------------------------------------------------ shaping
+    def _shape(
+        self, feed: UpstreamFeed, feed_url: str, ctx: SourceContext, out: SourceResult
+    ) -> None:
+        for msg in feed.skipped:
+            out.rejected.append(ContentError(self.name, f"{feed_url}: {msg}; skipped"))
+        first_seen = u.FirstSeen(ctx.state)
+        seen: set[str] = set()
+        excerpt_only = 0
+        for entry in feed.entries:
+            try:
+                art = self._article(entry, feed_url, ctx, first_seen, out.warnings)
+            except ContentError as e:
+                out.rejected.append(e)
+                continue
+            if art.key in seen:
+                out.warnings.append(
+                    f"{feed_url}: entry {entry.position} repeats id {art.key!r}; kept the first"
+                )
+                continue
+            seen.add(art.key)
+            if entry.content_html is None:
+                excerpt_only += 1
+            out.articles.append(art)
+        if feed.problem:
+            out.warnings.append(
+                f"{feed_url}: {feed.problem}; imported the {len(out.articles)} entries that parsed"
+            )
+        if excerpt_only and excerpt_only == len(out.articles):
+            out.warnings.append(
+                f"{feed_url}: the feed carries excerpts only (no content:encoded or full "
+                "content); articles hold the excerpt. A 'pages' source can fetch full text"
+            )
+        first_seen.save(ctx.state, keep=set(ctx.known) | seen)
+
+    def _article(
+        self,
+        e: UpstreamEntry,
+        feed_url: str,
+        ctx: SourceContext,
+        first_seen: u.FirstSeen,
+        warnings: list[str],
+    ) -> ParsedArticle:
+        where = f"{feed_url} entry {e.position}" + (f" ({e.title[:60]!r})" if e.title else "")
+        link = absolute_url(e.link, feed_url) if e.link else None
+        if link is None and e.id and e.id.startswith(("http://", "https://")):
+            link = e.id
+        if link is None:
+            raise ContentError(self.name, f"{where}: no link to the article; skipped")
+        key = u.stable_key(e.id, link)
+        assert key is not None  # link is set
+        raw = e.content_html or e.summary_html
+        if not raw or not raw.strip():
+            raise ContentError(self.name, f"{where}: no content and no summary; skipped")
+        if not _BLOCK.search(raw):
+            raw = f"<p>{raw}</p>"  # a bare excerpt (Wix descriptions) becomes a paragraph
+        content = sanitize_html(_APPEARED_FIRST.sub("", raw), link)
+        if not content:
+            raise ContentError(self.name, f"{where}: content is empty once sanitized; skipped")
+        if e.content_html and e.summary_html:
+            summary_html = _MORE.sub("", _APPEARED_FIRST.sub("", e.summary_html))
+            summary = summarize(sanitize_html(summary_html, link)) or summarize(content)
+        else:
+            summary = summarize(content)
+        title = e.title or summarize(content, 80)
+        if not title:
+            raise ContentError(self.name, f"{where}: no title and no text; skipped")
+        art_warnings: list[str] = []
+        if e.published is not None:
+            published = e.published
+        else:
+            published, new = first_seen.date(key, ctx.now)
+            if new:
+                art_warnings.append(f"{where}: no date; dated {published.isoformat()} (first seen)")
+        authors = u.split_authors(e.authors) or ((self.cfg.author,) if self.cfg.author else ())
+        image = None
+        if e.image:
+            img_url = absolute_url(e.image.url, link)
+            if img_url:
+                image = Image(img_url, e.image.type, e.image.length)
+        warnings.extend(art_warnings)
+        return ParsedArticle(
+            source=self.name,
+            key=key,
+            title=title,
+            url=link,
+            slug=u.slug_for(link, title),
+            authors=authors,
+            published=published,
+            updated=e.updated if e.updated and e.updated > published else None,
+            content_html=content,
+            summary=summary,
+            reading_minutes=reading_minutes(content),
+            tags=e.tags,
+            beat=u.beat_for(
+                e.tags, self.cfg.beat, self.cfg.map_tags_to_beats, ctx.config, warnings
+            ),
+            image=image,
+            language=e.language,
+            warnings=tuple(art_warnings),
+        )

@@ -1,0 +1,147 @@
+"""What the feed and pages sources share: keys, slugs, authors, beats, first-seen dates,
+disabled/moved state. Pure functions of their inputs (``now`` passed in), no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from urllib.parse import unquote, urlsplit
+
+from feedpub.config import Config
+from feedpub.text import plain_line, slugify
+
+MAX_KEY = 1000  # articles.source_key is String(1000)
+
+# source_state keys (per source). Documented in docs/sources.md.
+S_DISABLED = "disabled"  # why and when the source was disabled (HTTP 410)
+S_DISABLED_URL = "disabled_url"  # the configured URL it was disabled for
+S_URL = "url"  # where the upstream moved (permanent redirect)
+S_MOVED_FROM = "moved_from"  # the configured URL that moved
+S_ETAG = "etag"
+S_LAST_MODIFIED = "last_modified"
+S_VALIDATORS_FOR = "validators_for"  # the URL the validators belong to
+S_CONFIG_FP = "config_fp"  # fingerprint of the source settings that shape articles
+S_BODY_SHA = "body_sha"  # hash of the last body parsed (servers without validators)
+S_UNDATED = "undated"  # JSON {key: ISO date first seen} for entries without a date
+
+
+def stable_key(entry_id: str | None, link: str | None) -> str | None:
+    """The upstream entry id (RSS guid, Atom id, JSON Feed id), else its link."""
+    key = (entry_id or "").strip() or (link or "").strip()
+    if not key:
+        return None
+    if len(key) > MAX_KEY:
+        return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+def slug_for(url: str, title: str) -> str:
+    """The last path segment of the article URL when it reads like a slug, else the title's."""
+    path = unquote(urlsplit(url).path).rstrip("/")
+    last = path.rsplit("/", 1)[-1]
+    last = re.sub(r"\.(html?|php|aspx?)$", "", last, flags=re.I)
+    if last and re.search(r"[A-Za-z]", last) and not re.fullmatch(r"index|default", last, re.I):
+        return slugify(last)
+    return slugify(title)
+
+
+def split_authors(names: Iterable[str]) -> tuple[str, ...]:
+    """Ghost and some CMSs join co-authors into one dc:creator ("Ana Lima, Sam Cho").
+    Split on ',', '&' and 'and' only when every part looks like a full name."""
+    out: list[str] = []
+    for raw in names:
+        name = plain_line(raw)
+        parts = [p.strip() for p in re.split(r",|&|\band\b", name) if p.strip()]
+        if len(parts) > 1 and all(len(p.split()) >= 2 for p in parts):
+            out.extend(parts)
+        elif name:
+            out.append(name)
+    return tuple(dict.fromkeys(out))
+
+
+def beat_for(
+    tags: Iterable[str],
+    beat: str | None,
+    mapping: Mapping[str, str],
+    config: Config,
+    warnings: list[str],
+) -> str | None:
+    """cfg.beat, else the first tag found in map_tags_to_beats (case-insensitive), else None
+    (collect then applies the author/tag/keyword/default rules)."""
+    if beat:
+        return beat
+    if not mapping:
+        return None
+    lowered = {k.strip().lower(): v for k, v in mapping.items()}
+    defined = {b.slug for b in config.beats}
+    for t in tags:
+        slug = lowered.get(t.strip().lower())
+        if slug is None:
+            continue
+        if slug not in defined:
+            msg = f"map_tags_to_beats maps {t!r} to {slug!r}, which is not a defined beat; ignored"
+            if msg not in warnings:
+                warnings.append(msg)
+            continue
+        return slug
+    return None
+
+
+def fingerprint(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()[:32]
+
+
+class FirstSeen:
+    """Dates for entries that carry none: ``now`` on first sight, kept in source state so
+    later fetches give the same date (and the content hash does not move)."""
+
+    def __init__(self, state: Mapping[str, str]) -> None:
+        try:
+            raw = json.loads(state.get(S_UNDATED, "{}"))
+        except json.JSONDecodeError:
+            raw = {}
+        self._dates: dict[str, str] = raw if isinstance(raw, dict) else {}
+        self._used: set[str] = set()
+
+    def date(self, key: str, now: datetime) -> tuple[datetime, bool]:
+        """(date, is_new). Known keys get the date they were first seen."""
+        self._used.add(key)
+        if key in self._dates:
+            try:
+                return datetime.fromisoformat(self._dates[key]), False
+            except ValueError:
+                pass
+        self._dates[key] = now.isoformat()
+        return now, True
+
+    def save(self, state: dict[str, str], keep: Iterable[str]) -> None:
+        """Keep dates of keys seen now or still stored; drop the rest (bounded state)."""
+        keep_set = set(keep) | self._used
+        dates = {k: v for k, v in self._dates.items() if k in keep_set}
+        if dates:
+            state[S_UNDATED] = json.dumps(dates, sort_keys=True)
+        else:
+            state.pop(S_UNDATED, None)
+
+
+def check_disabled(state: dict[str, str], url: str) -> str | None:
+    """The reason the source is disabled, or None. A disabled flag recorded for another
+    URL (the operator changed the config) is cleared: the new URL gets a fresh try."""
+    reason = state.get(S_DISABLED)
+    if reason is None:
+        return None
+    if state.get(S_DISABLED_URL, url) != url:
+        state.pop(S_DISABLED, None)
+        state.pop(S_DISABLED_URL, None)
+        return None
+    return reason
+
+
+def disable(state: dict[str, str], url: str, reason: str, now: datetime) -> str:
+    text = f"{reason} (since {now.isoformat(timespec='seconds')})"
+    state[S_DISABLED] = text
+    state[S_DISABLED_URL] = url
+    return text
