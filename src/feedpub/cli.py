@@ -12,7 +12,10 @@ from pathlib import Path
 import click
 
 from feedpub import __version__
+from feedpub.commands import build as build_commands
 from feedpub.commands import content
+from feedpub.commands import daemon as daemon_cmds
+from feedpub.commands import status as status_cmds
 from feedpub.commands.common import App
 from feedpub.logs import setup_logging
 
@@ -43,4 +46,8 @@ def main(ctx: click.Context, config_path: Path, log_level: str | None) -> None:
 
 
 for _cmd in content.COMMANDS:
+    main.add_command(_cmd)
+for _cmd in [*daemon_cmds.COMMANDS, *status_cmds.COMMANDS]:
+    main.add_command(_cmd)
+for _cmd in build_commands.COMMANDS:
     main.add_command(_cmd)

@@ -147,6 +147,28 @@ class PagesSourceConfig(_Model):
     concurrency_per_host: Annotated[int, Field(ge=1, le=16)] = 2
     requests_per_second: Annotated[float, Field(gt=0)] = 4.0
     url_pattern: str | None = None  # regex: only sitemap URLs matching it are articles
+    max_pages_per_run: Annotated[int, Field(ge=1, le=10_000)] = 100  # the rest wait a run
+    retract_missing: bool = False  # pages gone from the sitemap are retracted
+
+    @field_validator("sitemap")
+    @classmethod
+    def _sitemap(cls, v: str | None) -> str | None:
+        return None if v is None else _check_absolute_url(v)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_check_absolute_url(u) for u in v)
+
+    @field_validator("url_pattern")
+    @classmethod
+    def _pattern(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"url_pattern {v!r} is not a valid regular expression: {e}") from None
+        return v
 
     @model_validator(mode="after")
     def _one_of(self) -> PagesSourceConfig:
@@ -300,8 +322,24 @@ class SecretsConfig(_Model):
 
 
 class ScheduleConfig(_Model):
-    collect_every: timedelta = timedelta(minutes=5)
-    misfire_grace: timedelta = timedelta(hours=6)
+    # Durations: seconds (int), "HH:MM:SS" or ISO 8601 ("PT5M", "PT6H").
+    collect_every: timedelta = timedelta(minutes=5)  # collect + build tick of `feedpub run`
+    misfire_grace: timedelta = timedelta(hours=6)  # a missed newsletter slot younger is sent
+    shutdown_timeout: timedelta = timedelta(seconds=60)  # SIGTERM: wait this long for the job
+
+    @field_validator("collect_every", "shutdown_timeout")
+    @classmethod
+    def _at_least_a_second(cls, v: timedelta) -> timedelta:
+        if v < timedelta(seconds=1):
+            raise ValueError("must be at least 1 second")
+        return v
+
+    @field_validator("misfire_grace")
+    @classmethod
+    def _not_negative(cls, v: timedelta) -> timedelta:
+        if v < timedelta(0):
+            raise ValueError("must not be negative")
+        return v
 
 
 class LoggingConfig(_Model):

@@ -1,0 +1,149 @@
+"""status: what the daemon and the store are doing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from feedpub.commands.common import App, handle_errors, pass_app
+from feedpub.status import RunInfo, Status, gather_status
+
+
+def _when(d: datetime | None, now: datetime) -> str:
+    if d is None:
+        return "-"
+    delta = (d - now).total_seconds()
+    ago = abs(delta)
+    if ago < 90:
+        rel = f"{ago:.0f}s"
+    elif ago < 5400:
+        rel = f"{ago / 60:.0f}m"
+    elif ago < 172800:
+        rel = f"{ago / 3600:.1f}h"
+    else:
+        rel = f"{ago / 86400:.1f}d"
+    rel = f"in {rel}" if delta > 0 else f"{rel} ago"
+    return f"{d.astimezone(UTC):%Y-%m-%d %H:%M}Z ({rel})"
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def _run_result(r: RunInfo | None) -> str:
+    if r is None:
+        return "never"
+    summary = r.summary
+    if "error" in summary:
+        return f"[red]failed[/red]: {escape(str(summary['error']))}"
+    parts = []
+    counts = summary.get("counts")
+    if isinstance(counts, dict):
+        parts.append(", ".join(f"{k} {v}" for k, v in counts.items() if v))
+    for key in ("written", "skipped", "generation"):
+        if key in summary:
+            v = summary[key]
+            parts.append(f"{key} {len(v) if isinstance(v, list) else v}")
+    ok = "[green]ok[/green]" if r.ok else "[yellow]with problems[/yellow]"
+    detail = "; ".join(p for p in parts if p)
+    return f"{ok}{': ' + escape(detail) if detail else ''}"
+
+
+def print_status(app: App, st: Status) -> None:
+    c = app.console
+    now = st.now
+    if st.daemon.running:
+        c.print(
+            f"daemon: [green]running[/green] (pid {st.daemon.pid}"
+            + (f", since {st.daemon.since}" if st.daemon.since else "")
+            + ")"
+        )
+    else:
+        c.print("daemon: [yellow]not running[/yellow]")
+
+    runs = Table(title="last runs", title_justify="left")
+    runs.add_column("job")
+    runs.add_column("when", no_wrap=True)
+    runs.add_column("result", overflow="fold")
+    for name, r in (("collect", st.last_collect), ("build", st.last_build)):
+        runs.add_row(name, _when(r.finished or r.started, now) if r else "-", _run_result(r))
+    c.print(runs)
+
+    nl = Table(title="newsletters", title_justify="left")
+    for col in ("newsletter", "schedule", "next run", "last edition"):
+        nl.add_column(col, overflow="fold")
+    for n in st.newsletters:
+        last = n.last_edition
+        nl.add_row(
+            escape(n.slug),
+            escape(f"{n.schedule} {n.timezone}"),
+            _when(n.next_run, now) + ("" if n.next_run_from == "daemon" else " [dim](cron)[/dim]"),
+            f"#{last.number} {escape(last.slot)} {last.status}" if last else "-",
+        )
+    c.print(nl)
+
+    ed = Table(title="editions", title_justify="left")
+    for col in ("newsletter", "#", "slot", "status", "articles"):
+        ed.add_column(col)
+    for col in ("sent", "pending", "failed", "bounced"):
+        ed.add_column(col, justify="right")
+    for e in st.editions:
+        ed.add_row(
+            escape(e.newsletter),
+            str(e.number),
+            escape(e.slot),
+            e.status,
+            str(e.articles),
+            str(e.sent),
+            f"[yellow]{e.pending}[/yellow]" if e.pending else "0",
+            f"[red]{e.failed}[/red]" if e.failed else "0",
+            f"[red]{e.bounced}[/red]" if e.bounced else "0",
+        )
+    if st.editions:
+        c.print(ed)
+    else:
+        c.print("editions: none yet")
+
+    s = st.store
+    c.print(
+        f"store: {escape(s.url)}  size {_size(s.size_bytes)}  articles {s.articles} "
+        f"({s.published} published)  subscribers {s.subscribers} ({s.active_subscribers} active)"
+        f"  generation {st.generation}"
+    )
+    for w in st.warnings:
+        app.err.print(f"[yellow]warning[/yellow] {escape(w)}")
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option(
+    "--editions",
+    "n_editions",
+    type=click.IntRange(0, 1000),
+    default=10,
+    show_default=True,
+    help="How many recent editions to list.",
+)
+@pass_app
+@handle_errors
+def status_cmd(app: App, as_json: bool, n_editions: int) -> None:
+    """Show the daemon, the last collect/build, next runs, editions and the store."""
+    st = gather_status(app.config, app.store, app.now(), editions=n_editions)
+    if as_json:
+        click.echo(json.dumps(st.to_json(), indent=2, ensure_ascii=False, sort_keys=True))
+    else:
+        print_status(app, st)
+
+
+COMMANDS = [status_cmd]

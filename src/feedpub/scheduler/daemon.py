@@ -1,0 +1,502 @@
+"""The scheduler daemon behind ``feedpub run``.
+
+Start: take the store's daemon lock (one instance), reconcile config.toml with the jobs
+stored in the database, decide the catch-up for each newsletter from the store
+(``jobs.decide_catch_up``), then run: a collect+build tick every ``[schedule]
+collect_every``, each newsletter at its cron slots in its own time zone.
+
+Stop (SIGTERM/SIGINT via :meth:`Daemon.stop`): take no new work, let the running job
+finish its current transaction (a send stops between messages when the sending
+manager offers a stop hook), exit within ``[schedule] shutdown_timeout``.
+
+Every job body is a plain method taking ``now`` so tests drive it with any clock; the
+APScheduler job only calls :func:`run_job`, which finds the running daemon.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from feedpub import schema as s
+from feedpub.config import Config, NewsletterConfig
+from feedpub.errors import FeedpubError
+from feedpub.locks import Lock, lock_for
+from feedpub.scheduler import engine
+from feedpub.scheduler.jobs import (
+    FINISHED_STATUSES,
+    CatchUp,
+    EditionState,
+    ReconcilePlan,
+    decide_catch_up,
+    desired_jobs,
+    newsletter_grace,
+    parse_slot_key,
+    reconcile,
+    slot_to_send,
+)
+from feedpub.slots import slot_key
+from feedpub.store import Store
+
+log = logging.getLogger("feedpub.scheduler")
+
+SINCE_KEY = "scheduler.since."  # meta: when the daemon first scheduled a newsletter
+STARTUP_JOB = "startup"
+
+STALE_CLAIM = timedelta(minutes=2)  # DeliveryManager's default stale_after
+
+_current: Daemon | None = None  # the daemon of this process, for run_job
+
+
+class StopRequested(Exception):
+    """Raised between two messages to stop a send during shutdown."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_job(kind: str, newsletter: str | None = None) -> None:
+    """The callable APScheduler stores (by reference) in ``scheduler_jobs``."""
+    d = _current
+    if d is None:  # pragma: no cover - a job fired with no daemon in this process
+        log.error("job fired without a running daemon", extra={"job": kind})
+        return
+    if kind == "collect":
+        d.tick()
+    elif kind == "newsletter" and newsletter is not None:
+        d.newsletter_job(newsletter)
+    elif kind == STARTUP_JOB:
+        d.startup()
+    else:
+        log.error("unknown job", extra={"job": kind, "newsletter": newsletter})
+
+
+# ---- store state of the scheduler ---------------------------------------------------
+
+
+def scheduled_since(conn: Connection) -> dict[str, datetime]:
+    rows = conn.execute(
+        sa.select(s.meta.c.key, s.meta.c.value).where(s.meta.c.key.startswith(SINCE_KEY))
+    )
+    return {r.key[len(SINCE_KEY) :]: datetime.fromisoformat(r.value) for r in rows}
+
+
+def _set_since(conn: Connection, slug: str, when: datetime) -> None:
+    key = SINCE_KEY + slug
+    conn.execute(sa.delete(s.meta).where(s.meta.c.key == key))
+    conn.execute(sa.insert(s.meta).values(key=key, value=when.astimezone(UTC).isoformat()))
+
+
+def _drop_since(conn: Connection, slug: str) -> None:
+    conn.execute(sa.delete(s.meta).where(s.meta.c.key == SINCE_KEY + slug))
+
+
+def edition_states(conn: Connection, newsletter: str) -> list[EditionState]:
+    """Editions of a newsletter keyed by a schedule slot (manual keys are ignored)."""
+    out = []
+    q = sa.select(s.editions.c.slot, s.editions.c.status).where(
+        s.editions.c.newsletter == newsletter
+    )
+    for r in conn.execute(q):
+        slot = parse_slot_key(r.slot)
+        if slot is not None:
+            out.append(EditionState(slot, r.status))
+    return out
+
+
+# ---- the daemon ---------------------------------------------------------------------
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        lock: Lock | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.lock = lock or lock_for(config.store_url, "daemon", store.engine)
+        self.stopping = threading.Event()
+        self._work = threading.Lock()  # one job body at a time, however it is called
+        self._scheduler: Any = None
+        self._jobs_engine: sa.Engine | None = None
+        self._catch_ups: list[CatchUp] = []
+        self.plan: ReconcilePlan | None = None
+
+    # ---- lifecycle ------------------------------------------------------------------
+    def start(self) -> None:
+        """Take the lock (LockedError if another daemon runs), reconcile, start jobs."""
+        global _current
+        self.lock.acquire()
+        try:
+            now = self.clock()
+            self._jobs_engine = engine.jobstore_engine(self.config.store_url, self.store.engine)
+            sched = engine.make_scheduler(self._jobs_engine)
+            sched.start(paused=True)
+            self._scheduler = sched
+            self._catch_ups = self.prepare(now)
+            _current = self
+            engine.run_once(sched, STARTUP_JOB, run_job, now)
+            sched.resume()
+        except BaseException:
+            self._close_scheduler()
+            self.lock.release()
+            raise
+        log.info(
+            "daemon started",
+            extra={
+                "newsletters": len(self.config.newsletters),
+                "collect_every": f"{self.config.schedule.collect_every.total_seconds():g}s",
+                "store": redact_url(self.config.store_url),
+            },
+        )
+
+    def prepare(self, now: datetime) -> list[CatchUp]:
+        """Decide catch-ups from the store, then make the stored jobs match config.toml."""
+        sched = self._scheduler
+        with self.store.read() as conn:
+            since = scheduled_since(conn)
+            catch_ups = [
+                self.decide(conn, n, now, since.get(n.slug)) for n in self.config.newsletters
+            ]
+        desired = desired_jobs(self.config)
+        plan = reconcile(desired, engine.stored_jobs(sched))
+        self.plan = plan
+        for job_id in plan.remove:
+            engine.remove_job(sched, job_id)
+            log.info("job removed", extra={"job": job_id, "reason": "not in config"})
+        for spec in plan.add:
+            nrt = engine.put_job(sched, spec, run_job, now)
+            log.info("job added", extra={"job": spec.id, "next_run": _iso(nrt)})
+        for spec in plan.replace:
+            nrt = engine.put_job(sched, spec, run_job, now)
+            log.info(
+                "job rescheduled",
+                extra={"job": spec.id, "schedule": spec.fingerprint, "next_run": _iso(nrt)},
+            )
+        for spec in plan.keep:
+            engine.skip_past_runs(sched, spec, now)
+        with self.store.begin() as conn:
+            for job_id in plan.remove:
+                if job_id.startswith("newsletter:"):
+                    _drop_since(conn, job_id.split(":", 1)[1])
+            for n in self.config.newsletters:
+                if n.slug not in since:
+                    _set_since(conn, n.slug, now)
+        return catch_ups
+
+    def decide(
+        self, conn: Connection, n: NewsletterConfig, now: datetime, since: datetime | None
+    ) -> CatchUp:
+        return decide_catch_up(
+            newsletter=n.slug,
+            schedule=n.schedule,
+            tz=n.timezone,
+            grace=newsletter_grace(self.config, n),
+            now=now,
+            editions=edition_states(conn, n.slug),
+            scheduled_since=since,
+            resume_window=max(newsletter_grace(self.config, n), self.config.delivery.smtp.max_age),
+        )
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop taking work, wait for the running job, release the lock. True when clean."""
+        global _current
+        self.stopping.set()
+        if timeout is None:
+            timeout = self.config.schedule.shutdown_timeout.total_seconds()
+        log.info("stopping", extra={"timeout": f"{timeout:g}s"})
+        done = threading.Event()
+
+        def _shutdown() -> None:
+            self._close_scheduler()
+            done.set()
+
+        t = threading.Thread(target=_shutdown, name="feedpub-shutdown", daemon=True)
+        t.start()
+        clean = done.wait(timeout)
+        if clean:
+            self.lock.release()
+            _current = None
+            log.info("stopped")
+        else:
+            log.error(
+                "shutdown timed out with a job still running; its transaction is rolled "
+                "back and the delivery ledger resumes it at the next start",
+                extra={"timeout": f"{timeout:g}s"},
+            )
+        return clean
+
+    def _close_scheduler(self) -> None:
+        if self._scheduler is not None:
+            if self._scheduler.running:
+                self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        if self._jobs_engine is not None and self._jobs_engine is not self.store.engine:
+            self._jobs_engine.dispose()
+        self._jobs_engine = None
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        """Job id -> next run time, from the running scheduler."""
+        if self._scheduler is None:
+            return {}
+        return {j.id: j.next_run_time for j in self._scheduler.get_jobs(jobstore=engine.PERSISTENT)}
+
+    # ---- job bodies -----------------------------------------------------------------
+    def startup(self, now: datetime | None = None) -> None:
+        """First work after start: a collect+build tick, then the decided catch-ups."""
+        self.tick(now)
+        for c in self._catch_ups:
+            if self.stopping.is_set():
+                return
+            self.run_catch_up(c, now)
+        self._catch_ups = []
+
+    def run_catch_up(self, c: CatchUp, now: datetime | None = None) -> None:
+        if c.skipped_count:
+            log.warning(
+                "missed slots skipped",
+                extra={
+                    "newsletter": c.newsletter,
+                    "count": c.skipped_count,
+                    "slots": ",".join(slot_key(x) for x in c.skipped),
+                    "older_not_listed": c.skipped_truncated,
+                    "reason": "older than the misfire grace window or superseded by a newer slot",
+                },
+            )
+        for slot in c.resume:
+            if self.stopping.is_set():
+                return
+            log.info("resuming edition", extra={"newsletter": c.newsletter, "slot": slot_key(slot)})
+            self.send_slot(c.newsletter, slot, now, reason="resume")
+        if c.send is not None and not self.stopping.is_set():
+            log.info(
+                "sending missed slot", extra={"newsletter": c.newsletter, "slot": slot_key(c.send)}
+            )
+            self.send_slot(c.newsletter, c.send, now, reason="catch-up")
+        if c.skipped_count or c.send or c.resume:
+            at = now or self.clock()
+            self.store.record_run(
+                "catch-up",
+                at,
+                self.clock(),
+                True,
+                {
+                    "newsletter": c.newsletter,
+                    "sent": slot_key(c.send) if c.send else None,
+                    "resumed": [slot_key(x) for x in c.resume],
+                    "skipped": [slot_key(x) for x in c.skipped],
+                    "skipped_count": c.skipped_count,
+                },
+            )
+
+    def tick(self, now: datetime | None = None) -> None:
+        """collect, then build, then resume editions with deliveries due (temporary
+        failures whose retry time came, a paused edition): the job run every
+        ``[schedule] collect_every``."""
+        if self.stopping.is_set():
+            return
+        with self._work:
+            now = now or self.clock()
+            try:
+                from feedpub.collect import collect
+
+                report = collect(self.config, self.store, now=now)  # records its own run
+            except Exception as e:
+                self._failed("collect", now, e)
+                return
+            if self.stopping.is_set():
+                return
+            try:
+                from feedpub.feeds import build_feeds
+
+                build = build_feeds(self.config, self.store, now=now)
+            except Exception as e:
+                self._failed("build", now, e)
+                return
+            self.store.record_run(
+                "build",
+                now,
+                self.clock(),
+                True,
+                {
+                    "written": len(build.written),
+                    "skipped": build.skipped,
+                    "generation": build.generation,
+                },
+            )
+            log.info(
+                "tick",
+                extra={
+                    "changed": report.changed,
+                    "rejected": len(report.rejected),
+                    "written": len(build.written),
+                    "generation": build.generation,
+                },
+            )
+        for slug, slot in self.due_editions(now):
+            if self.stopping.is_set():
+                return
+            self.send_slot(slug, slot, now, reason="retry")
+
+    def due_editions(self, now: datetime) -> list[tuple[str, datetime]]:
+        """Unfinished scheduled editions (within the resume window) with ledger rows due
+        now: queued, failed whose next attempt came, or sending claims gone stale. Mirrors
+        ``DeliveryManager.due_rows``; the manager re-checks each row when claiming it."""
+        e, d = s.editions, s.deliveries
+        due = sa.or_(
+            d.c.status == "queued",
+            sa.and_(
+                d.c.status == "failed",
+                sa.or_(d.c.next_attempt.is_(None), d.c.next_attempt <= now),
+            ),
+            sa.and_(d.c.status == "sending", d.c.updated <= now - STALE_CLAIM),
+        )
+        q = (
+            sa.select(e.c.newsletter, e.c.slot)
+            .where(
+                e.c.status.not_in(sorted(FINISHED_STATUSES)),
+                sa.exists().where(d.c.edition_id == e.c.id, due),
+            )
+            .order_by(e.c.created)
+        )
+        out = []
+        configured = {n.slug: n for n in self.config.newsletters}
+        with self.store.read() as conn:
+            rows = conn.execute(q).all()
+        for r in rows:
+            slot = parse_slot_key(r.slot)
+            n = configured.get(r.newsletter)
+            if slot is None or n is None:
+                continue  # manual editions: `digest send` resumes them
+            window = max(newsletter_grace(self.config, n), self.config.delivery.smtp.max_age)
+            if now - slot <= window:
+                out.append((r.newsletter, slot))
+        return out
+
+    def newsletter_job(self, slug: str, now: datetime | None = None) -> None:
+        """A newsletter's cron slot fired: send the slot (the latest at or before now)."""
+        if self.stopping.is_set():
+            return
+        now = now or self.clock()
+        try:
+            n = self.config.newsletter(slug)
+        except KeyError:
+            log.error("job for a newsletter not in config", extra={"newsletter": slug})
+            return
+        grace = newsletter_grace(self.config, n)
+        slot = slot_to_send(n.schedule, n.timezone, grace, now)
+        if slot is None:
+            log.warning(
+                "slot skipped: fired later than the misfire grace",
+                extra={"newsletter": slug, "grace": f"{grace.total_seconds():g}s"},
+            )
+            return
+        self.send_slot(slug, slot, now, reason="schedule")
+
+    def send_slot(
+        self, slug: str, slot: datetime, now: datetime | None = None, *, reason: str
+    ) -> Any:
+        """Send (or resume) the edition of ``slot``. The edition is unique per
+        (newsletter, slot) in the store, so a manual ``digest send`` of the same slot and
+        this call never both send it: the later one only resumes unsent ledger rows.
+
+        On shutdown the send stops between two messages: every message handed to the
+        server is already recorded in the ledger, the rest resumes at the next start."""
+        if self.stopping.is_set():
+            return None
+        with self._work:
+            now = now or self.clock()
+            try:
+                from feedpub.digest import send_newsletter
+
+                kwargs: dict[str, Any] = {"now": now, "slot": slot}
+                params = inspect.signature(send_newsletter).parameters
+                if "should_stop" in params:
+                    kwargs["should_stop"] = self.stopping.is_set
+                else:
+                    kwargs["progress"] = self._stop_between_messages
+                report = send_newsletter(self.config, self.store, slug, **kwargs)
+            except StopRequested:
+                log.info(
+                    "send interrupted by shutdown; the ledger resumes it at the next start",
+                    extra={"newsletter": slug, "slot": slot_key(slot)},
+                )
+                return None
+            except Exception as e:
+                log.error(
+                    "newsletter send failed",
+                    exc_info=not isinstance(e, FeedpubError),
+                    extra={"newsletter": slug, "slot": slot_key(slot), "error": str(e)},
+                )
+                return None
+            log.info(
+                "newsletter sent",
+                extra={
+                    "newsletter": slug,
+                    "slot": slot_key(slot),
+                    "reason": reason,
+                    **_summary(report),
+                },
+            )
+            return report
+
+    def _stop_between_messages(self, _report: object) -> None:
+        # Called by the delivery manager after each message is recorded in the ledger.
+        if self.stopping.is_set():
+            raise StopRequested
+
+    def _failed(self, kind: str, now: datetime, e: Exception) -> None:
+        log.error(
+            f"{kind} failed",
+            exc_info=not isinstance(e, FeedpubError),
+            extra={"error": str(e)},
+        )
+        try:
+            self.store.record_run(kind, now, self.clock(), False, {"error": str(e)})
+        except Exception:  # the store itself may be what failed
+            log.exception("cannot record the failed run")
+
+
+def _summary(report: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in (
+        "edition_id",
+        "number",
+        "status",
+        "created",
+        "sent",
+        "failed",
+        "bounced",
+        "remaining",
+    ):
+        v = getattr(report, name, None)
+        if isinstance(v, (int, str, bool)):
+            out[name] = v
+        elif isinstance(v, (list, tuple)):
+            out[name] = len(v)
+    return out
+
+
+def _iso(d: datetime | None) -> str:
+    return "none" if d is None else d.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def redact_url(url: str) -> str:
+    """A store URL fit for logs: any password replaced by ***."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparsable url)"
