@@ -16,6 +16,8 @@ from feedpub.commands import build as build_commands
 from feedpub.commands import content
 from feedpub.commands import daemon as daemon_cmds
 from feedpub.commands import status as status_cmds
+from feedpub.commands import daemon as daemon_cmds
+from feedpub.commands import status as status_cmds
 from feedpub.commands.common import App
 from feedpub.logs import setup_logging
 
@@ -50,4 +52,6 @@ for _cmd in content.COMMANDS:
 for _cmd in [*daemon_cmds.COMMANDS, *status_cmds.COMMANDS]:
     main.add_command(_cmd)
 for _cmd in build_commands.COMMANDS:
+    main.add_command(_cmd)
+for _cmd in [*daemon_cmds.COMMANDS, *status_cmds.COMMANDS]:
     main.add_command(_cmd)
