@@ -16,8 +16,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from feedpub.types import Article, ArticleStatus
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,6 @@ def selection_for(
     return tuple(b for b in newsletter_beats if b in wanted and b in edition_beats)
 
 
-def cap_section(ids: Sequence[str], cap: int) -> tuple[tuple[str, ...], int]:
-    """(ids shown, how many more) for a beat capped at ``cap`` articles."""
-    return tuple(ids[:cap]), max(0, len(ids) - cap)
+def cap_section(items: Sequence[T], cap: int) -> tuple[tuple[T, ...], int]:
+    """(items shown, how many more) for a beat capped at ``cap`` articles."""
+    return tuple(items[:cap]), max(0, len(items) - cap)

@@ -118,7 +118,9 @@ def upsert_subscription(
             sa.insert(sub).values(
                 email=email, name=name, status=status, hard_bounces=0, created=now, updated=now
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert sid is not None
+        sid = sid[0]
         result = "added"
     else:
         sid = row.id

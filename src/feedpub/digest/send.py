@@ -1,0 +1,542 @@
+"""Orchestration: freeze an edition (one transaction), deliver it through the ledger,
+then publish it to the web archive. Also ``preview`` (changes no state) and ``list``.
+
+Editions are unique per (newsletter, slot): the scheduler and a manual ``digest send``
+landing on the same slot find one edition; the second only resumes its ledger. That is
+also how a crashed send resumes.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from feedpub import schema as s
+from feedpub.atomicfile import write_atomic
+from feedpub.config import Config, NewsletterConfig
+from feedpub.delivery.base import Messenger, OutgoingMessage
+from feedpub.delivery.manager import DeliveryManager, DeliveryReport, LedgerRow
+from feedpub.delivery.outbox import OutboxMessenger, edition_key
+from feedpub.digest import subscribers as subs
+from feedpub.digest.archive import write_archive
+from feedpub.digest.build import EditionBuilder, EditionInfo, group_sections
+from feedpub.digest.compose import Recipient, message_id
+from feedpub.digest.edition import EditionPlan, edition_since, plan_edition, selection_for
+from feedpub.digest.render import Renderer
+from feedpub.digest.tokens import Tokens, from_address, from_domain, tokens_for
+from feedpub.errors import UsageError
+from feedpub.slots import latest_slot, slot_key
+from feedpub.store import Store
+from feedpub.types import Article, ArticleStatus
+
+Progress = Callable[[DeliveryReport], None]
+
+
+@dataclass
+class SendReport:
+    newsletter: str
+    slot: str
+    edition_id: int | None = None
+    number: int | None = None
+    status: str = ""  # edition status after this run (skipped/sent/sending/paused; "dry-run")
+    created: bool = False  # False: the edition existed (resumed or already done)
+    articles: int = 0
+    recipients: int = 0
+    sent: int = 0
+    failed: int = 0
+    bounced: int = 0
+    remaining: int = 0
+    archive: Path | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def _newsletter(config: Config, slug: str) -> NewsletterConfig:
+    try:
+        return config.newsletter(slug)
+    except KeyError:
+        known = ", ".join(n.slug for n in config.newsletters) or "(none configured)"
+        raise UsageError(f"unknown newsletter {slug!r}; configured: {known}") from None
+
+
+def choose_slot(nl: NewsletterConfig, now: datetime, slot: datetime | None, extra: bool) -> str:
+    if extra:
+        return f"manual-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    if slot is None:
+        slot = latest_slot(nl.schedule, nl.timezone, now)
+    if slot is None:  # no scheduled slot yet (e.g. a yearly schedule): a manual one
+        return f"manual-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    return slot_key(slot)
+
+
+def slot_time(slot: str, fallback: datetime) -> datetime:
+    try:
+        return datetime.strptime(slot, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+    except ValueError:
+        return fallback
+
+
+# ---- reading state -----------------------------------------------------------------------
+def _previous(conn: Connection, newsletter: str) -> Any:
+    e = s.editions
+    return conn.execute(
+        sa.select(e).where(e.c.newsletter == newsletter).order_by(e.c.cutoff.desc()).limit(1)
+    ).first()
+
+
+def _already_sent(conn: Connection, newsletter: str) -> set[str]:
+    e, ea = s.editions, s.edition_articles
+    q = sa.select(ea.c.article_id).join(e, e.c.id == ea.c.edition_id)
+    return {r[0] for r in conn.execute(q.where(e.c.newsletter == newsletter))}
+
+
+def plan_for(
+    config: Config, conn: Connection, store: Store, nl: NewsletterConfig, now: datetime
+) -> tuple[EditionPlan, dict[str, Article]]:
+    """Read what the decider needs and run it (no writes)."""
+    prev = _previous(conn, nl.slug)
+    since = edition_since(prev.cutoff if prev is not None else None, nl.lookback, now)
+    beats = config.newsletter_beats(nl)
+    a = s.articles
+    candidates = store.load_articles(
+        conn,
+        sa.and_(
+            a.c.status == ArticleStatus.PUBLISHED.value,
+            a.c.published > since,
+            a.c.published <= now,
+            a.c.beat.in_(beats),
+        ),
+    )
+    plan = plan_edition(
+        candidates,
+        beats=beats,
+        previous_cutoff=prev.cutoff if prev is not None else None,
+        lookback=nl.lookback,
+        already_sent=_already_sent(conn, nl.slug),
+        now=now,
+    )
+    return plan, {x.id: x for x in candidates}
+
+
+# ---- freezing ------------------------------------------------------------------------------
+def freeze(
+    config: Config, store: Store, nl: NewsletterConfig, slot: str, now: datetime
+) -> tuple[int, bool]:
+    """The edition of (newsletter, slot): its row, its articles and a queued ledger row per
+    recipient, all in ONE transaction. Returns (edition id, created)."""
+    e = s.editions
+    domain = from_domain(nl.from_)
+    key = edition_key(slot)
+    try:
+        with store.begin() as conn:
+            existing = conn.execute(
+                sa.select(e.c.id).where(e.c.newsletter == nl.slug, e.c.slot == slot)
+            ).scalar_one_or_none()
+            if existing is not None:
+                return int(existing), False
+            plan, _ = plan_for(config, conn, store, nl, now)
+            number = int(
+                conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(e.c.number), 0)).where(
+                        e.c.newsletter == nl.slug
+                    )
+                ).scalar_one()
+            )
+            nl_beats = config.newsletter_beats(nl)
+            edition_beats = set(plan.beats) if not plan.empty else set(nl_beats)
+            skipped = plan.empty and nl.skip_when_empty
+            ledger = []
+            if not skipped:
+                for sid, addr, chosen in subs.active_recipients(conn, nl.slug):
+                    sel = selection_for(chosen, nl_beats, edition_beats)
+                    if sel:
+                        ledger.append((sid, addr, ";".join(sel)))
+            edition_id = conn.execute(
+                sa.insert(e).values(
+                    newsletter=nl.slug,
+                    slot=slot,
+                    number=number + 1,
+                    status="skipped" if skipped else "frozen",
+                    cutoff=plan.cutoff,
+                    since=plan.since,
+                    created=now,
+                    finished=now if skipped else None,
+                    article_count=len(plan.article_ids),
+                    recipient_count=len(ledger),
+                )
+            ).inserted_primary_key
+            assert edition_id is not None
+            edition_id = edition_id[0]
+            if plan.article_ids:
+                conn.execute(
+                    sa.insert(s.edition_articles),
+                    [
+                        {"edition_id": edition_id, "article_id": aid, "position": i, "beat": beat}
+                        for i, (beat, aid) in enumerate(
+                            (b, x) for b, ids in plan.sections for x in ids
+                        )
+                    ],
+                )
+            if ledger:
+                conn.execute(
+                    sa.insert(s.deliveries),
+                    [
+                        {
+                            "edition_id": edition_id,
+                            "subscriber_id": sid,
+                            "email": addr,
+                            "selection": sel,
+                            "status": "queued",
+                            "attempts": 0,
+                            "message_id": message_id(nl.slug, key, sid, domain),
+                            "updated": now,
+                        }
+                        for sid, addr, sel in ledger
+                    ],
+                )
+            return int(edition_id), True
+    except sa.exc.IntegrityError:
+        # Another process froze this slot between our check and insert (PostgreSQL).
+        with store.read() as conn:
+            found = conn.execute(
+                sa.select(e.c.id).where(e.c.newsletter == nl.slug, e.c.slot == slot)
+            ).scalar_one()
+        return int(found), False
+
+
+# ---- loading a frozen edition ------------------------------------------------------------
+def load_builder(
+    config: Config,
+    store: Store,
+    nl: NewsletterConfig,
+    edition_id: int,
+    tokens: Tokens | None,
+    renderer: Renderer | None = None,
+) -> EditionBuilder:
+    e, ea = s.editions, s.edition_articles
+    with store.read() as conn:
+        row = conn.execute(sa.select(e).where(e.c.id == edition_id)).one()
+        order = [
+            (r.article_id, r.beat)
+            for r in conn.execute(
+                sa.select(ea.c.article_id, ea.c.beat)
+                .where(ea.c.edition_id == edition_id)
+                .order_by(ea.c.position)
+            )
+        ]
+        ids = [aid for aid, _ in order]
+        arts = {a.id: a for a in store.load_articles(conn, s.articles.c.id.in_(ids))} if ids else {}
+    info = EditionInfo(
+        id=row.id,
+        newsletter=row.newsletter,
+        slot=row.slot,
+        key=edition_key(row.slot),
+        number=row.number,
+        date=slot_time(row.slot, row.created),
+        created=row.created,
+    )
+    sections = group_sections(config.newsletter_beats(nl), arts, order)
+    return EditionBuilder(config, renderer or Renderer(config), nl, info, sections, tokens)
+
+
+def _names(store: Store, ids: list[int]) -> dict[int, str]:
+    sub = s.subscribers
+    out: dict[int, str] = {}
+    with store.read() as conn:
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            for r in conn.execute(sa.select(sub.c.id, sub.c.name).where(sub.c.id.in_(chunk))):
+                out[r.id] = r.name
+    return out
+
+
+def _edition_names(store: Store, edition_id: int) -> dict[int, str]:
+    """Names of the edition's recipients (the address is frozen in the ledger; the name,
+    used only in greetings and the To display name, is read when sending)."""
+    sub, d = s.subscribers, s.deliveries
+    with store.read() as conn:
+        q = (
+            sa.select(sub.c.id, sub.c.name)
+            .join(d, d.c.subscriber_id == sub.c.id)
+            .where(d.c.edition_id == edition_id)
+        )
+        return {r.id: r.name for r in conn.execute(q)}
+
+
+# ---- the entry point -----------------------------------------------------------------------
+def send_newsletter(
+    config: Config,
+    store: Store,
+    newsletter_slug: str,
+    *,
+    now: datetime | None = None,
+    slot: datetime | None = None,
+    messenger: Messenger | None = None,
+    dry_run: bool = False,
+    extra: bool = False,
+    progress: Progress | None = None,
+) -> SendReport:
+    """Freeze (or find) the edition of this slot, deliver what its ledger still owes, and
+    publish it to the web archive once every row is sent or bounced.
+
+    ``progress`` is called with the running DeliveryReport after each message."""
+    nl = _newsletter(config, newsletter_slug)
+    now = now or datetime.now(UTC)
+    tokens = tokens_for(config)  # a missing key stops us before anything is frozen
+    key = choose_slot(nl, now, slot, extra)
+    report = SendReport(newsletter=nl.slug, slot=key)
+    if dry_run:
+        return _dry_run(config, store, nl, key, now, tokens, report)
+    edition_id, created = freeze(config, store, nl, key, now)
+    report.edition_id, report.created = edition_id, created
+    with store.read() as conn:
+        row = conn.execute(sa.select(s.editions).where(s.editions.c.id == edition_id)).one()
+    report.number = row.number
+    report.articles, report.recipients = row.article_count, row.recipient_count
+    if row.status in ("skipped", "sent"):
+        report.status = row.status
+        return report
+    renderer = Renderer(config)
+    builder = load_builder(config, store, nl, edition_id, tokens, renderer)
+    own = messenger is None
+    if messenger is None:
+        messenger = OutboxMessenger(config.resolve(config.delivery.outbox_dir), store)
+    smtp = config.delivery.smtp
+    manager = DeliveryManager(
+        store,
+        messenger,
+        max_attempts=smtp.max_attempts,
+        retry_base=smtp.retry_base,
+        hard_bounce_limit=smtp.hard_bounce_limit,
+    )
+    names = _edition_names(store, edition_id)
+    envelope_from = from_address(nl.from_)
+
+    def compose(r: LedgerRow) -> OutgoingMessage:
+        assert builder.composer is not None
+        prepared = builder.prepared(r.selection)
+        rec = Recipient(r.subscriber_id, r.email, names.get(r.subscriber_id, ""))
+        data = builder.composer.compose(prepared, rec, r.message_id)
+        return OutgoingMessage(
+            r.edition_id, r.subscriber_id, envelope_from, r.email, r.message_id, data
+        )
+
+    try:
+        dr = manager.deliver(edition_id, compose, progress=progress)
+    finally:
+        if own:
+            messenger.close()
+    report.sent, report.failed, report.bounced = dr.sent, dr.failed, dr.bounced
+    report.remaining, report.status, report.errors = dr.remaining, dr.edition_status, dr.errors
+    if dr.edition_status == "sent":
+        report.archive = write_archive(config, store, nl, builder=builder)
+    return report
+
+
+def _dry_run(
+    config: Config,
+    store: Store,
+    nl: NewsletterConfig,
+    key: str,
+    now: datetime,
+    tokens: Tokens,
+    report: SendReport,
+) -> SendReport:
+    """Compose every message the edition would send, change nothing."""
+    e = s.editions
+    with store.read() as conn:
+        existing = conn.execute(
+            sa.select(e).where(e.c.newsletter == nl.slug, e.c.slot == key)
+        ).first()
+        if existing is not None:
+            report.edition_id, report.number = existing.id, existing.number
+            report.status = f"dry-run: edition exists ({existing.status})"
+            remaining = conn.execute(
+                sa.select(sa.func.count()).where(
+                    s.deliveries.c.edition_id == existing.id,
+                    s.deliveries.c.status.in_(("queued", "sending", "failed")),
+                )
+            ).scalar_one()
+            report.remaining = int(remaining)
+            return report
+    preview = build_preview(config, store, nl, now=now, tokens=tokens, slot=key)
+    report.articles = preview.article_count
+    report.recipients = len(preview.recipients)
+    report.status = "dry-run: would be skipped" if preview.skipped else "dry-run"
+    for rec, sel in preview.recipients:
+        preview.builder.composer.compose(  # type: ignore[union-attr]
+            preview.builder.prepared(sel), rec
+        )
+    return report
+
+
+# ---- preview -------------------------------------------------------------------------------
+@dataclass
+class Preview:
+    builder: EditionBuilder
+    plan: EditionPlan
+    article_count: int
+    skipped: bool
+    recipients: list[tuple[Recipient, tuple[str, ...]]]
+
+
+def build_preview(
+    config: Config,
+    store: Store,
+    nl: NewsletterConfig,
+    *,
+    now: datetime,
+    tokens: Tokens,
+    slot: str | None = None,
+) -> Preview:
+    """What the next edition would hold, from a read-only look at the store."""
+    key = slot or choose_slot(nl, now, None, False)
+    nl_beats = config.newsletter_beats(nl)
+    with store.read() as conn:
+        plan, arts = plan_for(config, conn, store, nl, now)
+        number = int(
+            conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(s.editions.c.number), 0)).where(
+                    s.editions.c.newsletter == nl.slug
+                )
+            ).scalar_one()
+        )
+        recipients = subs.active_recipients(conn, nl.slug)
+    names = _names(store, [r[0] for r in recipients])
+    edition_beats = set(plan.beats) if not plan.empty else set(nl_beats)
+    skipped = plan.empty and nl.skip_when_empty
+    info = EditionInfo(
+        id=0,
+        newsletter=nl.slug,
+        slot=key,
+        key=edition_key(key),
+        number=number + 1,
+        date=slot_time(key, now),
+        created=now,
+    )
+    sections = [(b, [arts[x] for x in ids]) for b, ids in plan.sections]
+    builder = EditionBuilder(config, Renderer(config), nl, info, sections, tokens)
+    recs: list[tuple[Recipient, tuple[str, ...]]] = []
+    if not skipped:
+        for sid, addr, chosen in recipients:
+            sel = selection_for(chosen, nl_beats, edition_beats)
+            if sel:
+                recs.append((Recipient(sid, addr, names.get(sid, "")), sel))
+    return Preview(builder, plan, len(plan.article_ids), skipped, recs)
+
+
+@dataclass
+class PreviewFiles:
+    folder: Path
+    html: Path
+    text: Path
+    eml: Path
+    skipped: bool
+    articles: int
+    recipients: int
+    sample: str
+
+
+def write_preview(
+    config: Config,
+    store: Store,
+    newsletter_slug: str,
+    *,
+    now: datetime | None = None,
+    folder: Path | None = None,
+    sample_email: str | None = None,
+) -> PreviewFiles:
+    """``digest preview``: write HTML, text and one .eml for a sample subscriber. No state
+    changes (the store is only read)."""
+    nl = _newsletter(config, newsletter_slug)
+    now = now or datetime.now(UTC)
+    tokens = tokens_for(config)
+    p = build_preview(config, store, nl, now=now, tokens=tokens)
+    out = folder or config.resolve(Path("preview") / nl.slug)
+    sample: tuple[Recipient, tuple[str, ...]] | None = None
+    if sample_email is not None:
+        wanted = subs.normalize_email(sample_email)
+        sample = next((x for x in p.recipients if x[0].email == wanted), None)
+        if sample is None:
+            raise UsageError(f"{wanted} gets nothing from this edition of {nl.slug}")
+    elif p.recipients:
+        sample = p.recipients[0]
+    if sample is None:
+        sample = (
+            Recipient(0, f"reader@{from_domain(nl.from_)}", "Sample Reader"),
+            tuple(b for b, _ in p.plan.sections) or config.newsletter_beats(nl),
+        )
+    rec, sel = sample
+    assert p.builder.composer is not None
+    data = p.builder.composer.compose(p.builder.prepared(sel), rec)
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    parts = {part.get_content_type(): part.get_content() for part in msg.iter_parts()}
+    html_path, text_path, eml_path = out / "digest.html", out / "digest.txt", out / "digest.eml"
+    write_atomic(html_path, str(parts["text/html"]).encode("utf-8"))
+    write_atomic(text_path, str(parts["text/plain"]).encode("utf-8"))
+    write_atomic(eml_path, data)
+    return PreviewFiles(
+        out,
+        html_path,
+        text_path,
+        eml_path,
+        p.skipped,
+        p.article_count,
+        len(p.recipients),
+        rec.email,
+    )
+
+
+# ---- listing -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class EditionSummary:
+    id: int
+    newsletter: str
+    slot: str
+    number: int
+    status: str
+    created: datetime
+    finished: datetime | None
+    articles: int
+    recipients: int
+    counts: dict[str, int]
+
+
+def list_editions(store: Store, newsletter: str | None = None) -> list[EditionSummary]:
+    e, d = s.editions, s.deliveries
+    with store.read() as conn:
+        q = sa.select(e).order_by(e.c.newsletter, e.c.number.desc())
+        if newsletter is not None:
+            q = q.where(e.c.newsletter == newsletter)
+        rows = conn.execute(q).all()
+        counts: dict[int, dict[str, int]] = {}
+        for eid, st, n in conn.execute(
+            sa.select(d.c.edition_id, d.c.status, sa.func.count()).group_by(
+                d.c.edition_id, d.c.status
+            )
+        ):
+            counts.setdefault(int(eid), {})[str(st)] = int(n)
+    return [
+        EditionSummary(
+            r.id,
+            r.newsletter,
+            r.slot,
+            r.number,
+            r.status,
+            r.created,
+            r.finished,
+            r.article_count,
+            r.recipient_count,
+            counts.get(r.id, {}),
+        )
+        for r in rows
+    ]
