@@ -1,0 +1,194 @@
+"""SMTP benchmark: 2,000 messages of about 50 KB to a local aiosmtpd sink (its own process).
+
+Compares, in the same run and against the same sink, a raw ``smtplib`` loop on one
+connection with feedpub's ``SmtpMessenger`` (``send`` on one connection, and ``send_many``
+over the default pool of 4 connections). Prints messages/s and the client's CPU per message
+(process time of the sending process, all threads); target: feedpub >= 90% of raw.
+Optionally (``--dkim``) the cost of DKIM signing one message, which runs in the pool.
+
+    .venv/bin/python bench/smtp.py [--messages 2000] [--rounds 2] [--dkim]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email.policy
+import multiprocessing as mp
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from feedpub.config import DkimConfig, SmtpConfig
+from feedpub.delivery.base import OutgoingMessage
+from feedpub.delivery.dkim import DkimSigner
+from feedpub.delivery.smtp import SmtpMessenger
+
+
+def _sink(port: int, counter: Any, ready: Any) -> None:
+    import logging
+
+    from aiosmtpd.smtp import SMTP
+
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+
+    class Sink:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            with counter.get_lock():
+                counter.value += 1
+            return "250 OK"
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        srv = await loop.create_server(
+            lambda: SMTP(Sink(), hostname="sink.test", loop=loop), "127.0.0.1", port
+        )
+        ready.set()
+        async with srv:
+            await srv.serve_forever()
+
+    asyncio.run(main())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def make_messages(n: int, size: int = 50_000) -> list[OutgoingMessage]:
+    para = (
+        "Officials said the repairs would continue through the winter, while engineers "
+        "warned that the grid remained fragile after months of strikes. "
+    )
+    out = []
+    for i in range(n):
+        to = f"reader{i}@example.org"
+        msg = EmailMessage(policy=email.policy.SMTP)
+        msg["From"] = "Test Times <news@news.example>"
+        msg["To"] = to
+        msg["Subject"] = "Test Daily — 26 November"
+        msg["Message-ID"] = f"<1.{i}@news.example>"
+        msg["List-Unsubscribe"] = f"<https://news.example/u?t={i}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        text = "\n".join(para for _ in range(size // 2 // len(para)))
+        msg.set_content(text)
+        msg.add_alternative("<p>" + text.replace("\n", "</p>\n<p>") + "</p>", subtype="html")
+        out.append(OutgoingMessage(1, i, "news@news.example", to, f"1.{i}@news.example",
+                                   msg.as_bytes()))  # fmt: skip
+    return out
+
+
+def raw_loop(port: int, msgs: list[OutgoingMessage]) -> None:
+    s = smtplib.SMTP("127.0.0.1", port, local_hostname="client.test")
+    for m in msgs:
+        s.sendmail(m.envelope_from, [m.recipient], m.data)
+    s.quit()
+
+
+def feedpub_send(port: int, msgs: list[OutgoingMessage]) -> None:
+    cfg = SmtpConfig(host="127.0.0.1", port=port, helo_name="client.test", pool_size=1)
+    with SmtpMessenger(cfg) as m:
+        for msg in msgs:
+            m.send(msg)
+
+
+def feedpub_pool(port: int, msgs: list[OutgoingMessage]) -> None:
+    cfg = SmtpConfig(host="127.0.0.1", port=port, helo_name="client.test")  # pool_size 4
+    errors = []
+    with SmtpMessenger(cfg) as m:
+        m.send_many(iter(msgs), lambda msg, err: errors.append(err) if err else None)
+    assert not errors, errors[:3]
+
+
+def measure(fn: Callable[[], None]) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def dkim_cost(msgs: list[OutgoingMessage]) -> str:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return "DKIM: skipped (no openssl CLI to make a key)"
+    with tempfile.TemporaryDirectory() as d:
+        key = Path(d) / "k.pem"
+        subprocess.run([openssl, "genrsa", "-traditional", "-out", str(key), "2048"],
+                       check=True, capture_output=True)  # fmt: skip
+        signer = DkimSigner(DkimConfig(selector="s", domain="news.example", key_file=key),
+                            key.read_bytes())  # fmt: skip
+    sample = msgs[:200]
+    cpu = time.process_time()
+    for m in sample:
+        signer.sign(m.data)
+    per = (time.process_time() - cpu) / len(sample) * 1000
+    return f"DKIM (2048-bit RSA, relaxed/relaxed, dkimpy): {per:.2f} ms CPU per message signed"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=2, help="best of N rounds per client")
+    ap.add_argument("--dkim", action="store_true", help="also time DKIM signing")
+    args = ap.parse_args()
+
+    msgs = make_messages(args.messages)
+    avg = sum(len(m.data) for m in msgs) / len(msgs)
+    port = _free_port()
+    ctx = mp.get_context("spawn")
+    counter = ctx.Value("q", 0)
+    ready = ctx.Event()
+    sink = ctx.Process(target=_sink, args=(port, counter, ready), daemon=True)
+    sink.start()
+    if not ready.wait(20):
+        print("sink did not start", file=sys.stderr)
+        return 1
+    clients: list[tuple[str, Callable[[int, list[OutgoingMessage]], None]]] = [
+        ("raw smtplib loop, 1 connection", raw_loop),
+        ("feedpub send(), 1 connection", feedpub_send),
+        ("feedpub send_many(), pool of 4", feedpub_pool),
+    ]
+    best: dict[str, tuple[float, float]] = {}
+    try:
+        for _ in range(args.rounds):
+            for name, fn in clients:
+                before = counter.value
+                wall, cpu = measure(lambda fn=fn: fn(port, msgs))  # type: ignore[misc]
+                got = counter.value - before
+                if got != len(msgs):
+                    print(f"{name}: sink received {got} of {len(msgs)}", file=sys.stderr)
+                    return 1
+                if name not in best or wall < best[name][0]:
+                    best[name] = (wall, cpu)
+    finally:
+        sink.terminate()
+        sink.join(5)
+
+    n = len(msgs)
+    raw_rate = n / best[clients[0][0]][0]
+    print(f"SMTP bench: {n} messages of {avg / 1000:.1f} KB each to an aiosmtpd sink on "
+          f"127.0.0.1 (separate process); best of {args.rounds} rounds")  # fmt: skip
+    for name, _ in clients:
+        wall, cpu = best[name]
+        rate = n / wall
+        print(f"  {name:32s} {rate:7.0f} msg/s  client CPU {cpu / n * 1000:5.3f} ms/msg  "
+              f"{rate / raw_rate:6.1%} of raw")  # fmt: skip
+    pool_rate = n / best[clients[2][0]][0]
+    verdict = "PASS" if pool_rate >= 0.9 * raw_rate else "FAIL"
+    print(f"target: feedpub >= 90% of the raw loop: {verdict} ({pool_rate / raw_rate:.0%})")
+    if args.dkim:
+        print(dkim_cost(msgs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
