@@ -90,7 +90,10 @@ class UpstreamServer:
                     self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if status != 304:
-                    self.wfile.write(body)
+                    try:
+                        self.wfile.write(body)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client hung up (size cap, timeout): expected
 
             def _send_chunked(self, status: int, body: bytes, headers: dict[str, str]) -> None:
                 self.send_response(status)
@@ -109,7 +112,9 @@ class UpstreamServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def start(self) -> UpstreamServer:
         self._thread.start()

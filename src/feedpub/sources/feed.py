@@ -147,8 +147,8 @@ class FeedSource:
             text = u.disable(ctx.state, self.cfg.url, f"HTTP 410 Gone at {e.url}", ctx.now)
             result.status = "disabled"
             result.error = (
-                f"{e.url} answered 410 Gone: source disabled ({text}); it will not be "
-                "contacted again until its url changes in config.toml"
+                f"source disabled: {text}. It will not be contacted again until its url "
+                "changes in config.toml (docs/sources.md)"
             )
             return result
         result.status = "error"

@@ -207,8 +207,8 @@ class PagesSource:
                 text = u.disable(state, url, f"HTTP 410 Gone at {e.url}", ctx.now)
                 result.status = "disabled"
                 result.error = (
-                    f"sitemap {e.url} answered 410 Gone: source disabled ({text}); it will "
-                    "not be contacted again until its sitemap changes in config.toml"
+                    f"source disabled: sitemap {text}. It will not be contacted again until "
+                    "its sitemap changes in config.toml (docs/sources.md)"
                 )
             else:
                 result.status = "error"

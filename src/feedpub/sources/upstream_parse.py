@@ -134,7 +134,9 @@ def _parse_xml_feed(body: bytes, content_type: str) -> UpstreamFeed:
 
 def _xml_entry(pos: int, e: Any, feed_language: str | None) -> UpstreamEntry:
     published = _struct_dt(e.get("published_parsed"))
-    updated = _struct_dt(e.get("updated_parsed"))
+    # dict.get: FeedParserDict maps a missing updated_parsed to published_parsed (with a
+    # DeprecationWarning); an RSS pubDate is not an edit date.
+    updated = _struct_dt(dict.get(e, "updated_parsed"))
     if published is None:
         published, updated = updated, None
     elif updated == published:
