@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from feedpub.commands.common import App, handle_errors, pass_app
 from feedpub.digest.send import SendReport, list_editions, send_newsletter, write_preview
@@ -87,31 +86,18 @@ def send_cmd(app: App, newsletter: str, extra: bool) -> None:
 @handle_errors
 def list_cmd(app: App, newsletter: str | None) -> None:
     """Editions and their delivery counts."""
-    table = Table(
-        "newsletter",
-        "no.",
-        "slot",
-        "status",
-        "articles",
-        "recipients",
-        "sent",
-        "pending",
-        "bounced",
-    )
-    for e in list_editions(app.store, newsletter):
+    editions = list_editions(app.store, newsletter)
+    if not editions:
+        app.console.print("no editions yet")
+    for e in editions:
         c = e.counts
-        table.add_row(
-            e.newsletter,
-            str(e.number),
-            e.slot,
-            e.status,
-            str(e.articles),
-            str(e.recipients),
-            str(c.get("sent", 0)),
-            str(c.get("queued", 0) + c.get("sending", 0) + c.get("failed", 0)),
-            str(c.get("bounced", 0)),
+        pending = c.get("queued", 0) + c.get("sending", 0) + c.get("failed", 0)
+        app.console.print(
+            f"{e.newsletter}  No. {e.number}  {e.slot}  {e.status:<8}  "
+            f"articles {e.articles}  recipients {e.recipients}  sent {c.get('sent', 0)}  "
+            f"pending {pending}  bounced {c.get('bounced', 0)}",
+            soft_wrap=True,
         )
-    app.console.print(table)
 
 
 COMMANDS = [digest]

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from feedpub.commands.common import EXIT_REJECTED, App, handle_errors, pass_app
 from feedpub.digest import subscribers as subs
@@ -74,17 +73,13 @@ def list_cmd(app: App, newsletter: str | None) -> None:
     """List subscribers and their subscriptions."""
     with app.store.read() as conn:
         rows = subs.listing(conn, newsletter)
-    table = Table("email", "name", "status", "newsletter", "beats", "subscription")
     for r in rows:
-        table.add_row(
-            escape(r.email),
-            escape(r.name),
-            r.status,
-            r.newsletter or "-",
-            escape(";".join(r.beats) or "(all)"),
-            r.subscription_status or "-",
+        app.console.print(
+            f"{escape(r.email)}  {r.status}  {r.newsletter or '-'}"
+            f" ({r.subscription_status or '-'})  beats: {escape(';'.join(r.beats) or '(all)')}"
+            + (f"  name: {escape(r.name)}" if r.name else ""),
+            soft_wrap=True,
         )
-    app.console.print(table)
     app.console.print(f"{len({r.id for r in rows})} subscriber(s)")
 
 

@@ -481,8 +481,8 @@ def write_preview(
     assert isinstance(msg, EmailMessage)
     parts = {part.get_content_type(): part.get_content() for part in msg.iter_parts()}
     html_path, text_path, eml_path = out / "digest.html", out / "digest.txt", out / "digest.eml"
-    write_atomic(html_path, str(parts["text/html"]).encode("utf-8"))
-    write_atomic(text_path, str(parts["text/plain"]).encode("utf-8"))
+    for path, ctype in ((html_path, "text/html"), (text_path, "text/plain")):
+        write_atomic(path, str(parts[ctype]).replace("\r\n", "\n").encode("utf-8"))
     write_atomic(eml_path, data)
     return PreviewFiles(
         out,
