@@ -218,6 +218,9 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("message_id", sa.String(500), nullable=False),
     sa.Column("updated", UTCDateTime, nullable=False),
+    # "host/pid/start" of the process whose claim put the row in "sending" (None otherwise):
+    # a restart on the same host takes over a dead claimer's rows at once.
+    sa.Column("claimed_by", sa.String(300), nullable=True),
     sa.Index("ix_deliveries_status", "edition_id", "status", "next_attempt"),
 )
 

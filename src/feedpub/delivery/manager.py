@@ -1,30 +1,49 @@
-"""The sending manager: drains an edition's ledger through a Messenger, one row at a time.
+"""The sending manager: drains an edition's ledger through a Messenger.
 
 Ledger statuses (table ``deliveries``): queued -> sending -> sent | failed (temporary:
-attempts, next_attempt, last_error; retried later) | bounced (permanent).
+attempts, next_attempt, last_error; retried later with exponential backoff) | bounced
+(permanent: a 5xx, or a temporary failure given up after ``max_attempts`` / ``max_age``).
 
-Exactly-once as far as a crash allows: a row is claimed — ``UPDATE ... SET
-status='sending' WHERE ... AND status=<what we read>`` with its own commit, rowcount
-checked — BEFORE the message is handed to the messenger, and marked ``sent`` (committed)
-right after. Two processes draining one edition never both claim a row. A row left in
-``sending`` by a crash is reclaimed once it is older than ``stale_after``, so at most
-the in-flight message is sent twice (listmonk skips a whole batch; we don't).
+Exactly-once as far as a crash allows. The ledger is written before and after every SMTP
+transaction, each write its own commit:
 
-Edition status: frozen -> sending -> sent (every row sent or bounced) | paused (no
-server reachable: ServerUnavailableError). Never "sent" while rows remain to send.
+1. *claim*: ``UPDATE ... SET status='sending', claimed_by=<this process> WHERE ... AND
+   status=<what we read>`` (rowcount checked) BEFORE the message is handed to the
+   messenger, so two processes draining one edition never both send a row;
+2. *record*: ``sent`` / ``failed`` / ``bounced`` right after the server's reply.
+
+A crash leaves at most the messages in flight in ``sending``: one for a plain messenger,
+``pool_size`` for the pooled SMTP messenger (``send_many``). A restart resends exactly those
+(they may have reached the relay: that is the only possible duplicate) and everything not
+yet claimed; it never skips a row. A ``sending`` row is taken over when its claimer is
+known dead (same host, process gone) or when its claim is older than ``stale_after`` (a
+claimer on another host that stopped).
+
+Edition status: frozen -> sending -> sent (every row sent or bounced) | paused (no server
+usable: ``ServerUnavailableError``; the rows go back untouched and the next run resumes).
+Never "sent" while rows remain to send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import socket
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.delivery.base import Messenger, OutgoingMessage
-from feedpub.errors import PermanentDeliveryError, ServerUnavailableError, TemporaryDeliveryError
+from feedpub.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    ServerUnavailableError,
+    TemporaryDeliveryError,
+)
 from feedpub.store import Store
 
 DONE = ("sent", "bounced")
@@ -41,6 +60,7 @@ class LedgerRow:
     status: str
     attempts: int
     updated: datetime
+    claimed_by: str | None = None
 
 
 @dataclass
@@ -48,20 +68,113 @@ class DeliveryReport:
     edition_id: int
     sent: int = 0
     failed: int = 0  # temporary failures this run (retried later)
-    bounced: int = 0
+    bounced: int = 0  # permanent failures and give-ups this run
     skipped: int = 0  # claimed by another process meanwhile
     paused: bool = False
     edition_status: str = ""
-    remaining: int = 0  # rows still queued/sending/failed after this run
+    due: int = 0  # rows due when this run started
+    remaining: int = 0  # rows still queued/sending/failed (live during the run)
     errors: list[str] = field(default_factory=list)
 
 
 Compose = Callable[[LedgerRow], OutgoingMessage]
 Progress = Callable[[DeliveryReport], None]
+ResultCallback = Callable[[OutgoingMessage, DeliveryError | None], None]
+
+
+class BatchMessenger(Protocol):
+    """A messenger that sends several messages at once (the pooled SMTP messenger)."""
+
+    def send_many(self, messages: Iterable[OutgoingMessage], on_result: ResultCallback) -> None: ...
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# ---- who claimed a row, and is it still alive? ----------------------------------------------
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if fields[0] == b"Z":  # a zombie is dead
+        return None
+    return fields[19].decode()
+
+
+def owner_token(pid: int | None = None) -> str:
+    """``host/pid/start``: identifies this process (start time guards against pid reuse)."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}/{pid}/{_start_time(pid) or '-'}"
+
+
+def owner_is_dead(token: str) -> bool:
+    """True only when the claimer surely stopped: same host and the process is gone (or its
+    pid now belongs to another process). Other hosts: unknown (False)."""
+    try:
+        host, pid_s, start = token.rsplit("/", 2)
+        pid = int(pid_s)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False
+    if pid == os.getpid():
+        return False
+    now_start = _start_time(pid)
+    if start != "-" and os.path.isdir("/proc/self"):
+        return now_start != start
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+# ---- the pure decision for one result --------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str  # sent / failed / bounced / (queued|failed: put back on ServerUnavailable)
+    attempts: int
+    next_attempt: datetime | None
+    last_error: str | None
+    hard_bounce: bool = False
+    paused: bool = False
+
+
+def decide_outcome(
+    row: LedgerRow,
+    error: DeliveryError | None,
+    *,
+    now: datetime,
+    edition_created: datetime,
+    max_attempts: int,
+    max_age: timedelta | None,
+    retry_base: timedelta,
+) -> Outcome:
+    """What the ledger row becomes after one SMTP transaction. Pure."""
+    attempts = row.attempts + 1
+    if error is None:
+        return Outcome("sent", attempts, None, None)
+    text = str(error)[:2000]
+    if isinstance(error, ServerUnavailableError):
+        # Not the recipient's fault and not an attempt: put the row back as it was.
+        back = "failed" if row.status == "failed" else "queued"
+        return Outcome(back, row.attempts, None if back == "queued" else now, text, paused=True)
+    if isinstance(error, PermanentDeliveryError):
+        return Outcome("bounced", attempts, None, text, hard_bounce=True)
+    # Temporary (4xx, dropped connection, timeout): back off base * 2**(attempts-1).
+    too_old = max_age is not None and now - edition_created >= max_age
+    if attempts >= max_attempts or too_old:
+        why = f"{attempts} attempts" if attempts >= max_attempts else f"{max_age} since the edition"
+        return Outcome("bounced", attempts, None, f"gave up after {why}: {text}"[:2000])
+    delay = retry_base * 2 ** (attempts - 1)
+    return Outcome("failed", attempts, now + delay, text)
 
 
 class DeliveryManager:
@@ -72,6 +185,7 @@ class DeliveryManager:
         *,
         clock: Callable[[], datetime] = _utcnow,
         max_attempts: int = 5,
+        max_age: timedelta | None = None,
         retry_base: timedelta = timedelta(minutes=1),
         stale_after: timedelta = timedelta(minutes=2),
         hard_bounce_limit: int = 1,
@@ -80,32 +194,49 @@ class DeliveryManager:
         self.messenger = messenger
         self.clock = clock
         self.max_attempts = max_attempts
+        self.max_age = max_age
         self.retry_base = retry_base
         self.stale_after = stale_after
         self.hard_bounce_limit = hard_bounce_limit
+        self.owner = owner_token()
 
     # ---- ledger queries --------------------------------------------------------------
-    def due_rows(self, edition_id: int) -> list[LedgerRow]:
-        """Rows to (re)send now: queued; failed whose next attempt is due; sending whose
-        claim is stale (a crashed sender)."""
+    def _dead_claimers(self, conn: Connection, edition_id: int) -> list[str]:
         d = s.deliveries
-        now = self.clock()
-        q = (
-            sa.select(d)
+        owners = conn.execute(
+            sa.select(d.c.claimed_by)
             .where(
                 d.c.edition_id == edition_id,
-                sa.or_(
-                    d.c.status == "queued",
-                    sa.and_(
-                        d.c.status == "failed",
-                        sa.or_(d.c.next_attempt.is_(None), d.c.next_attempt <= now),
-                    ),
-                    sa.and_(d.c.status == "sending", d.c.updated <= now - self.stale_after),
-                ),
+                d.c.status == "sending",
+                d.c.claimed_by.is_not(None),
             )
-            .order_by(d.c.subscriber_id)
-        )
+            .distinct()
+        ).scalars()
+        return [o for o in owners if o != self.owner and owner_is_dead(o)]
+
+    def due_rows(self, edition_id: int) -> list[LedgerRow]:
+        """Rows to (re)send now: queued; failed whose next attempt is due; sending whose
+        claimer is dead or whose claim is stale (a crashed sender)."""
+        d = s.deliveries
+        now = self.clock()
         with self.store.read() as conn:
+            dead = self._dead_claimers(conn, edition_id)
+            orphaned = sa.or_(d.c.updated <= now - self.stale_after, d.c.claimed_by.in_(dead))
+            q = (
+                sa.select(d)
+                .where(
+                    d.c.edition_id == edition_id,
+                    sa.or_(
+                        d.c.status == "queued",
+                        sa.and_(
+                            d.c.status == "failed",
+                            sa.or_(d.c.next_attempt.is_(None), d.c.next_attempt <= now),
+                        ),
+                        sa.and_(d.c.status == "sending", orphaned),
+                    ),
+                )
+                .order_by(d.c.subscriber_id)
+            )
             return [
                 LedgerRow(
                     r.edition_id,
@@ -116,6 +247,7 @@ class DeliveryManager:
                     r.status,
                     r.attempts,
                     r.updated,
+                    r.claimed_by,
                 )
                 for r in conn.execute(q)
             ]
@@ -127,36 +259,51 @@ class DeliveryManager:
             d.c.subscriber_id == row.subscriber_id,
             d.c.status == row.status,
         ]
-        if row.status == "sending":
-            cond.append(d.c.updated == row.updated)  # nobody reclaimed it meanwhile
+        if row.status == "sending":  # nobody reclaimed it meanwhile
+            cond.append(d.c.updated == row.updated)
+            cond.append(
+                d.c.claimed_by.is_(None)
+                if row.claimed_by is None
+                else d.c.claimed_by == row.claimed_by
+            )
         with self.store.begin() as conn:
             res = conn.execute(
-                sa.update(d).where(*cond).values(status="sending", updated=self.clock())
+                sa.update(d)
+                .where(*cond)
+                .values(status="sending", updated=self.clock(), claimed_by=self.owner)
             )
             return res.rowcount == 1
 
-    def _mark(self, row: LedgerRow, **values: object) -> None:
-        d = s.deliveries
+    def _record(self, row: LedgerRow, outcome: Outcome) -> None:
+        d, sub = s.deliveries, s.subscribers
+        now = self.clock()
         with self.store.begin() as conn:
             conn.execute(
                 sa.update(d)
                 .where(d.c.edition_id == row.edition_id, d.c.subscriber_id == row.subscriber_id)
-                .values(updated=self.clock(), **values)
+                .values(
+                    status=outcome.status,
+                    attempts=outcome.attempts,
+                    next_attempt=outcome.next_attempt,
+                    last_error=outcome.last_error,
+                    claimed_by=None,
+                    updated=now,
+                )
             )
-
-    def _bounce_subscriber(self, subscriber_id: int) -> None:
-        sub = s.subscribers
-        with self.store.begin() as conn:
-            conn.execute(
-                sa.update(sub)
-                .where(sub.c.id == subscriber_id)
-                .values(hard_bounces=sub.c.hard_bounces + 1, updated=self.clock())
-            )
-            conn.execute(
-                sa.update(sub)
-                .where(sub.c.id == subscriber_id, sub.c.hard_bounces >= self.hard_bounce_limit)
-                .values(status="bounced")
-            )
+            if outcome.hard_bounce:
+                conn.execute(
+                    sa.update(sub)
+                    .where(sub.c.id == row.subscriber_id)
+                    .values(hard_bounces=sub.c.hard_bounces + 1, updated=now)
+                )
+                conn.execute(
+                    sa.update(sub)
+                    .where(
+                        sub.c.id == row.subscriber_id,
+                        sub.c.hard_bounces >= self.hard_bounce_limit,
+                    )
+                    .values(status="bounced")
+                )
 
     def _set_edition(self, edition_id: int, status: str, *, finished: bool = False) -> None:
         e = s.editions
@@ -165,6 +312,14 @@ class DeliveryManager:
             values["finished"] = self.clock()
         with self.store.begin() as conn:
             conn.execute(sa.update(e).where(e.c.id == edition_id).values(**values))
+
+    def _edition_created(self, edition_id: int) -> datetime:
+        e = s.editions
+        with self.store.read() as conn:
+            created = conn.execute(
+                sa.select(e.c.created).where(e.c.id == edition_id)
+            ).scalar_one_or_none()
+        return created if created is not None else self.clock()
 
     def counts(self, edition_id: int) -> dict[str, int]:
         d = s.deliveries
@@ -178,54 +333,36 @@ class DeliveryManager:
 
     # ---- the loop --------------------------------------------------------------------
     def deliver(
-        self, edition_id: int, compose: Compose, *, progress: Progress | None = None
+        self,
+        edition_id: int,
+        compose: Compose,
+        *,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> DeliveryReport:
+        """Send every due row of the edition; repeat while retries come due within the run
+        (a short ``retry_base``), bounded by ``max_attempts``.
+
+        ``progress(report)`` runs after each result is recorded; ``should_stop()`` is asked
+        before each new message is claimed (a daemon shutting down): what was handed to the
+        server is recorded, the rest stays queued."""
         report = DeliveryReport(edition_id)
         self._set_edition(edition_id, "sending")
-        for row in self.due_rows(edition_id):
-            if not self._claim(row):
-                report.skipped += 1
-                continue
-            message = compose(row)
-            try:
-                self.messenger.send(message)
-            except ServerUnavailableError as e:
-                # Not the recipient's fault: put the row back untouched and pause.
-                self._mark(row, status="queued" if row.status != "failed" else "failed")
-                report.paused = True
-                report.errors.append(str(e))
+        created = self._edition_created(edition_id)
+        counts = self.counts(edition_id)
+        report.remaining = sum(counts.get(st, 0) for st in PENDING)
+        first = True
+        stopped = False
+        while not report.paused and not stopped:
+            rows = self.due_rows(edition_id)
+            if first:
+                report.due = len(rows)
+                first = False
+            if not rows:
                 break
-            except TemporaryDeliveryError as e:
-                attempts = row.attempts + 1
-                if attempts >= self.max_attempts:
-                    self._mark(
-                        row,
-                        status="bounced",
-                        attempts=attempts,
-                        next_attempt=None,
-                        last_error=f"gave up after {attempts} attempts: {e}"[:2000],
-                    )
-                    report.bounced += 1
-                else:
-                    self._mark(
-                        row,
-                        status="failed",
-                        attempts=attempts,
-                        next_attempt=self.clock() + self.retry_base * 2 ** (attempts - 1),
-                        last_error=str(e)[:2000],
-                    )
-                    report.failed += 1
-            except PermanentDeliveryError as e:
-                self._mark(
-                    row, status="bounced", attempts=row.attempts + 1, last_error=str(e)[:2000]
-                )
-                self._bounce_subscriber(row.subscriber_id)
-                report.bounced += 1
-            else:
-                self._mark(row, status="sent", attempts=row.attempts + 1, last_error=None)
-                report.sent += 1
-            if progress is not None:
-                progress(report)
+            claimed, stopped = self._pass(rows, compose, report, created, progress, should_stop)
+            if claimed == 0:
+                break  # everything due was taken by another process
         counts = self.counts(edition_id)
         report.remaining = sum(counts.get(st, 0) for st in PENDING)
         if report.paused:
@@ -238,3 +375,94 @@ class DeliveryManager:
             edition_id, report.edition_status, finished=report.edition_status == "sent"
         )
         return report
+
+    def _pass(
+        self,
+        rows: list[LedgerRow],
+        compose: Compose,
+        report: DeliveryReport,
+        created: datetime,
+        progress: Progress | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> tuple[int, bool]:
+        """One pass over the due rows. Returns (rows claimed, stopped on request)."""
+        claimed = 0
+        stopped = False
+        in_flight: dict[tuple[int, int], LedgerRow] = {}
+
+        def claimed_messages() -> Iterator[OutgoingMessage]:
+            nonlocal claimed, stopped
+            for row in rows:
+                if should_stop is not None and should_stop():
+                    stopped = True
+                    return
+                if not self._claim(row):
+                    report.skipped += 1
+                    continue
+                claimed += 1
+                try:
+                    message = compose(row)
+                except Exception as e:  # a composition bug must not lose the row
+                    self._apply(row, TemporaryDeliveryError(f"compose: {e!r}"), report, created)
+                    if progress is not None:
+                        progress(report)
+                    continue
+                in_flight[(row.edition_id, row.subscriber_id)] = row
+                yield message
+
+        def on_result(message: OutgoingMessage, error: DeliveryError | None) -> None:
+            row = in_flight.pop((message.edition_id, message.subscriber_id))
+            self._apply(row, error, report, created)
+            if progress is not None:
+                progress(report)
+
+        try:
+            self._send_all(claimed_messages(), on_result)
+        except ServerUnavailableError:
+            report.paused = True  # each in-flight row was already put back
+        return claimed, stopped
+
+    def _send_all(self, messages: Iterable[OutgoingMessage], on_result: ResultCallback) -> None:
+        batch = getattr(self.messenger, "send_many", None)
+        if batch is not None:
+            batch(messages, on_result)
+            return
+        for message in messages:
+            try:
+                self.messenger.send(message)
+            except DeliveryError as e:
+                on_result(message, e)
+                if isinstance(e, ServerUnavailableError):
+                    raise
+            else:
+                on_result(message, None)
+
+    def _apply(
+        self,
+        row: LedgerRow,
+        error: DeliveryError | None,
+        report: DeliveryReport,
+        created: datetime,
+    ) -> None:
+        outcome = decide_outcome(
+            row,
+            error,
+            now=self.clock(),
+            edition_created=created,
+            max_attempts=self.max_attempts,
+            max_age=self.max_age,
+            retry_base=self.retry_base,
+        )
+        self._record(row, outcome)
+        if outcome.paused:
+            report.paused = True
+            if not report.errors or report.errors[-1] != outcome.last_error:
+                report.errors.append(outcome.last_error or "no SMTP server usable")
+        elif outcome.status == "sent":
+            report.sent += 1
+            report.remaining -= 1
+        elif outcome.status == "bounced":
+            report.bounced += 1
+            report.remaining -= 1
+        else:
+            report.failed += 1

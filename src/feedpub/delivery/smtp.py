@@ -196,6 +196,8 @@ class SmtpMessenger:
         "sending" as it yields it). ``on_result(message, None | error)`` is called on this
         thread for every message pulled. When no server is left, the messages in flight
         finish, no more are pulled, and ``ServerUnavailableError`` is raised at the end.
+        An exception from ``on_result`` (a stop request) likewise stops the pulling; the
+        messages in flight are still reported, then it is re-raised.
         """
         work: queue.SimpleQueue[OutgoingMessage | None] = queue.SimpleQueue()
         results: queue.SimpleQueue[tuple[OutgoingMessage, DeliveryError | None]] = (
@@ -213,10 +215,16 @@ class SmtpMessenger:
         in_flight = 0
         exhausted = False
         unavailable: ServerUnavailableError | None = None
+        failure: BaseException | None = None  # raised by on_result (e.g. a stop request)
         finished = False
         try:
             while True:
-                while unavailable is None and not exhausted and in_flight < len(workers):
+                while (
+                    unavailable is None
+                    and failure is None
+                    and not exhausted
+                    and in_flight < len(workers)
+                ):
                     nxt = next(source, None)
                     if nxt is None:
                         exhausted = True
@@ -229,7 +237,11 @@ class SmtpMessenger:
                 in_flight -= 1
                 if isinstance(err, ServerUnavailableError) and unavailable is None:
                     unavailable = err
-                on_result(msg, err)
+                try:
+                    on_result(msg, err)
+                except Exception as e:
+                    # Pull no more, but still report what is in flight, then re-raise.
+                    failure = failure or e
             finished = True
         finally:
             for _ in workers:
@@ -238,6 +250,8 @@ class SmtpMessenger:
                 # On an error in the caller's code, don't wait for a slow relay: the
                 # messages still in flight stay "sending" in the ledger and are resumed.
                 t.join(None if finished else 1.0)
+        if failure is not None:
+            raise failure
         if unavailable is not None:
             raise unavailable
 

@@ -24,8 +24,9 @@ from feedpub import schema as s
 from feedpub.atomicfile import write_atomic
 from feedpub.config import Config, NewsletterConfig
 from feedpub.delivery.base import Messenger, OutgoingMessage
+from feedpub.delivery.factory import open_messenger
 from feedpub.delivery.manager import DeliveryManager, DeliveryReport, LedgerRow
-from feedpub.delivery.outbox import OutboxMessenger, edition_key
+from feedpub.delivery.outbox import edition_key
 from feedpub.digest import subscribers as subs
 from feedpub.digest.archive import write_archive
 from feedpub.digest.build import EditionBuilder, EditionInfo, group_sections
@@ -283,11 +284,13 @@ def send_newsletter(
     dry_run: bool = False,
     extra: bool = False,
     progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SendReport:
     """Freeze (or find) the edition of this slot, deliver what its ledger still owes, and
     publish it to the web archive once every row is sent or bounced.
 
-    ``progress`` is called with the running DeliveryReport after each message."""
+    ``progress`` is called with the running DeliveryReport after each message;
+    ``should_stop`` before each new message (a shutting-down daemon)."""
     nl = _newsletter(config, newsletter_slug)
     now = now or datetime.now(UTC)
     tokens = tokens_for(config)  # a missing key stops us before anything is frozen
@@ -295,6 +298,29 @@ def send_newsletter(
     report = SendReport(newsletter=nl.slug, slot=key)
     if dry_run:
         return _dry_run(config, store, nl, key, now, tokens, report)
+    own = messenger is None
+    if messenger is None:  # [delivery] backend; SMTP secrets and DKIM key checked here
+        messenger = open_messenger(config, store)
+    try:
+        return _send_edition(config, store, nl, key, now, tokens, report, messenger, progress,
+                             should_stop)  # fmt: skip
+    finally:
+        if own:
+            messenger.close()
+
+
+def _send_edition(
+    config: Config,
+    store: Store,
+    nl: NewsletterConfig,
+    key: str,
+    now: datetime,
+    tokens: Tokens,
+    report: SendReport,
+    messenger: Messenger,
+    progress: Progress | None,
+    should_stop: Callable[[], bool] | None,
+) -> SendReport:
     edition_id, created = freeze(config, store, nl, key, now)
     report.edition_id, report.created = edition_id, created
     with store.read() as conn:
@@ -306,14 +332,12 @@ def send_newsletter(
         return report
     renderer = Renderer(config)
     builder = load_builder(config, store, nl, edition_id, tokens, renderer)
-    own = messenger is None
-    if messenger is None:
-        messenger = OutboxMessenger(config.resolve(config.delivery.outbox_dir), store)
     smtp = config.delivery.smtp
     manager = DeliveryManager(
         store,
         messenger,
         max_attempts=smtp.max_attempts,
+        max_age=smtp.max_age,
         retry_base=smtp.retry_base,
         hard_bounce_limit=smtp.hard_bounce_limit,
     )
@@ -329,11 +353,7 @@ def send_newsletter(
             r.edition_id, r.subscriber_id, envelope_from, r.email, r.message_id, data
         )
 
-    try:
-        dr = manager.deliver(edition_id, compose, progress=progress)
-    finally:
-        if own:
-            messenger.close()
+    dr = manager.deliver(edition_id, compose, progress=progress, should_stop=should_stop)
     report.sent, report.failed, report.bounced = dr.sent, dr.failed, dr.bounced
     report.remaining, report.status, report.errors = dr.remaining, dr.edition_status, dr.errors
     if dr.edition_status == "sent":
