@@ -108,6 +108,19 @@ class OutputConfig(_Model):
     beat_path: str = "beats/{slug}/"
     author_path: str = "authors/{slug}/"
     templates_dir: Path | None = None  # user templates that override ours
+    # Feeds: where the output folder is served (self links); default: site.base_url.
+    base_url: str | None = None
+    # Feeds: "auto" = feedgen for current feeds, the streaming writer for archive pages;
+    # "feedgen" / "stream" force one writer everywhere (both give the same parsed feed).
+    writer: Literal["auto", "feedgen", "stream"] = "auto"
+
+    @field_validator("base_url")
+    @classmethod
+    def _out_base_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = _check_absolute_url(v)
+        return v if v.endswith("/") else v + "/"
 
 
 class FolderSourceConfig(_Model):

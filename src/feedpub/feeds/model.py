@@ -88,6 +88,10 @@ class FeedInfo:
     is_archive: bool = False
     current_urls: tuple[tuple[Format, str], ...] = ()  # archive pages -> current feed
     prev_archive_urls: tuple[tuple[Format, str], ...] = ()  # next older archive page
+    # Only the oldest page links forward (to page 2, once that is full): every archive then
+    # has a neighbour link (W3C validator: ArchiveIncomplete) and no page is rewritten when
+    # a newer one fills, except page 1 once.
+    next_archive_urls: tuple[tuple[Format, str], ...] = ()
 
     def self_url(self, fmt: Format) -> str:
         return dict(self.self_urls)[fmt]
@@ -97,6 +101,9 @@ class FeedInfo:
 
     def prev_archive_url(self, fmt: Format) -> str | None:
         return dict(self.prev_archive_urls).get(fmt)
+
+    def next_archive_url(self, fmt: Format) -> str | None:
+        return dict(self.next_archive_urls).get(fmt)
 
 
 @dataclass(frozen=True, slots=True)

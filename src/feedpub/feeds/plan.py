@@ -268,7 +268,9 @@ def make_doc(
     page: int | None,
     n_full: int,
 ) -> FeedDoc:
-    """The document for the current feed (``page`` None) or one archive page."""
+    """The document for the current feed (``page`` None) or one archive page.
+
+    ``n_full``: number of full archive pages (only its being >= 2 matters for page 1)."""
     ordered = sort_items(items)
     base = feeds_url(config)
     site = config.site
@@ -293,6 +295,7 @@ def make_doc(
         is_archive=page is not None,
         current_urls=_urls(base, spec, None) if page is not None else (),
         prev_archive_urls=_urls(base, spec, prev) if prev >= 1 else (),
+        next_archive_urls=_urls(base, spec, 2) if page == 1 and n_full >= 2 else (),
     )
     return FeedDoc(info, ordered)
 

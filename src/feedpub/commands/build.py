@@ -1,0 +1,72 @@
+"""build and publish: write the feeds; publish = collect + build."""
+
+from __future__ import annotations
+
+import click
+
+from feedpub.commands.common import App, handle_errors, pass_app
+from feedpub.feeds import BuildReport, build_feeds
+
+
+def print_build_report(app: App, report: BuildReport, *, verbose: bool = False) -> None:
+    if report.skipped:
+        app.console.print(f"feeds: nothing changed (generation {report.generation})")
+        return
+    app.console.print(
+        f"feeds: {len(report.written)} file(s) written, {report.unchanged} unchanged, "
+        f"{len(report.removed)} removed (generation {report.generation})"
+    )
+    for url in report.changed_feeds if not verbose else []:
+        if url.endswith(".xml") and url.endswith("/atom.xml"):
+            app.console.print(
+                f"  changed {url.removesuffix('atom.xml')}{{rss.xml,atom.xml,feed.json}}",
+                soft_wrap=True,
+                markup=False,
+            )
+    if verbose:
+        for path in report.written:
+            app.console.print(f"  wrote {path}", soft_wrap=True, markup=False)
+    if report.ping is not None and report.ping.failed:
+        app.err.print(
+            f"[yellow]warning[/yellow] WebSub: {len(report.ping.failed)} of "
+            f"{len(report.ping.failed) + len(report.ping.ok)} pings failed (see the log); "
+            "the feeds are written",
+            soft_wrap=True,
+        )
+
+
+@click.command("build")
+@click.option("--force", is_flag=True, help="Rewrite every feed file, changed or not.")
+@click.option("-v", "--verbose", is_flag=True, help="List every file written.")
+@pass_app
+@handle_errors
+def build_cmd(app: App, force: bool, verbose: bool) -> None:
+    """Write the feeds (RSS, Atom, JSON Feed, archives, feeds.opml, index.html).
+
+    Only feeds whose content changed are rewritten; each file is replaced atomically.
+    """
+    report = build_feeds(app.config, app.store, now=app.now(), force=force)
+    print_build_report(app, report, verbose=verbose)
+
+
+@click.command("publish")
+@click.option("--force", is_flag=True, help="Rewrite every feed file, changed or not.")
+@pass_app
+@handle_errors
+def publish_cmd(app: App, force: bool) -> None:
+    """Collect every source, then build the feeds; reports which feeds changed.
+
+    Exit status 1 when some input was rejected (everything else is still published).
+    """
+    from feedpub.collect import collect
+    from feedpub.commands.content import collect_exit_code, print_collect_report
+
+    now = app.now()
+    creport = collect(app.config, app.store, now=now)
+    print_collect_report(app, creport)
+    report = build_feeds(app.config, app.store, now=now, force=force)
+    print_build_report(app, report)
+    raise SystemExit(collect_exit_code(creport))
+
+
+COMMANDS = [build_cmd, publish_cmd]

@@ -1,0 +1,317 @@
+"""Build the feeds: plan from the store, render what changed, write atomically.
+
+1. O(1) check: the store generation, the generation the feeds reflect, a fingerprint of
+   the feed-related config and the next scheduled publication time. Nothing new: return.
+2. Affected feeds: the site, plus the beats and authors of articles changed since the
+   last build, plus any feed whose article count moved (``plan.affected_feeds``).
+3. Per affected feed: its archive sequence, RFC 5005 pages and the current document;
+   a document is rendered only when its fingerprint differs from the stored one.
+4. Files are written with :func:`feedpub.atomicfile.write_atomic` (temp, fsync, rename);
+   the fingerprints and the built generation are recorded in one transaction *after*
+   the files, so a crash mid-build only means the next build redoes the work.
+5. WebSub pings for the current feeds that changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from feedpub import schema as s
+from feedpub.atomicfile import write_atomic
+from feedpub.config import Config
+from feedpub.feeds import feedgen_writer, jsonfeed, queries, stream_writer, websub
+from feedpub.feeds.index_page import IndexFeed, render_index
+from feedpub.feeds.model import FeedDoc, FeedKind, Format
+from feedpub.feeds.opml import render_opml
+from feedpub.feeds.plan import (
+    EPOCH,
+    AuthorRow,
+    FeedSpec,
+    Slot,
+    affected_feeds,
+    config_fingerprint,
+    current_ids,
+    doc_fingerprint,
+    feed_specs,
+    feeds_url,
+    full_pages,
+    make_doc,
+    page_of,
+    page_size,
+    tail_of,
+    to_item,
+)
+from feedpub.store import Store
+from feedpub.types import ArticleStatus
+
+log = logging.getLogger("feedpub.feeds")
+
+Renderer = Callable[[FeedDoc], bytes]
+FEEDGEN: dict[Format, Renderer] = {
+    Format.RSS: feedgen_writer.render_rss,
+    Format.ATOM: feedgen_writer.render_atom,
+    Format.JSON: jsonfeed.render_json,
+}
+STREAM: dict[Format, Renderer] = {
+    Format.RSS: stream_writer.render_rss,
+    Format.ATOM: stream_writer.render_atom,
+    Format.JSON: jsonfeed.render_json,
+}
+GROUPS = {FeedKind.SITE: "Site", FeedKind.BEAT: "Beats", FeedKind.AUTHOR: "Authors"}
+
+
+@dataclass
+class BuildReport:
+    written: list[str] = field(default_factory=list)  # paths relative to the output dir
+    unchanged: int = 0  # documents whose fingerprint matched (not rendered)
+    generation: int = 0  # the store generation the feeds now reflect
+    skipped: bool = False  # the O(1) check found nothing to do
+    removed: list[str] = field(default_factory=list)
+    changed_feeds: list[str] = field(default_factory=list)  # URLs of changed current feeds
+    items_written: int = 0  # item entries rendered, all formats
+    feeds_planned: int = 0
+    ping: websub.PingReport | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "written": len(self.written),
+            "unchanged": self.unchanged,
+            "removed": len(self.removed),
+            "generation": self.generation,
+            "skipped": self.skipped,
+            "items_written": self.items_written,
+            "changed_feeds": self.changed_feeds,
+        }
+
+
+def _quick_fingerprint(config: Config) -> str:
+    """The config part of the O(1) check (authors are covered by the generation)."""
+    raw = json.dumps(
+        [
+            config.site.model_dump(mode="json"),
+            config.output.model_dump(mode="json"),
+            [b.model_dump(mode="json") for b in config.beats],
+            str(config.output_dir),
+        ],
+        sort_keys=True,
+    )
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _next_due(conn: Connection, now: datetime) -> datetime | None:
+    """The earliest publication time still in the future (the plan hides it until then)."""
+    a = s.articles
+    due: datetime | None = conn.execute(
+        sa.select(sa.func.min(a.c.published)).where(
+            a.c.status.in_((ArticleStatus.PUBLISHED.value, ArticleStatus.SCHEDULED.value)),
+            a.c.published > now,
+        )
+    ).scalar_one_or_none()
+    if due is not None and due.tzinfo is None:  # func.min bypasses the column type
+        due = due.replace(tzinfo=UTC)
+    return due
+
+
+def build_feeds(
+    config: Config, store: Store, *, now: datetime | None = None, force: bool = False
+) -> BuildReport:
+    """Bring the output folder up to date with the store. See the module docstring."""
+    started = time.perf_counter()
+    now = now or datetime.now(UTC)
+    report = BuildReport()
+    quick = _quick_fingerprint(config)
+    with store.read() as conn:
+        generation, built, state = queries.read_state(conn)
+        report.generation = generation
+        if (
+            not force
+            and state is not None
+            and built == generation
+            and state.get("quick") == quick
+            and (state.get("next_due") is None or datetime.fromisoformat(state["next_due"]) > now)
+        ):
+            report.skipped = True
+            report.seconds = time.perf_counter() - started
+            return report
+        builder = _Builder(config, store, conn, now, force, report)
+        builder.run(state, built)
+    new_state = {
+        "quick": quick,
+        "config": builder.config_fp,
+        "counts": builder.counts,
+        "built_at": now.isoformat(),
+        "next_due": builder.next_due.isoformat() if builder.next_due else None,
+    }
+    with store.begin() as wconn:
+        queries.save_files(wconn, builder.records, now)
+        queries.forget_files(wconn, report.removed)
+        queries.write_state(wconn, generation, new_state)
+    if config.site.websub_hub and report.changed_feeds:
+        report.ping = websub.ping(config.site.websub_hub, report.changed_feeds)
+    report.seconds = time.perf_counter() - started
+    log.info("feeds built", extra=report.summary())
+    return report
+
+
+class _Builder:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        conn: Connection,
+        now: datetime,
+        force: bool,
+        report: BuildReport,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.conn = conn
+        self.now = now
+        self.force = force
+        self.report = report
+        self.out = config.output_dir
+        self.size = page_size(config)
+        self.base = feeds_url(config)
+        self.records: list[tuple[str, str, datetime | None]] = []
+        self.counts: dict[str, int] = {}
+        self.next_due: datetime | None = None
+        self.config_fp = ""
+        writer = config.output.writer
+        self.current_writer = STREAM if writer == "stream" else FEEDGEN
+        self.archive_writer = FEEDGEN if writer == "feedgen" else STREAM
+        self.authors: dict[str, AuthorRow] = {}
+        self.beat_titles = {b.slug: b.title for b in config.beats}
+
+    def run(self, state: dict[str, object] | None, built: int | None) -> None:
+        conn = self.conn
+        authors = queries.load_authors(conn)
+        self.authors = {a.slug: a for a in authors}
+        self.config_fp = config_fingerprint(self.config, authors)
+        specs = feed_specs(self.config, authors)
+        self.counts = queries.slot_counts(conn)
+        self.next_due = _next_due(conn, self.now)
+        full = self.force or state is None or state.get("config") != self.config_fp
+        if full:
+            wanted = {sp.ident for sp in specs}
+        else:
+            assert state is not None
+            built_at = datetime.fromisoformat(str(state["built_at"]))
+            old_counts = state.get("counts")
+            changed = queries.changed_since(conn, built or 0, built_at, self.now)
+            wanted = affected_feeds(
+                changed, old_counts if isinstance(old_counts, dict) else {}, self.counts
+            )
+        for spec in specs:
+            if spec.ident in wanted:
+                self.report.feeds_planned += 1
+                self._feed(spec)
+        self._discovery(specs)
+
+    # ---- one feed ------------------------------------------------------------------------
+    def _feed(self, spec: FeedSpec) -> None:
+        conn = self.conn
+        slots = queries.load_slots(conn, spec, self.now)
+        n_full = full_pages(len(slots), self.size)
+        stored = queries.stored_files(conn, spec)
+        gens = {sl.id: sl.generation for sl in slots}
+        for page in range(1, n_full + 1):
+            visible = [sl for sl in page_of(slots, page, self.size) if sl.visible]
+            # Page 1 links forward once page 2 exists; no other page depends on n_full.
+            self._document(spec, page, min(n_full, 2) if page == 1 else 0, visible, stored)
+        newest = queries.newest_ids(conn, spec, self.now, self.config.output.items_per_feed)
+        cur = current_ids(newest, tail_of(slots, self.size))
+        cur_slots = sorted((Slot(i, gens[i], True) for i in cur), key=lambda sl: sl.id)
+        self._document(spec, None, n_full, cur_slots, stored)
+        # Pages past the end (articles left the feed): remove them.
+        keep = {spec.path(f, p) for f in Format for p in range(1, n_full + 1)}
+        keep |= {spec.path(f) for f in Format}
+        for path in sorted(set(stored) - keep):
+            (self.out / path).unlink(missing_ok=True)
+            self.report.removed.append(path)
+
+    def _document(
+        self,
+        spec: FeedSpec,
+        page: int | None,
+        n_full: int,
+        slots: Sequence[Slot],
+        stored: dict[str, str],
+    ) -> None:
+        items_key = [(sl.id, sl.generation) for sl in slots]
+        paths = {f: spec.path(f, page) for f in Format}
+        fps = {f: doc_fingerprint(self.config_fp, p, n_full, items_key) for f, p in paths.items()}
+        if not self.force and all(
+            stored.get(p) == fps[f] and (self.out / p).exists() for f, p in paths.items()
+        ):
+            self.report.unchanged += 1
+            return
+        articles = queries.load_by_ids(self.conn, self.store, [sl.id for sl in slots])
+        items = [
+            to_item(a, self.config, self.authors, self.beat_titles)
+            for a in articles
+            if a.status is ArticleStatus.PUBLISHED and a.published <= self.now
+        ]
+        doc = make_doc(self.config, spec, items, page=page, n_full=n_full)
+        writers = self.archive_writer if page is not None else self.current_writer
+        changed_any = False
+        for f, p in paths.items():
+            data = writers[f](doc)
+            if write_atomic(self.out / p, data, skip_if_same=not self.force):
+                self.report.written.append(p)
+                changed_any = True
+            self.report.items_written += len(doc.items)
+            self.records.append((p, fps[f], doc.info.updated))
+        if changed_any and page is None:
+            self.report.changed_feeds.extend(self.base + p for p in paths.values())
+
+    # ---- feeds.opml and index.html ---------------------------------------------------------
+    def _discovery(self, specs: Sequence[FeedSpec]) -> None:
+        site = self.config.site
+        updated = queries.feed_updated(self.conn, [sp.path(Format.ATOM) for sp in specs])
+        for p, _fp, u in self.records:
+            updated[p] = u
+        entries = []
+        for sp in specs:
+            u = updated.get(sp.path(Format.ATOM))
+            entries.append(
+                IndexFeed(
+                    group=GROUPS[sp.kind],
+                    title=sp.title,
+                    description=sp.description,
+                    home_url=sp.home_url,
+                    rss_url=self.base + sp.path(Format.RSS),
+                    atom_url=self.base + sp.path(Format.ATOM),
+                    json_url=self.base + sp.path(Format.JSON),
+                    updated=u.astimezone(site.tz) if u is not None and u > EPOCH else None,
+                )
+            )
+        newest = max((e.updated for e in entries if e.updated), default=EPOCH)
+        opml = render_opml(
+            f"{site.title} feeds",
+            self.base + "index.html",
+            [(e.group, e.title, e.rss_url, e.home_url) for e in entries],
+            newest,
+        )
+        index = render_index(
+            site_title=site.title,
+            site_url=site.base_url,
+            language=site.language,
+            opml_url=self.base + "feeds.opml",
+            feeds=entries,
+            templates_dir=self.config.resolve(self.config.output.templates_dir)
+            if self.config.output.templates_dir
+            else None,
+        )
+        for name, data in (("feeds.opml", opml), ("index.html", index)):
+            if write_atomic(self.out / name, data, skip_if_same=not self.force):
+                self.report.written.append(name)

@@ -1,0 +1,69 @@
+"""index.html: the human view of the feeds (no XSLT — browsers are removing it), with
+``<link rel="alternate">`` autodiscovery (RSS Autodiscovery; HTML Living Standard §4.6.7.1).
+
+Rendered with Jinja2 (autoescaped) from the package template ``feeds_index.html.j2``,
+which a newsroom can override by putting a file of that name in ``[output] templates_dir``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import jinja2
+
+TEMPLATE = "feeds_index.html.j2"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFeed:
+    group: str  # "Site", "Beats", "Authors"
+    title: str
+    description: str
+    home_url: str
+    rss_url: str
+    atom_url: str
+    json_url: str
+    updated: datetime | None
+
+
+def _env(templates_dir: Path | None) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    if templates_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
+    loaders.append(jinja2.PackageLoader("feedpub", "templates"))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def render_index(
+    *,
+    site_title: str,
+    site_url: str,
+    language: str,
+    opml_url: str,
+    feeds: Sequence[IndexFeed],
+    templates_dir: Path | None = None,
+) -> bytes:
+    groups: dict[str, list[IndexFeed]] = {}
+    for f in feeds:
+        groups.setdefault(f.group, []).append(f)
+    html = (
+        _env(templates_dir)
+        .get_template(TEMPLATE)
+        .render(
+            site_title=site_title,
+            site_url=site_url,
+            language=language,
+            opml_url=opml_url,
+            feeds=feeds,
+            groups=groups,
+        )
+    )
+    return html.encode("utf-8")

@@ -1,0 +1,72 @@
+"""JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/).
+
+Archive pages chain through ``next_url`` (§"Pagination": "the URL of a feed that provides
+the next n items"): current feed -> newest archive page -> ... -> oldest page.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from feedpub.feeds.model import FeedDoc, Format, Item, Person
+
+VERSION_URL = "https://jsonfeed.org/version/1.1"
+
+
+def _person(p: Person) -> dict[str, str]:
+    out = {"name": p.name}
+    if p.uri:
+        out["url"] = p.uri
+    return out
+
+
+def _item(item: Item) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": item.id,
+        "url": item.url,
+        "title": item.title,
+        "content_html": item.content_html,
+    }
+    if item.summary:
+        out["summary"] = item.summary
+    if item.image is not None:
+        out["image"] = item.image.url
+    out["date_published"] = item.published.isoformat()
+    out["date_modified"] = item.updated.isoformat()
+    if item.authors:
+        out["authors"] = [_person(p) for p in item.authors]
+    if item.categories:
+        out["tags"] = list(item.categories)
+    if item.language:
+        out["language"] = item.language
+    if item.image is not None:
+        att: dict[str, Any] = {"url": item.image.url, "mime_type": item.image.type}
+        if item.image.length:
+            att["size_in_bytes"] = item.image.length
+        out["attachments"] = [att]
+    return out
+
+
+def render_json(doc: FeedDoc) -> bytes:
+    info = doc.info
+    feed: dict[str, Any] = {
+        "version": VERSION_URL,
+        "title": info.title,
+        "home_page_url": info.home_url,
+        "feed_url": info.self_url(Format.JSON),
+        "description": info.description,
+        "language": info.language,
+    }
+    if info.icon:
+        feed["favicon"] = info.icon
+    if info.logo:
+        feed["icon"] = info.logo
+    feed["authors"] = [_person(info.author)]
+    if info.hub:
+        feed["hubs"] = [{"type": "WebSub", "url": info.hub}]
+    nxt = info.prev_archive_url(Format.JSON)
+    if nxt:
+        feed["next_url"] = nxt
+    feed["items"] = [_item(i) for i in doc.items]
+    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")

@@ -1,0 +1,179 @@
+"""The feeds stage's own store queries (SQLAlchemy Core; SQLite and PostgreSQL alike)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from feedpub import schema as s
+from feedpub.feeds.model import FeedKind
+from feedpub.feeds.plan import AuthorRow, FeedSpec, Slot
+from feedpub.store import Store, set_meta
+from feedpub.types import Article, ArticleStatus
+
+A = s.articles
+AA = s.article_authors
+FF = s.feed_files
+
+STATE_KEY = "feeds.state"  # JSON: what the last build saw (see build.py)
+GENERATION_KEY = "feeds.generation"  # the store generation the feeds reflect
+
+
+def read_state(conn: Connection) -> tuple[int, int | None, dict[str, Any] | None]:
+    """(store generation, generation the feeds reflect, last build state) in one query."""
+    rows = dict(
+        conn.execute(
+            sa.select(s.meta.c.key, s.meta.c.value).where(
+                s.meta.c.key.in_(("generation", GENERATION_KEY, STATE_KEY))
+            )
+        ).all()
+    )
+    built = rows.get(GENERATION_KEY)
+    state = rows.get(STATE_KEY)
+    return (
+        int(rows.get("generation") or 0),
+        int(built) if built is not None else None,
+        json.loads(state) if state else None,
+    )
+
+
+def write_state(conn: Connection, generation: int, state: dict[str, Any]) -> None:
+    set_meta(conn, GENERATION_KEY, str(generation))
+    set_meta(conn, STATE_KEY, json.dumps(state, sort_keys=True))
+
+
+def load_authors(conn: Connection) -> list[AuthorRow]:
+    au = s.authors
+    return [
+        AuthorRow(r.slug, r.name, r.email, r.uri, r.bio or "")
+        for r in conn.execute(
+            sa.select(au.c.slug, au.c.name, au.c.email, au.c.uri, au.c.bio).order_by(au.c.slug)
+        )
+    ]
+
+
+def slot_counts(conn: Connection) -> dict[str, int]:
+    """Stored articles per feed (any status): a feed whose count moved lost or gained one."""
+    out = {
+        f"{FeedKind.SITE.value}:": int(
+            conn.execute(sa.select(sa.func.count()).select_from(A)).scalar_one()
+        )
+    }
+    for beat, n in conn.execute(
+        sa.select(A.c.beat, sa.func.count()).where(A.c.beat.is_not(None)).group_by(A.c.beat)
+    ):
+        out[f"{FeedKind.BEAT.value}:{beat}"] = int(n)
+    for slug, n in conn.execute(
+        sa.select(AA.c.author_slug, sa.func.count()).group_by(AA.c.author_slug)
+    ):
+        out[f"{FeedKind.AUTHOR.value}:{slug}"] = int(n)
+    return out
+
+
+def changed_since(
+    conn: Connection, generation: int, since: datetime, now: datetime
+) -> list[tuple[str | None, list[str]]]:
+    """(beat, author slugs) of articles changed after ``generation`` or whose publication
+    time passed between the last build (``since``) and ``now``."""
+    cond = sa.or_(
+        A.c.changed_generation > generation,
+        sa.and_(
+            A.c.status == ArticleStatus.PUBLISHED.value,
+            A.c.published > since,
+            A.c.published <= now,
+        ),
+    )
+    rows = conn.execute(sa.select(A.c.id, A.c.beat).where(cond)).all()
+    if not rows:
+        return []
+    by_id: dict[str, list[str]] = {r.id: [] for r in rows}
+    ids = list(by_id)
+    for i in range(0, len(ids), 500):
+        for r in conn.execute(
+            sa.select(AA.c.article_id, AA.c.author_slug).where(
+                AA.c.article_id.in_(ids[i : i + 500])
+            )
+        ):
+            by_id[r.article_id].append(r.author_slug)
+    return [(r.beat, by_id[r.id]) for r in rows]
+
+
+def _visible(now: datetime) -> Any:
+    return sa.case(
+        (sa.and_(A.c.status == ArticleStatus.PUBLISHED.value, A.c.published <= now), 1),
+        else_=0,
+    )
+
+
+def _member(q: Any, spec: FeedSpec) -> Any:
+    if spec.kind is FeedKind.BEAT:
+        return q.where(A.c.beat == spec.key)
+    if spec.kind is FeedKind.AUTHOR:
+        return q.join(AA, AA.c.article_id == A.c.id).where(AA.c.author_slug == spec.key)
+    return q
+
+
+def load_slots(conn: Connection, spec: FeedSpec, now: datetime) -> list[Slot]:
+    """Every stored article of the feed in archive order (first_seen, published, id)."""
+    q = sa.select(A.c.id, A.c.changed_generation, _visible(now)).select_from(A)
+    q = _member(q, spec).order_by(A.c.first_seen, A.c.published, A.c.id)
+    return [Slot(r[0], int(r[1]), bool(r[2])) for r in conn.execute(q)]
+
+
+def newest_ids(conn: Connection, spec: FeedSpec, now: datetime, limit: int) -> list[str]:
+    q = sa.select(A.c.id).select_from(A)
+    q = _member(q, spec).where(A.c.status == ArticleStatus.PUBLISHED.value, A.c.published <= now)
+    q = q.order_by(A.c.published.desc(), A.c.id.desc()).limit(limit)
+    return [r[0] for r in conn.execute(q)]
+
+
+def load_by_ids(conn: Connection, store: Store, ids: Sequence[str]) -> list[Article]:
+    out: list[Article] = []
+    for i in range(0, len(ids), 500):
+        out.extend(store.load_articles(conn, A.c.id.in_(list(ids[i : i + 500]))))
+    return out
+
+
+def stored_files(conn: Connection, spec: FeedSpec) -> dict[str, str]:
+    """path -> fingerprint of the feed's files recorded by earlier builds."""
+    cond = sa.or_(FF.c.path.like(f"{spec.dir}archive/%"), FF.c.path.in_(_current_paths(spec)))
+    return dict(conn.execute(sa.select(FF.c.path, FF.c.fingerprint).where(cond)).all())
+
+
+def _current_paths(spec: FeedSpec) -> list[str]:
+    from feedpub.feeds.model import Format
+
+    return [spec.path(f) for f in Format]
+
+
+def feed_updated(conn: Connection, paths: Iterable[str]) -> dict[str, datetime | None]:
+    return dict(
+        conn.execute(sa.select(FF.c.path, FF.c.updated).where(FF.c.path.in_(list(paths)))).all()
+    )
+
+
+def save_files(
+    conn: Connection, rows: Sequence[tuple[str, str, datetime | None]], written_at: datetime
+) -> None:
+    """Record (path, fingerprint, updated) for files just planned."""
+    paths = [r[0] for r in rows]
+    for i in range(0, len(paths), 500):
+        conn.execute(sa.delete(FF).where(FF.c.path.in_(paths[i : i + 500])))
+    if rows:
+        conn.execute(
+            sa.insert(FF),
+            [
+                {"path": p, "fingerprint": f, "updated": u, "written_at": written_at}
+                for p, f, u in rows
+            ],
+        )
+
+
+def forget_files(conn: Connection, paths: Sequence[str]) -> None:
+    for i in range(0, len(paths), 500):
+        conn.execute(sa.delete(FF).where(FF.c.path.in_(list(paths[i : i + 500]))))
