@@ -7,6 +7,7 @@ Content-Length (to test the streaming size cap). Every request is logged.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ class UpstreamServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: list[Hit] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         server = self
 
@@ -49,6 +52,16 @@ class UpstreamServer:
                 pass
 
             def do_GET(self) -> None:
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._get()
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _get(self) -> None:
                 with server._lock:
                     server.hits.append(
                         Hit(self.path, {k.lower(): v for k, v in self.headers.items()})
@@ -90,10 +103,9 @@ class UpstreamServer:
                     self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if status != 304:
-                    try:
+                    # The client may hang up (size cap, timeout): expected.
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                         self.wfile.write(body)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass  # the client hung up (size cap, timeout): expected
 
             def _send_chunked(self, status: int, body: bytes, headers: dict[str, str]) -> None:
                 self.send_response(status)

@@ -294,13 +294,13 @@ class PagesSource:
 
         def one(page: Listed) -> tuple[Listed, PageData | ContentError]:
             host = http.host_of(page.url)
-            with lock:
-                if host in throttled:
-                    return page, ContentError(
-                        self.name, f"{page.url}: skipped; {host} asked us to slow down"
-                    )
             try:
                 with limiter.slot(page.url):
+                    with lock:
+                        if host in throttled:
+                            return page, ContentError(
+                                self.name, f"{page.url}: skipped; {host} asked us to slow down"
+                            )
                     resp = http.get(
                         client,
                         page.url,
