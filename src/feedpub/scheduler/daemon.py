@@ -136,8 +136,11 @@ class Daemon:
         self.plan: ReconcilePlan | None = None
 
     # ---- lifecycle ------------------------------------------------------------------
-    def start(self) -> None:
-        """Take the lock (LockedError if another daemon runs), reconcile, start jobs."""
+    def start(self, *, paused: bool = False) -> None:
+        """Take the lock (LockedError if another daemon runs), reconcile, start jobs.
+
+        ``paused``: reconcile and decide the catch-up but run nothing (tests then call
+        :meth:`startup`, :meth:`tick`, :meth:`newsletter_job` with their own ``now``)."""
         global _current
         self.lock.acquire()
         try:
@@ -148,8 +151,9 @@ class Daemon:
             self._scheduler = sched
             self._catch_ups = self.prepare(now)
             _current = self
-            engine.run_once(sched, STARTUP_JOB, run_job, now)
-            sched.resume()
+            if not paused:
+                engine.run_once(sched, STARTUP_JOB, run_job, now)
+                sched.resume()
         except BaseException:
             self._close_scheduler()
             self.lock.release()
@@ -241,8 +245,7 @@ class Daemon:
 
     def _close_scheduler(self) -> None:
         if self._scheduler is not None:
-            if self._scheduler.running:
-                self._scheduler.shutdown(wait=True)
+            engine.shutdown(self._scheduler)
             self._scheduler = None
         if self._jobs_engine is not None and self._jobs_engine is not self.store.engine:
             self._jobs_engine.dispose()
@@ -471,6 +474,7 @@ class Daemon:
 
 
 def _summary(report: Any) -> dict[str, Any]:
+    """A SendReport as log fields (prefixed: ``created`` is a LogRecord attribute)."""
     out: dict[str, Any] = {}
     for name in (
         "edition_id",
@@ -483,10 +487,11 @@ def _summary(report: Any) -> dict[str, Any]:
         "remaining",
     ):
         v = getattr(report, name, None)
+        key = name if name.startswith("edition") else f"edition_{name}"
         if isinstance(v, (int, str, bool)):
-            out[name] = v
+            out[key] = v
         elif isinstance(v, (list, tuple)):
-            out[name] = len(v)
+            out[key] = len(v)
     return out
 
 

@@ -148,6 +148,22 @@ def skip_past_runs(scheduler: BackgroundScheduler, spec: JobSpec, now: datetime)
     return nrt
 
 
+def shutdown(scheduler: BackgroundScheduler) -> None:
+    """Stop processing, wait for the running job, close the executor and job stores.
+
+    APScheduler's own ``shutdown`` closes the executor, then its thread makes one more
+    pass and fails to submit any due job ("cannot schedule new futures after shutdown")."""
+    if not scheduler.running:
+        return
+    scheduler.pause()
+    # BlockingScheduler's loop runs one more processing pass after shutdown() wakes it
+    # (state is STOPPED, not PAUSED, by then): with the job stores detached it finds no
+    # due job to submit to the closed executor. Detaching does not delete stored jobs.
+    for alias in (PERSISTENT, EPHEMERAL):
+        scheduler.remove_jobstore(alias, shutdown=True)
+    scheduler.shutdown(wait=True)
+
+
 def remove_job(scheduler: BackgroundScheduler, job_id: str) -> None:
     scheduler.remove_job(job_id, jobstore=PERSISTENT)
 

@@ -1,0 +1,296 @@
+"""The daemon on a real newsroom (SQLite file, content folder, outbox), with an injected
+clock: stored jobs and reconciliation, catch-up within and beyond the grace window,
+restart without duplicates, the scheduler and a manual send racing for one slot, and a
+shutdown in the middle of a send."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from feedpub import schema as s
+from feedpub.collect import collect
+from feedpub.delivery.outbox import OutboxMessenger
+from feedpub.digest import send_newsletter
+from feedpub.digest import subscribers as subs
+from feedpub.errors import LockedError
+from feedpub.scheduler.daemon import Daemon, scheduled_since
+from feedpub.scheduler.engine import JOBS_TABLE
+from feedpub.store import Store
+from tests.conftest import BASE_CONFIG, Newsroom
+
+T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # first start of the daemon
+SLOT = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)  # 07:00 Europe/London (GMT)
+
+CONFIG = BASE_CONFIG.replace(
+    'postal_address = "1 Test Street, Testville"',
+    'postal_address = "1 Test Street, Testville"\nlookback = "P30D"',
+)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def room(newsroom: Newsroom) -> Newsroom:
+    newsroom.set_config(base=CONFIG)
+    newsroom.write(
+        "kyiv.md",
+        "---\ntitle: Kyiv schools move underground\ndate: 2026-11-20 09:00\n"
+        "beat: world\n---\nBody.\n",
+    )
+    cfg = newsroom.config()
+    store = newsroom.store()
+    collect(cfg, store, now=T0)
+    with store.begin() as conn:
+        for i in range(3):
+            subs.add(cfg, conn, f"reader{i}@example.com", newsletters=["daily"], now=T0)
+    store.close()
+    return newsroom
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for d in started:
+        if d.lock.holder() is not None and not d.stopping.is_set():
+            d.stop(timeout=10)
+        d.store.close()
+
+
+def start(room: Newsroom, daemons: list[Daemon], now: datetime) -> Daemon:
+    d = Daemon(room.config(), room.store(), clock=Clock(now))
+    d.start(paused=True)
+    daemons.append(d)
+    return d
+
+
+def outbox_files(room: Newsroom) -> list[Path]:
+    return sorted((room.root / "outbox").rglob("*.eml"))
+
+
+def editions(store: Store) -> list[tuple[str, str]]:
+    with store.read() as conn:
+        return [
+            (r.slot, r.status)
+            for r in conn.execute(sa.select(s.editions).order_by(s.editions.c.id))
+        ]
+
+
+def ledger(store: Store) -> list[tuple[str, str]]:
+    with store.read() as conn:
+        return sorted((r.email, r.status) for r in conn.execute(sa.select(s.deliveries)))
+
+
+def stored_jobs(store: Store) -> dict[str, float | None]:
+    with store.read() as conn:
+        rows = conn.execute(sa.text(f"SELECT id, next_run_time FROM {JOBS_TABLE}")).all()
+    return {r[0]: r[1] for r in rows}
+
+
+class Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def logs() -> Iterator[Capture]:
+    h = Capture()
+    logger = logging.getLogger("feedpub.scheduler")
+    old = logger.level
+    logger.addHandler(h)
+    logger.setLevel(logging.DEBUG)
+    yield h
+    logger.removeHandler(h)
+    logger.setLevel(old)
+
+
+# ---- jobs in the store -----------------------------------------------------------------
+
+
+def test_start_stores_jobs_and_refuses_a_second_daemon(
+    room: Newsroom, daemons: list[Daemon]
+) -> None:
+    d = start(room, daemons, T0)
+    jobs = stored_jobs(d.store)
+    assert set(jobs) == {"collect", "newsletter:daily"}
+    nxt = jobs["newsletter:daily"]
+    assert nxt is not None and datetime.fromtimestamp(nxt, UTC) == datetime(
+        2026, 11, 25, 7, tzinfo=UTC
+    )
+    with d.store.read() as conn:
+        assert scheduled_since(conn) == {"daily": T0}
+
+    other = Daemon(room.config(), room.store(), clock=Clock(T0))
+    with pytest.raises(LockedError, match="already running"):
+        other.start(paused=True)
+    other.store.close()
+    assert d.stop(timeout=10)
+    assert d.lock.holder() is None
+
+
+def test_config_changes_are_reconciled_at_start(room: Newsroom, daemons: list[Daemon]) -> None:
+    d = start(room, daemons, T0)
+    assert d.stop(timeout=10)
+    room.set_config(
+        """
+        [[newsletters]]
+        slug = "weekly"
+        title = "Weekly"
+        from = "T <t@news.example>"
+        schedule = "0 8 * * MON"
+        timezone = "America/New_York"
+        """,
+        base=CONFIG.replace('schedule = "0 7 * * *"', 'schedule = "30 6 * * *"'),
+    )
+    d2 = start(room, daemons, T0 + timedelta(hours=1))
+    assert d2.plan is not None
+    assert [j.id for j in d2.plan.add] == ["newsletter:weekly"]
+    assert [j.id for j in d2.plan.replace] == ["newsletter:daily"]
+    jobs = stored_jobs(d2.store)
+    assert datetime.fromtimestamp(jobs["newsletter:daily"] or 0, UTC) == datetime(
+        2026, 11, 25, 6, 30, tzinfo=UTC
+    )
+    # Monday 30 Nov 08:00 EST
+    assert datetime.fromtimestamp(jobs["newsletter:weekly"] or 0, UTC) == datetime(
+        2026, 11, 30, 13, tzinfo=UTC
+    )
+    assert d2.stop(timeout=10)
+
+    no_newsletters = CONFIG[: CONFIG.index("[[newsletters]]")] + CONFIG[CONFIG.index("[secrets]") :]
+    room.set_config(base=no_newsletters)
+    d3 = start(room, daemons, T0 + timedelta(hours=2))
+    assert d3.plan is not None and set(d3.plan.remove) == {"newsletter:daily", "newsletter:weekly"}
+    assert set(stored_jobs(d3.store)) == {"collect"}
+    with d3.store.read() as conn:
+        assert scheduled_since(conn) == {}
+
+
+# ---- catch-up ----------------------------------------------------------------------------
+
+
+def test_missed_slot_within_grace_is_sent_once_and_restart_sends_nothing_more(
+    room: Newsroom, daemons: list[Daemon]
+) -> None:
+    d = start(room, daemons, T0)  # scheduled since T0, then down until after today's slot
+    assert d.stop(timeout=10)
+
+    at = SLOT + timedelta(hours=2)
+    d2 = start(room, daemons, at)
+    d2.startup(at)
+    assert editions(d2.store) == [("2026-11-26T07:00Z", "sent")]
+    assert len(outbox_files(room)) == 3
+    assert {st for _, st in ledger(d2.store)} == {"sent"}
+    assert d2.stop(timeout=10)
+
+    # restart ten minutes later, and the job firing late for the same slot: no duplicates
+    later = at + timedelta(minutes=10)
+    d3 = start(room, daemons, later)
+    d3.startup(later)
+    d3.newsletter_job("daily", later)
+    assert editions(d3.store) == [("2026-11-26T07:00Z", "sent")]
+    assert len(outbox_files(room)) == 3
+
+
+def test_missed_slot_beyond_grace_is_skipped_and_logged(
+    room: Newsroom, daemons: list[Daemon], logs: Capture
+) -> None:
+    d = start(room, daemons, T0)
+    assert d.stop(timeout=10)
+    at = SLOT + timedelta(hours=7)  # grace is 6 hours by default
+    d2 = start(room, daemons, at)
+    d2.startup(at)
+    assert editions(d2.store) == []
+    assert outbox_files(room) == []
+    skipped = [r for r in logs.records if r.getMessage() == "missed slots skipped"]
+    assert len(skipped) == 1
+    # both the 25th and the 26th were missed since T0; neither is sent
+    assert skipped[0].__dict__["slots"] == "2026-11-25T07:00Z,2026-11-26T07:00Z"
+    run = d2.store.last_run("catch-up")
+    assert (
+        run is not None and run["summary"]["skipped_count"] == 2 and run["summary"]["sent"] is None
+    )
+
+
+def test_first_start_does_not_send_old_slots(room: Newsroom, daemons: list[Daemon]) -> None:
+    at = SLOT + timedelta(minutes=30)  # the daemon never ran before: nothing was "missed"
+    d = start(room, daemons, at)
+    d.startup(at)
+    assert editions(d.store) == []
+
+
+# ---- races and shutdown ---------------------------------------------------------------------
+
+
+def test_scheduler_and_manual_send_racing_for_one_slot_send_once(
+    room: Newsroom, daemons: list[Daemon]
+) -> None:
+    d = start(room, daemons, SLOT)
+    manual_store = room.store()
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def scheduler() -> None:
+        barrier.wait()
+        d.newsletter_job("daily", SLOT + timedelta(seconds=1))
+
+    def manual() -> None:
+        barrier.wait()
+        try:  # `feedpub digest send daily`: defaults to the latest slot, the same one
+            send_newsletter(room.config(), manual_store, "daily", now=SLOT + timedelta(seconds=2))
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=scheduler), threading.Thread(target=manual)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    manual_store.close()
+    assert errors == []
+    assert [slot for slot, _ in editions(d.store)] == ["2026-11-26T07:00Z"]
+    assert ledger(d.store) == [(f"reader{i}@example.com", "sent") for i in range(3)]
+    assert len(outbox_files(room)) == 3
+
+
+def test_shutdown_mid_send_stops_between_messages_and_next_start_resumes(
+    room: Newsroom, daemons: list[Daemon], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = start(room, daemons, SLOT)
+    real_send = OutboxMessenger.send
+
+    def send_then_sigterm(self: OutboxMessenger, message: object) -> None:
+        real_send(self, message)  # type: ignore[arg-type]
+        d.stopping.set()  # SIGTERM arrives while the first message is in flight
+
+    monkeypatch.setattr(OutboxMessenger, "send", send_then_sigterm)
+    d.newsletter_job("daily", SLOT)
+    monkeypatch.setattr(OutboxMessenger, "send", real_send)
+    assert len(outbox_files(room)) == 1
+    assert sorted(st for _, st in ledger(d.store)) == ["queued", "queued", "sent"]
+    assert editions(d.store) == [("2026-11-26T07:00Z", "sending")]
+    assert d.stop(timeout=10)
+
+    at = SLOT + timedelta(minutes=5)
+    d2 = start(room, daemons, at)
+    d2.startup(at)
+    assert {st for _, st in ledger(d2.store)} == {"sent"}
+    assert editions(d2.store) == [("2026-11-26T07:00Z", "sent")]
+    files = outbox_files(room)
+    assert len(files) == 3 and len({f.name for f in files}) == 3

@@ -1,0 +1,64 @@
+"""The daemon lock: one holder per store, named in the refusal, gone with its process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from feedpub.errors import ConfigError, LockedError
+from feedpub.locks import FileLock, lock_for
+
+
+def test_lock_for_sqlite_is_a_file_next_to_the_database(tmp_path: Path) -> None:
+    lock = lock_for(f"sqlite:///{tmp_path}/feedpub.db")
+    assert isinstance(lock, FileLock)
+    assert lock.path == tmp_path / "feedpub.db.daemon.lock"
+    with pytest.raises(ConfigError, match=r"store\.url"):
+        lock_for("sqlite:///:memory:")
+
+
+def test_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> None:
+    path = tmp_path / "x.lock"
+    first, second = FileLock(path), FileLock(path)
+    first.acquire()
+    try:
+        with pytest.raises(LockedError, match=rf"already running .*pid {os.getpid()}"):
+            second.acquire()
+        assert second.holder() is not None and second.holder()["pid"] == os.getpid()  # type: ignore[index]
+    finally:
+        first.release()
+    assert second.holder() is None
+    with second:  # free again
+        assert second.held
+    assert not second.held
+
+
+def test_lock_dies_with_its_process(tmp_path: Path) -> None:
+    path = tmp_path / "x.lock"
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from feedpub.locks import FileLock\n"
+        f"FileLock(Path({str(path)!r})).acquire()\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        lock = FileLock(path)
+        with pytest.raises(LockedError, match=f"pid {proc.pid}"):
+            lock.acquire()
+        proc.send_signal(signal.SIGKILL)  # no cleanup code runs
+        proc.wait(timeout=10)
+        lock.acquire()  # the kernel released it
+        lock.release()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
