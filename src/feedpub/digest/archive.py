@@ -112,7 +112,7 @@ def write_archive(
                 "date_label": long_date(info.date.astimezone(nl.tz)),
                 "number": row.number,
                 "article_count": row.article_count,
-                "updated": row.finished or row.created,
+                "updated": row.created,  # frozen then; deterministic (not the send clock)
             }
         )
     ctx = {
