@@ -1,0 +1,127 @@
+"""`feedpub status`: gathered from a real store after real collect, build and sends."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from feedpub.cli import main
+from feedpub.collect import collect
+from feedpub.delivery.base import OutgoingMessage
+from feedpub.delivery.outbox import OutboxMessenger
+from feedpub.digest import send_newsletter
+from feedpub.digest import subscribers as subs
+from feedpub.errors import PermanentDeliveryError, TemporaryDeliveryError
+from feedpub.scheduler.daemon import Daemon
+from feedpub.status import gather_status
+from tests.conftest import Newsroom
+from tests.test_scheduler_daemon import CONFIG, SLOT, Clock
+
+NOW = SLOT + timedelta(minutes=5)
+
+
+class FaultyOutbox:
+    """The real outbox, except for two addresses: one temporary, one permanent failure."""
+
+    def __init__(self, outbox: OutboxMessenger) -> None:
+        self.outbox = outbox
+
+    def send(self, message: OutgoingMessage) -> None:
+        if message.recipient == "slow@example.com":
+            raise TemporaryDeliveryError("451 try again later")
+        if message.recipient == "gone@example.com":
+            raise PermanentDeliveryError("550 no such user")
+        self.outbox.send(message)
+
+    def close(self) -> None:
+        self.outbox.close()
+
+
+@pytest.fixture
+def sent_room(newsroom: Newsroom) -> Newsroom:
+    newsroom.set_config(base=CONFIG)
+    newsroom.write(
+        "a.md", "---\ntitle: Port strike ends\ndate: 2026-11-25 09:00\nbeat: world\n---\nBody.\n"
+    )
+    cfg = newsroom.config()
+    store = newsroom.store()
+    collect(cfg, store, now=NOW - timedelta(hours=1))
+    d = Daemon(cfg, store, clock=Clock(NOW))
+    d.tick(NOW)  # collect + build, recorded in runs
+    with store.begin() as conn:
+        for addr in ("ok@example.com", "slow@example.com", "gone@example.com"):
+            subs.add(cfg, conn, addr, newsletters=["daily"], now=NOW)
+    messenger = FaultyOutbox(OutboxMessenger(newsroom.root / "outbox", store))
+    report = send_newsletter(cfg, store, "daily", now=NOW, slot=SLOT, messenger=messenger)
+    assert (report.sent, report.failed, report.bounced) == (1, 1, 1)
+    store.close()
+    return newsroom
+
+
+def test_gather_status_reports_runs_editions_and_store(sent_room: Newsroom) -> None:
+    cfg = sent_room.config()
+    store = sent_room.store()
+    st = gather_status(cfg, store, NOW)
+    assert not st.daemon.running
+    assert st.last_collect is not None and st.last_collect.ok
+    assert st.last_collect.summary["counts"]["unchanged"] == 1
+    assert st.last_build is not None and st.last_build.summary["written"] > 0
+    [nl] = st.newsletters
+    assert (nl.slug, nl.next_run_from) == ("daily", "cron")
+    assert nl.next_run == datetime(2026, 11, 27, 7, tzinfo=UTC)
+    assert nl.last_edition is not None and nl.last_edition.slot == "2026-11-26T07:00Z"
+    [ed] = st.editions
+    assert (ed.sent, ed.failed, ed.bounced, ed.pending) == (1, 1, 1, 0)
+    assert ed.status == "sending"  # the temporary failure is retried later
+    assert st.store.articles == 1 and st.store.subscribers == 3
+    assert st.store.size_bytes is not None and st.store.size_bytes > 0
+    assert st.generation == 1
+    store.close()
+
+
+def test_status_of_a_running_daemon_shows_its_pid_and_stored_next_run(
+    sent_room: Newsroom,
+) -> None:
+    cfg = sent_room.config()
+    d = Daemon(cfg, sent_room.store(), clock=Clock(NOW))
+    d.start(paused=True)
+    try:
+        store = sent_room.store()
+        st = gather_status(cfg, store, NOW)
+        store.close()
+    finally:
+        assert d.stop(timeout=10)
+        d.store.close()
+    assert st.daemon.running and st.daemon.pid == os.getpid()
+    assert st.newsletters[0].next_run_from == "daemon"
+    assert st.newsletters[0].next_run == datetime(2026, 11, 27, 7, tzinfo=UTC)
+
+
+def test_status_command_json_and_table(sent_room: Newsroom) -> None:
+    runner = CliRunner()
+    res = runner.invoke(main, ["--config", str(sent_room.config_path), "status", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["daemon"]["running"] is False
+    assert data["editions"][0]["failed"] == 1 and data["editions"][0]["bounced"] == 1
+    assert data["last_build"]["kind"] == "build"
+    assert data["store"]["url"].startswith("sqlite:///")
+    assert data["newsletters"][0]["next_run"].endswith("Z")
+
+    res = runner.invoke(main, ["--config", str(sent_room.config_path), "status"])
+    assert res.exit_code == 0, res.output
+    for text in ("not running", "collect", "build", "daily", "2026-11-26T07:00Z", "sending"):
+        assert text in res.output
+
+
+def test_status_hides_a_store_password(newsroom: Newsroom) -> None:
+    from feedpub.scheduler.daemon import redact_url
+
+    assert (
+        redact_url("postgresql://feedpub:s3cret@db/feedpub")
+        == "postgresql://feedpub:***@db/feedpub"
+    )
