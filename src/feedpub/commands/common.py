@@ -14,6 +14,7 @@ from rich.console import Console
 
 from feedpub.config import Config, load_config
 from feedpub.errors import FeedpubError
+from feedpub.logs import setup_logging
 from feedpub.store import Store
 
 EXIT_OK = 0
@@ -37,6 +38,7 @@ class App:
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(self.config_path)
+            apply_logging_config(self._config, self.log_level)
         return self._config
 
     @property
@@ -51,6 +53,14 @@ class App:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def apply_logging_config(config: Config, flag: str | None, default: str = "WARNING") -> None:
+    """[logging] applies to every command: its format always, its level when the file sets
+    one (commands stay quiet at ``default`` otherwise); ``--log-level`` wins over both."""
+    cfg = config.logging
+    level = flag or (cfg.level if "level" in cfg.model_fields_set else default)
+    setup_logging(level, cfg.format)
 
 
 pass_app = click.make_pass_decorator(App)

@@ -10,8 +10,7 @@ from types import FrameType
 
 import click
 
-from feedpub.commands.common import EXIT_OK, App, handle_errors, pass_app
-from feedpub.logs import setup_logging
+from feedpub.commands.common import EXIT_OK, App, apply_logging_config, handle_errors, pass_app
 from feedpub.scheduler.daemon import Daemon
 
 log = logging.getLogger("feedpub.daemon")
@@ -22,8 +21,7 @@ EXIT_UNCLEAN = 1  # shutdown timed out with a job still running
 def configure_daemon_logging(app: App) -> None:
     """The daemon logs at [logging] level (default INFO) unless --log-level says otherwise,
     in [logging] format; APScheduler's own messages go through the same handler."""
-    cfg = app.config.logging
-    setup_logging(app.log_level or cfg.level, cfg.format)
+    apply_logging_config(app.config, app.log_level, default=app.config.logging.level)
     ours = logging.getLogger("feedpub")
     aps = logging.getLogger("apscheduler")
     aps.handlers[:] = list(ours.handlers)
