@@ -287,3 +287,20 @@ def test_web_archive_page_index_and_atom(room) -> None:  # type: ignore[no-untyp
     before = (folder / "atom.xml").stat().st_mtime_ns
     send_newsletter(cfg, store, "daily", now=NOW)  # nothing changes: not rewritten
     assert (folder / "atom.xml").stat().st_mtime_ns == before
+
+
+def test_skip_when_empty_off_sends_an_empty_edition(newsroom: Newsroom) -> None:
+    newsroom.set_config(
+        extra="",
+        base=__import__("tests.conftest", fromlist=["BASE_CONFIG"]).BASE_CONFIG.replace(
+            'postal_address = "1 Test Street, Testville"',
+            'postal_address = "1 Test Street, Testville"\nskip_when_empty = false',
+        ),
+    )
+    store = newsroom.store()
+    cfg = newsroom.config()
+    subscribe(cfg, store, "a@example.com")
+    r = send_newsletter(cfg, store, "daily", now=NOW)
+    assert (r.status, r.articles, r.sent) == ("sent", 0, 1)
+    text, _ = _parts(_msgs(newsroom)["a@example.com"])
+    assert "Nothing new since the last edition." in text
