@@ -18,6 +18,12 @@ from pathlib import Path
 DATA = Path(__file__).parent / "data" / "upstream"
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of concurrent connects then
+    # waits for a SYN retransmit (1 s). Real servers use far larger backlogs.
+    request_queue_size = 128
+
+
 @dataclass
 class Route:
     body: bytes = b""
@@ -121,7 +127,7 @@ class UpstreamServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client hung up (size cap): expected
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(

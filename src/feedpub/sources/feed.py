@@ -211,7 +211,10 @@ class FeedSource:
             raise ContentError(self.name, f"{where}: no content and no summary; skipped")
         if not _BLOCK.search(raw):
             raw = f"<p>{raw}</p>"  # a bare excerpt (Wix descriptions) becomes a paragraph
-        content = sanitize_html(_APPEARED_FIRST.sub("", raw), link)
+        # Relative URLs resolve against the content's xml:base (Atom) when the feed gives
+        # one, else against the entry's own URL (RFC 4287 §2; RFC 3986 §5.1).
+        base = (absolute_url(e.base, link) if e.base else None) or link
+        content = sanitize_html(_APPEARED_FIRST.sub("", raw), base if e.content_html else link)
         if not content:
             raise ContentError(self.name, f"{where}: content is empty once sanitized; skipped")
         if e.content_html and e.summary_html:

@@ -97,7 +97,7 @@ def _parse_xml_feed(body: bytes, content_type: str) -> UpstreamFeed:
     d = feedparser.parse(
         body,
         response_headers={"content-type": content_type or "application/xml"},
-        resolve_relative_uris=True,
+        resolve_relative_uris=False,  # done by sanitize_html against the content base
         sanitize_html=False,  # we sanitize with nh3 (feedpub.text), once
     )
     problem = None
