@@ -197,3 +197,19 @@ def test_outbox_file_is_rewritten_identically_on_resend(newsroom: Newsroom, tmp_
     rec.outbox.send(rec.sent[0])
     assert path.read_bytes() == before
     assert list(path.parent.glob(".*.tmp")) == []
+
+
+def test_unsubscribe_after_freeze_is_honoured_on_resume(newsroom: Newsroom) -> None:
+    from feedpub.digest import subscribers as subs
+
+    store, rec = _setup(newsroom)
+    cfg = newsroom.config()
+    rec.fail["reader0@example.com"] = ServerUnavailableError("down")
+    assert send_newsletter(cfg, store, "daily", now=NOW, messenger=rec).status == "paused"
+    with store.begin() as conn:
+        subs.remove(conn, "reader2@example.com", newsletter="daily", now=NOW)
+    rec.fail.clear()
+    r = send_newsletter(cfg, store, "daily", now=NOW + timedelta(hours=1), messenger=rec)
+    assert r.status == "sent"
+    assert sorted(m.recipient for m in rec.sent) == ["reader0@example.com", "reader1@example.com"]
+    assert _ledger(store)["reader2@example.com"] == "cancelled"

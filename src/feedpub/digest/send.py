@@ -259,6 +259,33 @@ def _names(store: Store, ids: list[int]) -> dict[int, str]:
     return out
 
 
+def cancel_unsubscribed(store: Store, edition_id: int, newsletter: str, now: datetime) -> int:
+    """Rows not yet sent whose subscriber left (unsubscribed, bounced, purged) after the
+    edition froze become "cancelled": a paused or retried edition never mails someone who
+    unsubscribed meanwhile. Rows in flight ("sending") are left to the manager."""
+    d, sub, subs_t = s.deliveries, s.subscribers, s.subscriptions
+    still_active = (
+        sa.select(sub.c.id)
+        .join(subs_t, subs_t.c.subscriber_id == sub.c.id)
+        .where(
+            sub.c.status == "active",
+            subs_t.c.newsletter == newsletter,
+            subs_t.c.status == "active",
+        )
+    )
+    with store.begin() as conn:
+        res = conn.execute(
+            sa.update(d)
+            .where(
+                d.c.edition_id == edition_id,
+                d.c.status.in_(("queued", "failed")),
+                d.c.subscriber_id.not_in(still_active),
+            )
+            .values(status="cancelled", last_error="unsubscribed before delivery", updated=now)
+        )
+        return int(res.rowcount or 0)
+
+
 def _edition_names(store: Store, edition_id: int) -> dict[int, str]:
     """Names of the edition's recipients (the address is frozen in the ledger; the name,
     used only in greetings and the To display name, is read when sending)."""
@@ -330,6 +357,7 @@ def _send_edition(
     if row.status in ("skipped", "sent"):
         report.status = row.status
         return report
+    cancel_unsubscribed(store, edition_id, nl.slug, now)
     renderer = Renderer(config)
     builder = load_builder(config, store, nl, edition_id, tokens, renderer)
     smtp = config.delivery.smtp
