@@ -15,7 +15,6 @@ APScheduler job only calls :func:`run_job`, which finds the running daemon.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 from collections.abc import Callable
@@ -26,8 +25,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
+from feedpub.collect import collect
 from feedpub.config import Config, NewsletterConfig
+from feedpub.digest import SendReport, send_newsletter
 from feedpub.errors import FeedpubError
+from feedpub.feeds import build_feeds
 from feedpub.locks import Lock, lock_for
 from feedpub.scheduler import engine
 from feedpub.scheduler.jobs import (
@@ -53,10 +55,6 @@ STARTUP_JOB = "startup"
 STALE_CLAIM = timedelta(minutes=2)  # DeliveryManager's default stale_after
 
 _current: Daemon | None = None  # the daemon of this process, for run_job
-
-
-class StopRequested(Exception):
-    """Raised between two messages to stop a send during shutdown."""
 
 
 def utcnow() -> datetime:
@@ -314,8 +312,6 @@ class Daemon:
         with self._work:
             now = now or self.clock()
             try:
-                from feedpub.collect import collect
-
                 report = collect(self.config, self.store, now=now)  # records its own run
             except Exception as e:
                 self._failed("collect", now, e)
@@ -323,8 +319,6 @@ class Daemon:
             if self.stopping.is_set():
                 return
             try:
-                from feedpub.feeds import build_feeds
-
                 build = build_feeds(self.config, self.store, now=now)
             except Exception as e:
                 self._failed("build", now, e)
@@ -411,7 +405,7 @@ class Daemon:
 
     def send_slot(
         self, slug: str, slot: datetime, now: datetime | None = None, *, reason: str
-    ) -> Any:
+    ) -> SendReport | None:
         """Send (or resume) the edition of ``slot``. The edition is unique per
         (newsletter, slot) in the store, so a manual ``digest send`` of the same slot and
         this call never both send it: the later one only resumes unsent ledger rows.
@@ -423,21 +417,14 @@ class Daemon:
         with self._work:
             now = now or self.clock()
             try:
-                from feedpub.digest import send_newsletter
-
-                kwargs: dict[str, Any] = {"now": now, "slot": slot}
-                params = inspect.signature(send_newsletter).parameters
-                if "should_stop" in params:
-                    kwargs["should_stop"] = self.stopping.is_set
-                else:
-                    kwargs["progress"] = self._stop_between_messages
-                report = send_newsletter(self.config, self.store, slug, **kwargs)
-            except StopRequested:
-                log.info(
-                    "send interrupted by shutdown; the ledger resumes it at the next start",
-                    extra={"newsletter": slug, "slot": slot_key(slot)},
+                report = send_newsletter(
+                    self.config,
+                    self.store,
+                    slug,
+                    now=now,
+                    slot=slot,
+                    should_stop=self.stopping.is_set,  # asked before each new message
                 )
-                return None
             except Exception as e:
                 log.error(
                     "newsletter send failed",
@@ -445,6 +432,12 @@ class Daemon:
                     extra={"newsletter": slug, "slot": slot_key(slot), "error": str(e)},
                 )
                 return None
+            if self.stopping.is_set() and report.remaining:
+                log.info(
+                    "send interrupted by shutdown; the ledger resumes it at the next start",
+                    extra={"newsletter": slug, "slot": slot_key(slot), **_summary(report)},
+                )
+                return report
             log.info(
                 "newsletter sent",
                 extra={
@@ -455,11 +448,6 @@ class Daemon:
                 },
             )
             return report
-
-    def _stop_between_messages(self, _report: object) -> None:
-        # Called by the delivery manager after each message is recorded in the ledger.
-        if self.stopping.is_set():
-            raise StopRequested
 
     def _failed(self, kind: str, now: datetime, e: Exception) -> None:
         log.error(
@@ -473,7 +461,7 @@ class Daemon:
             log.exception("cannot record the failed run")
 
 
-def _summary(report: Any) -> dict[str, Any]:
+def _summary(report: SendReport) -> dict[str, Any]:
     """A SendReport as log fields (prefixed: ``created`` is a LogRecord attribute)."""
     out: dict[str, Any] = {}
     for name in (
