@@ -96,6 +96,9 @@ articles = sa.Table(
     sa.Index("ix_articles_status_published", "status", "published"),
     sa.Index("ix_articles_beat_published", "beat", "status", "published"),
     sa.Index("ix_articles_changed_generation", "changed_generation"),
+    # Feeds: RFC 5005 archive order (first_seen, published, id); lets an incremental build
+    # read only the open end of the sequence.
+    sa.Index("ix_articles_archive_order", "first_seen", "published", "id"),
 )
 
 article_authors = sa.Table(
