@@ -7,16 +7,21 @@ import gzip
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
+from feedpub import schema
 from feedpub.cli import main
 from feedpub.collect import collect
 from feedpub.config import Config, FeedSourceConfig, parse_config
 from feedpub.sources.base import SourceContext, SourceResult
 from feedpub.sources.feed import FeedSource
+from feedpub.sources.upstream_state import reenable, upstream_states
+from feedpub.store import Store
 from feedpub.types import ParsedArticle
 
 from .conftest import Newsroom
@@ -316,7 +321,7 @@ def test_slow_server_times_out(server: UpstreamServer, config: Config) -> None:
     assert "etag" not in ctx.state
 
 
-def test_410_disables_the_source(server: UpstreamServer, config: Config) -> None:
+def test_410_disables_the_source(server: UpstreamServer, config: Config, tmp_path: Path) -> None:
     server.route("/gone.xml", status=410, body=b"gone")
     url = server.url("/gone.xml")
     r1, ctx = fetch(config, url)
@@ -327,6 +332,17 @@ def test_410_disables_the_source(server: UpstreamServer, config: Config) -> None
     r2, _ = fetch(config, url, state=ctx.state, now=NOW + timedelta(days=1))
     assert r2.status == "disabled" and len(server.hits_for("/gone.xml")) == 1
     assert "not contacted" in (r2.error or "")
+    with Store(f"sqlite:///{tmp_path / 'db.sqlite'}") as store:
+        with store.begin() as conn:
+            for k, v in ctx.state.items():
+                conn.execute(sa.insert(schema.source_state).values(source="up", key=k, value=v))
+        with store.read() as conn:
+            (st,) = upstream_states(conn)
+        assert st.source == "up" and st.disabled == ctx.state["disabled"]
+        with store.begin() as conn:
+            assert reenable(conn, "up") and not reenable(conn, "up")
+        with store.read() as conn:
+            assert upstream_states(conn) == []
     # A new URL in the config re-enables it.
     server.serve_file("/back.xml", "ghost-rss.xml", content_type=RSS)
     r3, ctx3 = fetch(config, server.url("/back.xml"), state=ctx.state)

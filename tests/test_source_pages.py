@@ -292,3 +292,13 @@ def test_collect_end_to_end(newsroom: Newsroom, server: UpstreamServer) -> None:
     assert src2.status == "not-modified" and src2.counts["unchanged"] == 3
     assert not rep2.changed
     store.close()
+
+
+def test_http_charset_wins_over_guessing(server: UpstreamServer, config: Config) -> None:
+    text = "Длинный текст статьи о переговорах в Киеве и Москве. " * 15
+    page = f"<html><head><title>Переговоры</title></head><body><article><h1>Переговоры</h1><p>{text}</p></article></body></html>"
+    server.route("/ru", body=page.encode("cp1251"), content_type="text/html; charset=windows-1251")
+    r, _ = fetch(config, urls=(server.url("/ru"),))
+    (a,) = r.articles
+    assert a.title == "Переговоры" and "переговорах в Киеве" in a.content_html
+    assert a.slug == "ru"  # the URL's last segment

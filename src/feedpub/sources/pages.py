@@ -314,7 +314,9 @@ class PagesSource:
                         throttled.add(host)
                 return page, ContentError(self.name, f"{e.kind}: {e}")
             try:
-                return page, extract_page(resp.body, resp.url, tz=tz)
+                return page, extract_page(
+                    resp.body, resp.url, content_type=resp.content_type, tz=tz
+                )
             except UpstreamParseError as e:
                 return page, ContentError(self.name, f"{page.url}: {e}; skipped")
 

@@ -19,6 +19,7 @@ quirks handled here:
 from __future__ import annotations
 
 import calendar
+import codecs
 import gzip
 import html
 import io
@@ -369,11 +370,27 @@ class PageData:
     date_is_day_only: bool = False
 
 
-def extract_page(body: bytes, url: str, *, tz: tzinfo = UTC) -> PageData:
+def extract_page(body: bytes, url: str, *, content_type: str = "", tz: tzinfo = UTC) -> PageData:
     """Extract an article page: metadata from the page's own tags first, body via trafilatura."""
+    # The HTTP charset wins over <meta charset> (HTML Living Standard §13.2.3.2: a
+    # transport-layer encoding is "certain"); without one, lxml reads the meta tag.
+    m = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.I)
+    parser = None
+    if m:
+        try:
+            codecs.lookup(m.group(1))
+            parser = lxml.html.HTMLParser(encoding=m.group(1))
+        except LookupError:
+            parser = None
+    if not body.strip():
+        raise UpstreamParseError("the page is empty")
     try:
-        tree = lxml.html.document_fromstring(body)
-    except (ET.ParserError, ValueError) as e:
+        tree = (
+            lxml.html.document_fromstring(body, parser=parser)
+            if parser is not None
+            else lxml.html.document_fromstring(body)
+        )
+    except (ET.ParserError, ValueError, LookupError) as e:
         raise UpstreamParseError(f"not an HTML page: {e}") from None
     meta = _page_meta(tree, tz)
     doc: Any = trafilatura.bare_extraction(
