@@ -32,6 +32,7 @@ import socket
 import ssl
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -160,6 +161,7 @@ class SmtpTestServer:
         tls: tuple[Path, Path] | None = None,
         implicit_tls: bool = False,
         users: dict[str, str] | None = None,
+        port: int = 0,
     ) -> None:
         self.faults = Faults()
         self.lock = threading.Lock()
@@ -170,7 +172,8 @@ class SmtpTestServer:
         self.max_open = 0
         self.users = users
         self.host = "127.0.0.1"
-        self.port = 0
+        self.on_data: Callable[[int], None] | None = None  # called with the count kept
+        self.port = port
         self._ctx: ssl.SSLContext | None = None
         if tls is not None:
             self._ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -199,7 +202,7 @@ class SmtpTestServer:
         return await self._loop.create_server(
             lambda: _CountingSMTP(self, handler, **kwargs),
             host=self.host,
-            port=0,
+            port=self.port,
             ssl=self._ctx if self._implicit else None,
         )
 
@@ -228,6 +231,9 @@ class SmtpTestServer:
             self.received.append(
                 Received(envelope.mail_from or "", tuple(envelope.rcpt_tos), bytes(data))
             )
+            n = len(self.received)
+        if self.on_data is not None:
+            self.on_data(n)  # e.g. SIGKILL the client before it sees the 250
 
     def by_recipient(self) -> dict[str, list[Received]]:
         out: dict[str, list[Received]] = {}

@@ -1,14 +1,21 @@
-"""digest preview|send|list: newsletter editions."""
+"""digest preview|send|list|status|test: newsletter editions."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from feedpub.commands.common import App, handle_errors, pass_app
+from feedpub.delivery.manager import DeliveryReport
+from feedpub.delivery.status import find_edition, ledger_status
 from feedpub.digest.send import SendReport, list_editions, send_newsletter, write_preview
+from feedpub.digest.testmail import send_test
 
 
 @click.group()
@@ -65,19 +72,126 @@ def _print_report(app: App, r: SendReport) -> None:
         app.console.print(f"archive: {r.archive}")
 
 
+class _SendProgress:
+    """A progress bar fed by the delivery manager after each recorded message: sent,
+    failed (retried later), bounced, remaining and the rate this run."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+        self.started = time.monotonic()
+
+    def __call__(self, r: DeliveryReport) -> None:
+        done = r.sent + r.failed + r.bounced
+        if self.task is None:
+            self.task = self.progress.add_task(
+                "sending",
+                total=max(r.due, done),
+                sent=0,
+                failed=0,
+                bounced=0,
+                remaining=0,
+                rate=0.0,
+            )
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        self.progress.update(
+            self.task,
+            total=max(r.due, done),
+            completed=done,
+            sent=r.sent,
+            failed=r.failed,
+            bounced=r.bounced,
+            remaining=r.remaining,
+            rate=done / elapsed,
+        )
+
+
+@contextmanager
+def _progress_bar(app: App) -> Iterator[_SendProgress]:
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn(
+            "sent {task.fields[sent]}  failed {task.fields[failed]}  "
+            "bounced {task.fields[bounced]}  remaining {task.fields[remaining]}  "
+            "{task.fields[rate]:.0f} msg/s"
+        ),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=app.err, transient=False) as progress:
+        yield _SendProgress(progress)
+
+
 @digest.command("send")
 @click.argument("newsletter")
 @click.option("--extra", is_flag=True, help="An out-of-schedule edition (slot 'manual-...').")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Compose every message the edition would send; freeze, record and send nothing.",
+)
+@click.option("--no-progress", is_flag=True, help="No progress bar (it goes to stderr).")
 @pass_app
 @handle_errors
-def send_cmd(app: App, newsletter: str, extra: bool) -> None:
+def send_cmd(app: App, newsletter: str, extra: bool, dry_run: bool, no_progress: bool) -> None:
     """Freeze the edition of the latest schedule slot (or resume it) and deliver it.
 
-    Sending the same slot again sends nothing twice: it only resumes what is unsent."""
-    r = send_newsletter(app.config, app.store, newsletter, now=app.now(), extra=extra)
+    Sending the same slot again sends nothing twice: it only resumes what is unsent.
+    When no SMTP server is usable the edition is paused (exit status 1) and the next
+    run resumes it."""
+    if dry_run or no_progress:
+        r = send_newsletter(
+            app.config, app.store, newsletter, now=app.now(), extra=extra, dry_run=dry_run
+        )
+    else:
+        with _progress_bar(app) as bar:
+            r = send_newsletter(
+                app.config, app.store, newsletter, now=app.now(), extra=extra, progress=bar
+            )
     _print_report(app, r)
     if r.status in ("paused",):
         raise SystemExit(1)
+
+
+@digest.command("status")
+@click.argument("edition")
+@pass_app
+@handle_errors
+def status_cmd(app: App, edition: str) -> None:
+    """Ledger counts of one edition: EDITION is an id, a newsletter (its latest edition),
+    NEWSLETTER/NUMBER or NEWSLETTER/SLOT."""
+    st = ledger_status(app.store, find_edition(app.store, edition))
+    c = st.counts
+    app.console.print(
+        f"{st.newsletter} No. {st.number} (id {st.edition_id}, slot {st.slot}): {st.status}",
+        soft_wrap=True,
+    )
+    app.console.print(
+        "  ".join(f"{k} {c[k]}" for k in ("queued", "sending", "sent", "failed", "bounced"))
+        + f"  total {st.total}  remaining {st.remaining}  attempts {st.attempts}",
+        soft_wrap=True,
+    )
+    if st.next_attempt is not None:
+        app.console.print(f"next retry: {st.next_attempt:%Y-%m-%d %H:%M:%S} UTC")
+    for text, n in st.errors:
+        app.console.print(f"{n} x {escape(text)}", soft_wrap=True)
+
+
+@digest.command("test")
+@click.argument("newsletter")
+@click.option("--to", "to", required=True, help="The address to send the test message to.")
+@pass_app
+@handle_errors
+def test_cmd(app: App, newsletter: str, to: str) -> None:
+    """Send one message of the next edition to ADDRESS, outside the ledger: no edition is
+    frozen and nothing is recorded. The subject starts with "[test]"."""
+    t = send_test(app.config, app.store, newsletter, to, now=app.now())
+    where = f"written to {t.path}" if t.path is not None else f"sent by {t.backend}"
+    app.console.print(
+        f"test message for {escape(t.recipient)} ({t.articles} article(s)) {where}; "
+        f"Message-ID <{escape(t.message_id)}>",
+        soft_wrap=True,
+    )
 
 
 @digest.command("list")
