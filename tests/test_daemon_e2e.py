@@ -94,6 +94,14 @@ def test_daemon_end_to_end(newsroom: Newsroom, env: dict[str, str], tmp_path: Pa
             atom = feedparser.parse((newsroom.root / "feeds" / "atom.xml").read_bytes())
             assert {e.title for e in atom.entries} >= {"Grain corridor reopens"}
 
+            # manual runs while the daemon works: same transactions, no conflict
+            for cmd in ("collect", "build", "publish"):
+                manual = subprocess.run(
+                    feedpub(newsroom, cmd), env=env, capture_output=True, timeout=WAIT
+                )
+                assert manual.returncode == 0, (cmd, manual.stderr.decode())
+            assert feed_titles(rss) >= {"First dispatch from Odesa", "Grain corridor reopens"}
+
             # a second daemon on the same store is refused at once
             second = subprocess.run(
                 feedpub(newsroom, "run"), env=env, capture_output=True, timeout=WAIT
