@@ -15,6 +15,7 @@ digits that Jinja's escaping, MJML and QP all leave untouched.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import html
 import re
@@ -94,6 +95,28 @@ def _header(name: str, value: str) -> str:
     out = policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP)
     out.encode("ascii")  # 7-bit headers only; raises on anything else
     return str(out)
+
+
+def _to(name: str, addr: str) -> bytes:
+    """The To value. Short ASCII names go through formataddr (quoted as needed); any other
+    name becomes RFC 2047 base64 encoded words of at most 75 characters each (§2), one per
+    folded line: white space between adjacent encoded words is not displayed (§6.2)."""
+    if name.isascii() and len(name) <= 150:
+        return formataddr((name, addr)).encode("ascii")
+    words: list[str] = []
+    chunk = b""
+    for ch in name:
+        enc = ch.encode("utf-8")
+        if len(chunk) + len(enc) > 45:  # 45 octets -> 60 base64 chars + 12 = 72 <= 75
+            words.append(chunk.decode("utf-8"))
+            chunk = b""
+        chunk += enc
+    if chunk:
+        words.append(chunk.decode("utf-8"))
+    encoded = "\r\n ".join(
+        "=?utf-8?b?" + base64.b64encode(w.encode("utf-8")).decode("ascii") + "?=" for w in words
+    )
+    return f"{encoded}\r\n <{addr}>".encode("ascii")
 
 
 class PreparedMessage:
@@ -185,7 +208,7 @@ class Composer:
         empty = b""
         need = used if used is not None else frozenset(range(11))
         return [
-            formataddr((name, r.email), charset="utf-8").encode("ascii"),
+            _to(name, r.email),
             msgid.encode("ascii"),
             self.links.list_unsubscribe(r.subscriber_id, unsub)
             .replace(", <mailto:", ",\r\n <mailto:")
