@@ -3,6 +3,7 @@ served by a real HTTP server on 127.0.0.1; extraction with trafilatura; politene
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -62,12 +63,13 @@ def fetch(
     state: dict[str, str] | None = None,
     known: dict[str, str] | None = None,
     now: datetime = NOW,
+    fp: str = "r1",
     **cfg: Any,
 ) -> tuple[SourceResult, SourceContext]:
     cfg.setdefault("requests_per_second", 1000)  # keep tests fast; politeness has its own test
     src = PagesSource(PagesSourceConfig(type="pages", **cfg), "pages")
     ctx = SourceContext(
-        config, now, state if state is not None else {}, known or {}, rules_fingerprint="r1"
+        config, now, state if state is not None else {}, known or {}, rules_fingerprint=fp
     )
     return src.fetch(ctx), ctx
 
@@ -180,6 +182,33 @@ def test_max_pages_per_run_leaves_the_rest_for_later(
     assert "pending" not in ctx2.state
 
 
+def test_config_change_refreshes_pages_a_few_per_run(
+    server: UpstreamServer, config: Config
+) -> None:
+    sitemap = server.url("/sitemap.xml")
+    kw: dict[str, Any] = {"sitemap": sitemap, "url_pattern": "/post/", "max_pages_per_run": 2}
+    r1, ctx = fetch(config, **kw)
+    r1b, ctx = fetch(config, state=ctx.state, known=known_of(r1), **kw)
+    known = known_of(r1, *(a.key for a in r1b.articles))
+    assert len(known) == 3
+    # Beats (or any rule that shapes articles) changed: pages are extracted again.
+    r2, ctx2 = fetch(config, state=ctx.state, known=known, fp="r2", **kw)
+    assert len(r2.articles) == 2 and len(r2.unchanged_keys) == 1
+    r3, ctx3 = fetch(config, state=ctx2.state, known=known, fp="r2", **kw)
+    assert len(r3.articles) == 1 and len(r3.unchanged_keys) == 2
+    assert "pending" not in ctx3.state
+    r4, _ = fetch(config, state=ctx3.state, known=known, fp="r2", **kw)
+    assert r4.status == "not-modified" and len(r4.unchanged_keys) == 3
+
+
+def test_gzip_sitemap(server: UpstreamServer, config: Config) -> None:
+    body = (DATA / "sitemap.xml").read_text().replace("{BASE}", server.url(""))
+    server.route("/sitemap.xml.gz", body=gzip.compress(body.encode()),
+                 content_type="application/x-gzip")  # fmt: skip
+    r, _ = fetch(config, sitemap=server.url("/sitemap.xml.gz"), url_pattern="/post/")
+    assert len(r.articles) == 3
+
+
 def test_sitemap_index_is_followed(server: UpstreamServer, config: Config) -> None:
     set_sitemap(server, "sitemap-index.xml")
     set_sitemap(server, "sitemap.xml", path="/blog-posts-sitemap.xml")
@@ -264,9 +293,11 @@ def test_throttled_host_is_left_alone(server: UpstreamServer, config: Config) ->
 def test_plan_pages_is_pure() -> None:
     listed = [Listed("a", "1"), Listed("b", ""), Listed("c", "2"), Listed("d", "")]
     due, unchanged, waiting = plan_pages(listed, {"a", "b", "c"}, {"a": "1", "c": "1"}, limit=5)
-    assert [p.url for p in due] == ["c", "d"] and unchanged == {"a", "b"} and waiting == 0
-    due, unchanged, waiting = plan_pages(listed, {"a", "b", "c"}, {"a": "1", "c": "1"}, limit=1)
-    assert [p.url for p in due] == ["c"] and unchanged == {"a", "b"} and waiting == 1
+    # b was never fetched under this configuration; d is new (first); c's lastmod moved.
+    assert [p.url for p in due] == ["d", "b", "c"] and unchanged == {"a"} and waiting == 0
+    fetched = {"a": "1", "b": "", "c": "1"}
+    due, unchanged, waiting = plan_pages(listed, {"a", "b", "c"}, fetched, limit=1)
+    assert [p.url for p in due] == ["d"] and unchanged == {"a", "b", "c"} and waiting == 1
 
 
 def test_collect_end_to_end(newsroom: Newsroom, server: UpstreamServer) -> None:

@@ -44,6 +44,8 @@ MAX_CHILD_SITEMAPS = 50
 MAX_WORKERS = 8
 S_FETCHED = "fetched"  # JSON {page url: sitemap lastmod when fetched ("" if none)}
 S_PENDING = "pending"  # "1" while listed pages still wait to be fetched
+S_PAGES_FP = "pages_fp"  # the configuration the pages in S_FETCHED were extracted under
+PARSER_VERSION = "pages-1"
 
 _COVERING = re.compile(r"\bcovering\s+(?:the\s+)?(?P<beat>.+?)\s*\.?$", re.I)
 _LEAD_P = re.compile(r"^\s*(?:<figure\b.*?</figure>\s*|<img\b[^>]*>\s*)*<p>(.*?)</p>", re.S | re.I)
@@ -60,17 +62,22 @@ def plan_pages(
 ) -> tuple[list[Listed], set[str], int]:
     """Pure: (pages to fetch now, keys unchanged, pages left for later runs).
 
-    New pages (never stored) and pages whose lastmod moved since they were fetched are
-    due; known pages without a new lastmod are unchanged. Due pages beyond ``limit``
-    wait; a known one among them counts as unchanged meanwhile.
+    Due: new pages (never stored), pages never fetched under the current configuration
+    (absent from ``fetched``) and pages whose lastmod moved since they were fetched; new
+    pages first. Other listed pages are unchanged. Due pages beyond ``limit`` wait; a
+    known one among them counts as unchanged meanwhile.
     """
-    due: list[Listed] = []
+    new: list[Listed] = []
+    stale: list[Listed] = []
     unchanged: set[str] = set()
     for page in listed:
-        if page.url not in known or (page.lastmod and page.lastmod != fetched.get(page.url, "")):
-            due.append(page)
+        if page.url not in known:
+            new.append(page)
+        elif page.url not in fetched or (page.lastmod and page.lastmod != fetched[page.url]):
+            stale.append(page)
         else:
             unchanged.add(page.url)
+    due = new + stale
     now, later = due[:limit], due[limit:]
     unchanged |= {p.url for p in later if p.url in known}
     return now, unchanged, len(later)
@@ -101,8 +108,12 @@ class PagesSource:
             fetched = json.loads(ctx.state.get(S_FETCHED, "{}"))
         except json.JSONDecodeError:
             fetched = {}
-        if not isinstance(fetched, dict):
+        # Pages extracted under another configuration (or parser) are fetched again, a
+        # few per run (max_pages_per_run), so beats and bios follow the new rules.
+        fp = u.fingerprint(PARSER_VERSION, ctx.rules_fingerprint)
+        if not isinstance(fetched, dict) or ctx.state.get(S_PAGES_FP) != fp:
             fetched = {}
+        ctx.state[S_PAGES_FP] = fp
         limiter = http.HostLimiter(self.cfg.concurrency_per_host, self.cfg.requests_per_second)
         workers = min(MAX_WORKERS, max(1, self.cfg.concurrency_per_host * 2))
         with http.make_client(max_connections=workers) as client:
@@ -139,7 +150,7 @@ class PagesSource:
         listed_urls = {p.url for p in listed}
         fetched = {k: v for k, v in fetched.items() if k in listed_urls or k in ctx.known}
         ctx.state[S_FETCHED] = json.dumps(fetched, sort_keys=True)
-        pending = any(p.url not in done and p.url not in ctx.known for p in listed)
+        pending = any(p.url not in fetched for p in listed)
         if pending:
             ctx.state[S_PENDING] = "1"
         else:
@@ -183,7 +194,7 @@ class PagesSource:
         assert self.cfg.sitemap
         state = ctx.state
         url = self.cfg.sitemap
-        fp = u.fingerprint("pages-1", ctx.rules_fingerprint)
+        fp = u.fingerprint(PARSER_VERSION, ctx.rules_fingerprint)
         # A 304 is only useful when nothing from the last listing is still waiting.
         validators_ok = (
             bool(ctx.known)
