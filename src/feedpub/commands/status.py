@@ -51,7 +51,9 @@ def _run_result(r: RunInfo | None) -> str:
     counts = summary.get("counts")
     if isinstance(counts, dict):
         parts.append(", ".join(f"{k} {v}" for k, v in counts.items() if v))
-    for key in ("written", "skipped", "generation"):
+    if summary.get("skipped") is True:
+        parts.append("nothing changed")
+    for key in ("written", "generation"):
         if key in summary:
             v = summary[key]
             parts.append(f"{key} {len(v) if isinstance(v, list) else v}")
