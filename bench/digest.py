@@ -111,7 +111,7 @@ def naive(builder: EditionBuilder, recipients: list[tuple[Recipient, tuple[str, 
         msg["Date"] = ed.date
         msg["Message-ID"] = f"<{composer.message_id(rec.subscriber_id)}>"
         msg["List-Id"] = ed.list_id
-        msg["List-Unsubscribe"] = composer.links.list_unsubscribe(rec.subscriber_id, unsub)
+        msg["List-Unsubscribe"] = composer.links.list_unsubscribe(rec.subscriber_id)
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg.set_content(fill_placeholders(r.text, **vals), cte="quoted-printable")
         msg.add_alternative(

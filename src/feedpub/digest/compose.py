@@ -203,16 +203,16 @@ class Composer:
 
     def values(self, r: Recipient, msgid: str, used: frozenset[int] | None = None) -> list[bytes]:
         name = " ".join(r.name.split())
-        unsub = self.links.unsubscribe_url(r.subscriber_id)
-        prefs = self.links.preferences_url(r.subscriber_id)
+        links = self.links
+        list_unsub = links.list_unsubscribe(r.subscriber_id, folded=True)
+        unsub = list_unsub[1 : list_unsub.index(">")]
+        prefs = links.preferences_url(r.subscriber_id)
         empty = b""
         need = used if used is not None else frozenset(range(11))
         return [
             _to(name, r.email),
             msgid.encode("ascii"),
-            self.links.list_unsubscribe(r.subscriber_id, unsub)
-            .replace(", <mailto:", ",\r\n <mailto:")
-            .encode("ascii"),
+            list_unsub.encode("ascii"),
             qp(name) if T_NAME in need else empty,
             qp(r.email) if T_EMAIL in need else empty,
             qp(unsub) if T_UNSUB in need else empty,

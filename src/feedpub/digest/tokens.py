@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from feedpub.config import Config
 
@@ -70,27 +70,29 @@ class LinkMaker:
         nl = config.newsletter(newsletter)
         self.mailto = d.unsubscribe_mailto or f"unsubscribe@{from_domain(nl.from_)}"
 
-    @staticmethod
-    def _join(base: str, token: str) -> str:
-        sep = "&" if urlsplit(base).query else "?"
-        return f"{base}{sep}{urlencode({'t': token})}"
+        self._unsub_prefix = self._prefix(self.unsubscribe_base)
+        self._prefs_prefix = self._prefix(self.preferences_base)
+        self._mailto_prefix = f"mailto:{self.mailto}?subject=unsubscribe%20"
 
-    def unsubscribe_url(self, subscriber_id: int) -> str:
-        return self._join(
-            self.unsubscribe_base, self.tokens.make(UNSUBSCRIBE, subscriber_id, self.newsletter)
+    @staticmethod
+    def _prefix(base: str) -> str:
+        # Tokens are URL-safe as they are (digits, slug, '.', base64url): no quoting needed.
+        return f"{base}{'&' if urlsplit(base).query else '?'}t="
+
+    def unsubscribe_url(self, subscriber_id: int, token: str | None = None) -> str:
+        return self._unsub_prefix + (
+            token or self.tokens.make(UNSUBSCRIBE, subscriber_id, self.newsletter)
         )
 
     def preferences_url(self, subscriber_id: int) -> str:
-        return self._join(
-            self.preferences_base, self.tokens.make(PREFERENCES, subscriber_id, self.newsletter)
-        )
+        return self._prefs_prefix + self.tokens.make(PREFERENCES, subscriber_id, self.newsletter)
 
-    def list_unsubscribe(self, subscriber_id: int, unsubscribe_url: str | None = None) -> str:
-        """RFC 2369 List-Unsubscribe value: the https URL first, then mailto."""
-        url = unsubscribe_url or self.unsubscribe_url(subscriber_id)
+    def list_unsubscribe(self, subscriber_id: int, folded: bool = False) -> str:
+        """RFC 2369 List-Unsubscribe value: the https URL first, then mailto (RFC 8058
+        one-click needs the https one). ``folded`` puts the mailto on a continuation line."""
         token = self.tokens.make(UNSUBSCRIBE, subscriber_id, self.newsletter)
-        mailto = f"mailto:{self.mailto}?subject={quote('unsubscribe ' + token)}"
-        return f"<{url}>, <{mailto}>"
+        sep = ",\r\n " if folded else ", "
+        return f"<{self._unsub_prefix}{token}>{sep}<{self._mailto_prefix}{token}>"
 
 
 def from_domain(from_header: str) -> str:
