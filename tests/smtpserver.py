@@ -103,6 +103,8 @@ class FaultyHandler:
         rcpt_options: list[str],
     ) -> str:
         f = self.srv.faults
+        if self.srv.on_rcpt is not None:
+            self.srv.on_rcpt(address)
         with self.srv.lock:
             self.srv.rcpt_attempts[address] = self.srv.rcpt_attempts.get(address, 0) + 1
             if address in f.perm_fail:
@@ -173,6 +175,7 @@ class SmtpTestServer:
         self.users = users
         self.host = "127.0.0.1"
         self.on_data: Callable[[int], None] | None = None  # called with the count kept
+        self.on_rcpt: Callable[[str], None] | None = None  # called at each RCPT TO
         self.port = port
         self._ctx: ssl.SSLContext | None = None
         if tls is not None:
