@@ -20,7 +20,7 @@ from feedpub.delivery.outbox import OutboxMessenger
 from feedpub.digest import send_newsletter
 from feedpub.digest import subscribers as subs
 from feedpub.errors import LockedError
-from feedpub.scheduler.daemon import Daemon, scheduled_since
+from feedpub.scheduler.daemon import Daemon, run_job, scheduled_since
 from feedpub.scheduler.engine import JOBS_TABLE
 from feedpub.store import Store
 from tests.conftest import BASE_CONFIG, Newsroom
@@ -180,6 +180,43 @@ def test_config_changes_are_reconciled_at_start(room: Newsroom, daemons: list[Da
     assert set(stored_jobs(d3.store)) == {"collect"}
     with d3.store.read() as conn:
         assert scheduled_since(conn) == {}
+
+
+def test_stored_newsletter_jobs_follow_their_zone_across_dst(
+    room: Newsroom, daemons: list[Daemon]
+) -> None:
+    room.set_config(
+        """
+        [[newsletters]]
+        slug = "morning-ny"
+        title = "Morning NY"
+        from = "T <t@news.example>"
+        schedule = "0 7 * * *"
+        timezone = "America/New_York"
+        """,
+        base=CONFIG,
+    )
+    # Saturday 28 March 2026 noon UTC: New York already on EDT, London changes tonight.
+    d = start(room, daemons, datetime(2026, 3, 28, 12, tzinfo=UTC))
+    runs = d.next_runs()
+    assert runs["newsletter:daily"] == datetime(2026, 3, 29, 6, tzinfo=UTC)  # 07:00 BST
+    assert runs["newsletter:morning-ny"] == datetime(2026, 3, 29, 11, tzinfo=UTC)  # 07:00 EDT
+    assert d.stop(timeout=10)
+    # Saturday 24 October: London changes back tonight, New York a week later.
+    d2 = start(room, daemons, datetime(2026, 10, 24, 12, tzinfo=UTC))
+    runs = d2.next_runs()
+    assert runs["newsletter:daily"] == datetime(2026, 10, 25, 7, tzinfo=UTC)  # 07:00 GMT
+    assert runs["newsletter:morning-ny"] == datetime(2026, 10, 25, 11, tzinfo=UTC)  # EDT
+
+
+def test_the_stored_callable_runs_the_newsletter_of_its_slot(
+    room: Newsroom, daemons: list[Daemon]
+) -> None:
+    # what APScheduler calls (by reference) when the 07:00 slot fires, a second late
+    d = start(room, daemons, SLOT + timedelta(seconds=1))
+    run_job("newsletter", "daily")
+    assert editions(d.store) == [("2026-11-26T07:00Z", "sent")]
+    assert len(outbox_files(room)) == 3
 
 
 # ---- catch-up ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from feedpub.errors import ConfigError, LockedError
+from feedpub.errors import ConfigError, LockedError, StoreError
 from feedpub.locks import FileLock, lock_for
 
 
@@ -62,3 +62,8 @@ def test_lock_dies_with_its_process(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_unusable_lock_path_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"cannot open the lock file .*missing"):
+        FileLock(tmp_path / "missing" / "x.lock").acquire()

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from feedpub.errors import ConfigError, LockedError
+from feedpub.errors import ConfigError, LockedError, StoreError
 
 
 class Lock(Protocol):
@@ -59,7 +59,13 @@ class FileLock:
     def acquire(self) -> None:
         if self._fd is not None:
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise StoreError(
+                f"cannot open the lock file {self.path}: {e.strerror}; the daemon needs to "
+                "write beside the database (check the folder's owner and permissions)"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
