@@ -304,3 +304,14 @@ def test_skip_when_empty_off_sends_an_empty_edition(newsroom: Newsroom) -> None:
     assert (r.status, r.articles, r.sent) == ("sent", 0, 1)
     text, _ = _parts(_msgs(newsroom)["a@example.com"])
     assert "Nothing new since the last edition." in text
+
+
+def test_archive_written_on_rerun_when_a_crash_lost_it(room) -> None:  # type: ignore[no-untyped-def]
+    newsroom, store = room
+    cfg = newsroom.config()
+    send_newsletter(cfg, store, "daily", now=NOW)
+    page = newsroom.root / "feeds" / "newsletters" / "daily" / "2026-11-26T0700Z.html"
+    page.unlink()
+    r = send_newsletter(cfg, store, "daily", now=NOW)
+    assert (r.status, r.sent, r.archive) == ("sent", 0, page)
+    assert "World story" in page.read_text("utf-8")

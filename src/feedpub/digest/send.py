@@ -28,7 +28,7 @@ from feedpub.delivery.factory import open_messenger
 from feedpub.delivery.manager import DeliveryManager, DeliveryReport, LedgerRow
 from feedpub.delivery.outbox import edition_key
 from feedpub.digest import subscribers as subs
-from feedpub.digest.archive import write_archive
+from feedpub.digest.archive import newsletter_folder, write_archive
 from feedpub.digest.build import EditionBuilder, EditionInfo, group_sections
 from feedpub.digest.compose import Recipient, message_id
 from feedpub.digest.edition import EditionPlan, edition_since, plan_edition, selection_for
@@ -356,6 +356,10 @@ def _send_edition(
     report.articles, report.recipients = row.article_count, row.recipient_count
     if row.status in ("skipped", "sent"):
         report.status = row.status
+        page = newsletter_folder(config, nl.slug) / f"{edition_key(row.slot)}.html"
+        if row.status == "sent" and not page.exists():  # a crash after the last message
+            builder = load_builder(config, store, nl, edition_id, None)
+            report.archive = write_archive(config, store, nl, builder=builder)
         return report
     cancel_unsubscribed(store, edition_id, nl.slug, now)
     renderer = Renderer(config)
