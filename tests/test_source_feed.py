@@ -44,6 +44,7 @@ def config() -> Config:
             "beats": [
                 {"slug": "world", "title": "World"},
                 {"slug": "sport", "title": "Sport"},
+                {"slug": "russia-ukraine-war", "title": "Russia-Ukraine war"},
             ],
         }
     )
@@ -203,6 +204,54 @@ def test_map_tags_to_beats_and_fixed_beat(server: UpstreamServer, config: Config
     assert {a.beat for a in r2.articles} == {"sport"}
     # ``author`` only fills in for entries without one.
     assert r2.articles[0].authors == ("Iruni Kalupahana",)
+
+
+def test_full_text_for_excerpt_only_feeds(server: UpstreamServer, config: Config) -> None:
+    """Wix feeds carry excerpts: full_text = true fetches each new or changed entry's page."""
+    body = (
+        (DATA / "wix-blog-feed.xml")
+        .read_text()
+        .replace("https://www.jadetimes.example", server.url(""))
+    )
+    server.route("/blog-feed.xml", body=body.encode(), content_type=RSS, etag='"w1"')
+    ukraine, budget, cricket = (
+        "/post/ukraine-s-security-and-peace-agreement",
+        "/post/sri-lanka-s-budget-2025-what-why",
+        "/post/cricket-lions-win-the-series",
+    )
+    server.serve_file(ukraine, "page-wix.html", content_type="text/html")
+    server.serve_file(cricket, "page-undated.html", content_type="text/html")
+    url = server.url("/blog-feed.xml")
+    r1, ctx = fetch(config, url, full_text=True)
+    arts = {a.url.removeprefix(server.url("")): a for a in r1.articles}
+    assert len(arts) == 3
+    full = arts[ukraine]
+    assert full.key == "67b06f2a1b9c4d0012a3f001"  # the feed's identity and metadata stay
+    assert full.published == datetime(2025, 2, 15, 8, 30, 12, tzinfo=UTC)
+    assert "<h2>Challenges in Ensuring Ukraine’s Security</h2>" in full.content_html
+    assert full.reading_minutes == 1 and "JadeTimes Staff" not in full.content_html
+    assert full.author_bios and full.author_bios[0][2] == "russia-ukraine-war"
+    assert full.summary.startswith("The idea of returning Ukraine")
+    # The budget page is missing: the excerpt is kept, with a warning, and tried again.
+    assert arts[budget].content_html.startswith("<p>The government presented")
+    assert any("full text not fetched" in w and budget in w for w in r1.warnings)
+    assert ctx.state["full_text_pending"] == "1"
+
+    server.serve_file(budget, "page-wordpress.html", content_type="text/html")
+    hits = len(server.hits_for(ukraine)), len(server.hits_for(cricket))
+    r2, ctx2 = fetch(config, url, full_text=True, state=ctx.state, known=known_of(r1))
+    assert [a.key for a in r2.articles] == ["67b06f2a1b9c4d0012a3f002"]
+    assert "union is asking" in r2.articles[0].content_html
+    assert r2.unchanged_keys == {"67b06f2a1b9c4d0012a3f001", "67b06f2a1b9c4d0012a3f003"}
+    assert (len(server.hits_for(ukraine)), len(server.hits_for(cricket))) == hits
+    assert "full_text_pending" not in ctx2.state
+    r3, _ = fetch(config, url, full_text=True, state=ctx2.state, known=known_of(r1))
+    assert r3.status == "not-modified"
+
+    # A per-run limit: new entries wait for their full text rather than go out as excerpts.
+    r4, ctx4 = fetch(config, url, full_text=True, full_text_per_run=1)
+    assert len(r4.articles) == 1 and any("2 entries wait" in w for w in r4.warnings)
+    assert ctx4.state["full_text_pending"] == "1"
 
 
 def test_undated_entry_keeps_its_first_seen_date(server: UpstreamServer, config: Config) -> None:

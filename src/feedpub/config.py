@@ -141,6 +141,9 @@ class FeedSourceConfig(_Model):
     timeout: Annotated[float, Field(gt=0, le=300)] = 20.0
     max_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
     map_tags_to_beats: dict[str, str] = Field(default_factory=dict)  # upstream category -> beat
+    # Excerpt-only feeds (Wix): fetch each new or changed entry's page for the full text.
+    full_text: bool = False
+    full_text_per_run: Annotated[int, Field(ge=1, le=1000)] = 50
 
     @field_validator("url")
     @classmethod

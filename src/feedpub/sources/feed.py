@@ -10,8 +10,11 @@ content. A feed is a window: entries that drop out are not retracted unless
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from feedpub.config import FeedSourceConfig
 from feedpub.errors import ContentError
@@ -19,15 +22,22 @@ from feedpub.sources import http
 from feedpub.sources import upstream as u
 from feedpub.sources.base import SourceContext, SourceResult
 from feedpub.sources.upstream_parse import (
+    PageData,
     UpstreamEntry,
     UpstreamFeed,
     UpstreamParseError,
+    extract_page,
     parse_feed,
 )
 from feedpub.text import absolute_url, reading_minutes, sanitize_html, summarize
 from feedpub.types import Image, ParsedArticle
 
 log = logging.getLogger(__name__)
+
+S_FULL_TEXT = "full_text"  # JSON {key: fingerprint of the feed entry whose page was fetched}
+S_FULL_TEXT_PENDING = "full_text_pending"  # "1": some pages failed or wait; no 304 shortcut
+FULL_TEXT_CONCURRENCY = 2  # article pages in flight per host (full_text = true)
+FULL_TEXT_PER_SECOND = 4.0  # article page requests per second per host
 
 # Bump when parsing changes what articles look like: cached validators are then ignored once.
 PARSER_VERSION = "1"
@@ -68,9 +78,11 @@ class FeedSource:
             self.cfg.author,
             sorted(self.cfg.map_tags_to_beats.items()),
             ctx.config.site.timezone,
+            self.cfg.full_text,
         )
         validators_ok = (
             bool(ctx.known)
+            and S_FULL_TEXT_PENDING not in state
             and state.get(u.S_VALIDATORS_FOR) == url
             and state.get(u.S_CONFIG_FP) == config_fp
         )
@@ -125,7 +137,15 @@ class FeedSource:
             result.error = f"{resp.url}: {e}"
             return result
         state[u.S_BODY_SHA] = body_sha
-        self._shape(feed, resp.url, ctx, result)
+        excerpts = self._shape(feed, resp.url, ctx, result)
+        if self.cfg.full_text:
+            self._full_text(excerpts, ctx, result, config_fp)
+        elif excerpts and len(excerpts) == len(result.articles):
+            result.warnings.append(
+                f"{resp.url}: the feed carries excerpts only (no content:encoded or full "
+                "content); articles hold the excerpt. Set full_text = true to fetch each "
+                "article's page"
+            )
         result.complete = self.cfg.retract_missing and feed.problem is None
         return result
 
@@ -158,12 +178,13 @@ class FeedSource:
     # ------------------------------------------------------------------ shaping
     def _shape(
         self, feed: UpstreamFeed, feed_url: str, ctx: SourceContext, out: SourceResult
-    ) -> None:
+    ) -> dict[str, UpstreamEntry]:
+        """Entries -> out.articles; returns the excerpt-only entries by key."""
         for msg in feed.skipped:
             out.rejected.append(ContentError(self.name, f"{feed_url}: {msg}; skipped"))
         first_seen = u.FirstSeen(ctx.state)
         seen: set[str] = set()
-        excerpt_only = 0
+        excerpts: dict[str, UpstreamEntry] = {}
         for entry in feed.entries:
             try:
                 art = self._article(entry, feed_url, ctx, first_seen, out.warnings)
@@ -177,18 +198,130 @@ class FeedSource:
                 continue
             seen.add(art.key)
             if entry.content_html is None:
-                excerpt_only += 1
+                excerpts[art.key] = entry
             out.articles.append(art)
         if feed.problem:
             out.warnings.append(
                 f"{feed_url}: {feed.problem}; imported the {len(out.articles)} entries that parsed"
             )
-        if excerpt_only and excerpt_only == len(out.articles):
-            out.warnings.append(
-                f"{feed_url}: the feed carries excerpts only (no content:encoded or full "
-                "content); articles hold the excerpt. A 'pages' source can fetch full text"
-            )
         first_seen.save(ctx.state, keep=set(ctx.known) | seen)
+        return excerpts
+
+    def _full_text(
+        self,
+        excerpts: dict[str, UpstreamEntry],
+        ctx: SourceContext,
+        result: SourceResult,
+        config_fp: str,
+    ) -> None:
+        """``full_text = true``: for entries that carry only an excerpt (Wix), fetch the
+        article page and extract its body. A page is fetched only for a new entry or one
+        whose feed entry changed; others are reported unchanged without a request."""
+        state = ctx.state
+        try:
+            done = json.loads(state.get(S_FULL_TEXT, "{}"))
+        except json.JSONDecodeError:
+            done = {}
+        if not isinstance(done, dict):
+            done = {}
+        todo: list[tuple[ParsedArticle, str]] = []
+        keep: list[ParsedArticle] = []
+        waiting = 0
+        for art in result.articles:
+            e = excerpts.get(art.key)
+            if e is None:
+                keep.append(art)
+                continue
+            efp = u.fingerprint(config_fp, art.fingerprint_fields())
+            if art.key in ctx.known and done.get(art.key) == efp:
+                result.unchanged_keys.add(art.key)
+            elif len(todo) < self.cfg.full_text_per_run:
+                todo.append((art, efp))
+            elif art.key in ctx.known:
+                result.unchanged_keys.add(art.key)
+                waiting += 1
+            else:
+                waiting += 1  # new: published with its full text next run, not as an excerpt
+        limiter = http.HostLimiter(FULL_TEXT_CONCURRENCY, FULL_TEXT_PER_SECOND)
+        tz = ctx.config.site.tz
+
+        def one(item: tuple[ParsedArticle, str]) -> tuple[ParsedArticle, str, PageData | str]:
+            art, efp = item
+            try:
+                with limiter.slot(art.url), http.make_client(max_connections=1) as client:
+                    resp = http.get(
+                        client,
+                        art.url,
+                        timeout=self.cfg.timeout,
+                        max_bytes=self.cfg.max_bytes,
+                        accept=http.HTML_ACCEPT,
+                    )
+                return (
+                    art,
+                    efp,
+                    extract_page(resp.body, resp.url, content_type=resp.content_type, tz=tz),
+                )
+            except (http.FetchError, UpstreamParseError) as e:
+                return art, efp, str(e)
+
+        fetched: dict[str, ParsedArticle] = {}
+        pending = waiting > 0
+        if todo:
+            with ThreadPoolExecutor(max_workers=min(len(todo), FULL_TEXT_CONCURRENCY * 2)) as pool:
+                for art, efp, got in pool.map(one, todo):
+                    if isinstance(got, str):
+                        pending = True
+                        result.warnings.append(
+                            f"{art.url}: full text not fetched ({got}); stored the excerpt, "
+                            "will try again next run"
+                        )
+                        fetched[art.key] = art
+                        continue
+                    fetched[art.key] = self._with_page(art, got, ctx)
+                    done[art.key] = efp
+        if waiting:
+            result.warnings.append(
+                f"{waiting} entries wait for their full text until the next run "
+                f"(full_text_per_run = {self.cfg.full_text_per_run})"
+            )
+        result.articles = keep + [fetched[a.key] for a, _ in todo]
+        live = set(ctx.known) | {a.key for a in result.articles} | set(excerpts)
+        done = {k: v for k, v in done.items() if k in live}
+        if done:
+            state[S_FULL_TEXT] = json.dumps(done, sort_keys=True)
+        else:
+            state.pop(S_FULL_TEXT, None)
+        if pending:
+            state[S_FULL_TEXT_PENDING] = "1"
+        else:
+            state.pop(S_FULL_TEXT_PENDING, None)
+
+    def _with_page(self, art: ParsedArticle, page: PageData, ctx: SourceContext) -> ParsedArticle:
+        """The feed's metadata (key, title, dates, tags) with the page's body and bios."""
+        body = u.drop_leading_title(page.content_html, art.title)
+        authors = art.authors or u.split_authors(page.authors)
+        body, bios = u.bio_paragraphs(body, authors, ctx.config)
+        content = sanitize_html(body, art.url)
+        if not content:
+            return art
+        image = art.image
+        if image is None and page.image:
+            img = absolute_url(page.image, art.url)
+            image = Image(img) if img else None
+        summary = (
+            summarize(f"<p>{u.escape_text(page.description)}</p>")
+            if page.description
+            else summarize(content)
+        )
+        return replace(
+            art,
+            content_html=content,
+            summary=summary,
+            reading_minutes=reading_minutes(content),
+            authors=authors,
+            image=image,
+            author_bios=bios,
+        )
 
     def _article(
         self,

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from feedpub.config import Config, PagesSourceConfig
+from feedpub.config import PagesSourceConfig
 from feedpub.errors import ContentError
 from feedpub.sources import http
 from feedpub.sources import upstream as u
@@ -33,7 +33,6 @@ from feedpub.sources.upstream_parse import PageData, UpstreamParseError, extract
 from feedpub.text import (
     absolute_url,
     html_to_text,
-    plain_line,
     reading_minutes,
     sanitize_html,
     summarize,
@@ -46,9 +45,6 @@ S_FETCHED = "fetched"  # JSON {page url: sitemap lastmod when fetched ("" if non
 S_PENDING = "pending"  # "1" while listed pages still wait to be fetched
 S_PAGES_FP = "pages_fp"  # the configuration the pages in S_FETCHED were extracted under
 PARSER_VERSION = "pages-1"
-
-_COVERING = re.compile(r"\bcovering\s+(?:the\s+)?(?P<beat>.+?)\s*\.?$", re.I)
-_LEAD_P = re.compile(r"^\s*(?:<figure\b.*?</figure>\s*|<img\b[^>]*>\s*)*<p>(.*?)</p>", re.S | re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,9 +355,9 @@ class PagesSource:
         title = data.title
         if not title:
             raise ContentError(self.name, f"{key}: no title found on the page; skipped")
-        content = _drop_leading_title(data.content_html, title)
+        content = u.drop_leading_title(data.content_html, title)
         authors = u.split_authors(data.authors) or ((self.cfg.author,) if self.cfg.author else ())
-        content, bios = _bio_paragraphs(content, authors, ctx.config)
+        content, bios = u.bio_paragraphs(content, authors, ctx.config)
         content = sanitize_html(content, url)
         if not html_to_text(content).strip():
             raise ContentError(self.name, f"{key}: no article text found on the page; skipped")
@@ -390,7 +386,7 @@ class PagesSource:
             published=published,
             updated=data.updated if data.updated and data.updated > published else None,
             content_html=content,
-            summary=summarize(f"<p>{_esc(data.description)}</p>")
+            summary=summarize(f"<p>{u.escape_text(data.description)}</p>")
             if data.description
             else summarize(content),
             reading_minutes=reading_minutes(content),
@@ -401,53 +397,3 @@ class PagesSource:
             language=data.language,
             warnings=tuple(art_warnings),
         )
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _drop_leading_title(content: str, title: str) -> str:
-    m = re.match(r"\s*<h1[^>]*>(.*?)</h1>", content, re.S | re.I)
-    if m and plain_line(m.group(1)).casefold() == title.casefold():
-        return content[m.end() :]
-    return content
-
-
-def _author_named(text: str, authors: tuple[str, ...]) -> str | None:
-    """The author a byline/bio paragraph speaks of: full name or 'I. Surname' form."""
-    low = text.casefold()
-    for a in authors:
-        parts = a.split()
-        if low.startswith(a.casefold()):
-            return a
-        if len(parts) >= 2 and low.startswith(f"{parts[0][0]}. {parts[-1]}".casefold()):
-            return a
-    return None
-
-
-def _bio_paragraphs(
-    content: str, authors: tuple[str, ...], config: Config
-) -> tuple[str, tuple[tuple[str, str, str | None], ...]]:
-    """Wix-style pages open the body with a byline and a bio naming the beat
-    ("I. Kalupahana is a … reporter covering Russia-Ukraine war"), like the pasted layout.
-    Move them out of the body into author_bios so collect can file the article."""
-    bios: list[tuple[str, str, str | None]] = []
-    from feedpub.sources.folder import match_beat_title  # one rule for beat names in prose
-
-    for _ in range(3):
-        m = _LEAD_P.match(content)
-        if not m:
-            break
-        text = plain_line(m.group(1))
-        author = _author_named(text, authors) if len(text) <= 300 else None
-        if author is None:
-            break
-        cov = _COVERING.search(text)
-        if cov or " is a " in text or " is an " in text:
-            beat = match_beat_title(config, cov.group("beat")) if cov else None
-            bios.append((author, text, beat))
-        elif len(text.split()) > len(author.split()) + 4:
-            break  # an ordinary first paragraph that happens to start with the name
-        content = content[: m.start(1) - 3] + content[m.end() :]
-    return content, tuple(bios)

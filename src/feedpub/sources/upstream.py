@@ -11,7 +11,11 @@ from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 from feedpub.config import Config
+from feedpub.sources.folder import match_beat_title  # one rule for beat names in prose
 from feedpub.text import plain_line, slugify
+
+_COVERING = re.compile(r"\bcovering\s+(?:the\s+)?(?P<beat>.+?)\s*\.?$", re.I)
+_LEAD_P = re.compile(r"^\s*(?:<figure\b.*?</figure>\s*|<img\b[^>]*>\s*)*<p>(.*?)</p>", re.S | re.I)
 
 MAX_KEY = 1000  # articles.source_key is String(1000)
 
@@ -145,3 +149,51 @@ def disable(state: dict[str, str], url: str, reason: str, now: datetime) -> str:
     state[S_DISABLED] = text
     state[S_DISABLED_URL] = url
     return text
+
+
+def escape_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def drop_leading_title(content: str, title: str) -> str:
+    m = re.match(r"\s*<h1[^>]*>(.*?)</h1>", content, re.S | re.I)
+    if m and plain_line(m.group(1)).casefold() == title.casefold():
+        return content[m.end() :]
+    return content
+
+
+def _author_named(text: str, authors: tuple[str, ...]) -> str | None:
+    """The author a byline/bio paragraph speaks of: full name or 'I. Surname' form."""
+    low = text.casefold()
+    for a in authors:
+        parts = a.split()
+        if low.startswith(a.casefold()):
+            return a
+        if len(parts) >= 2 and low.startswith(f"{parts[0][0]}. {parts[-1]}".casefold()):
+            return a
+    return None
+
+
+def bio_paragraphs(
+    content: str, authors: tuple[str, ...], config: Config
+) -> tuple[str, tuple[tuple[str, str, str | None], ...]]:
+    """Wix-style pages open the body with a byline and a bio naming the beat
+    ("I. Kalupahana is a … reporter covering Russia-Ukraine war"), like the pasted layout.
+    Move them out of the body into author_bios so collect can file the article."""
+    bios: list[tuple[str, str, str | None]] = []
+    for _ in range(3):
+        m = _LEAD_P.match(content)
+        if not m:
+            break
+        text = plain_line(m.group(1))
+        author = _author_named(text, authors) if len(text) <= 300 else None
+        if author is None:
+            break
+        cov = _COVERING.search(text)
+        if cov or " is a " in text or " is an " in text:
+            beat = match_beat_title(config, cov.group("beat")) if cov else None
+            bios.append((author, text, beat))
+        elif len(text.split()) > len(author.split()) + 4:
+            break  # an ordinary first paragraph that happens to start with the name
+        content = content[: m.start(1) - 3] + content[m.end() :]
+    return content, tuple(bios)
