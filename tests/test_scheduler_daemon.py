@@ -331,3 +331,16 @@ def test_shutdown_mid_send_stops_between_messages_and_next_start_resumes(
     assert editions(d2.store) == [("2026-11-26T07:00Z", "sent")]
     files = outbox_files(room)
     assert len(files) == 3 and len({f.name for f in files}) == 3
+
+
+def test_tick_prunes_old_collect_and_build_runs(room: Newsroom, daemons: list[Daemon]) -> None:
+    d = start(room, daemons, SLOT)
+    old = SLOT - timedelta(days=40)
+    for kind in ("collect", "build", "catch-up"):
+        d.store.record_run(kind, old, old, True, {"old": True})
+    d.tick(SLOT)
+    with d.store.read() as conn:
+        rows = conn.execute(sa.select(s.runs.c.kind, s.runs.c.started)).all()
+    kinds = sorted(k for k, started in rows if started == old)
+    assert kinds == ["catch-up"]  # old collect/build rows gone, other kinds kept
+    assert d.store.last_run("collect") is not None and d.store.last_run("build") is not None

@@ -342,6 +342,7 @@ class ScheduleConfig(_Model):
     collect_every: timedelta = timedelta(minutes=5)  # collect + build tick of `feedpub run`
     misfire_grace: timedelta = timedelta(hours=6)  # a missed newsletter slot younger is sent
     shutdown_timeout: timedelta = timedelta(seconds=60)  # SIGTERM: wait this long for the job
+    keep_runs: timedelta = timedelta(days=30)  # the daemon prunes older collect/build runs
 
     @field_validator("collect_every", "shutdown_timeout")
     @classmethod
@@ -350,7 +351,7 @@ class ScheduleConfig(_Model):
             raise ValueError("must be at least 1 second")
         return v
 
-    @field_validator("misfire_grace")
+    @field_validator("misfire_grace", "keep_runs")
     @classmethod
     def _not_negative(cls, v: timedelta) -> timedelta:
         if v < timedelta(0):

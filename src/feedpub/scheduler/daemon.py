@@ -52,7 +52,12 @@ log = logging.getLogger("feedpub.scheduler")
 SINCE_KEY = "scheduler.since."  # meta: when the daemon first scheduled a newsletter
 STARTUP_JOB = "startup"
 
-STALE_CLAIM = timedelta(minutes=2)  # DeliveryManager's default stale_after
+STALE_CLAIM = timedelta(minutes=2)
+PRUNE_EVERY = timedelta(hours=1)
+PRUNED_KINDS = (
+    "collect",
+    "build",
+)  # one row per tick each; the rest are rare  # DeliveryManager's default stale_after
 
 _current: Daemon | None = None  # the daemon of this process, for run_job
 
@@ -97,6 +102,23 @@ def _drop_since(conn: Connection, slug: str) -> None:
     conn.execute(sa.delete(s.meta).where(s.meta.c.key == SINCE_KEY + slug))
 
 
+def prune_runs(conn: Connection, before: datetime) -> int:
+    """Delete collect/build run rows started before ``before``, keeping the newest of
+    each kind (what ``feedpub status`` shows). A tick writes two rows every
+    ``collect_every``: 210,000 a year at the default."""
+    r = s.runs
+    deleted = 0
+    for kind in PRUNED_KINDS:
+        newest = conn.execute(sa.select(sa.func.max(r.c.id)).where(r.c.kind == kind)).scalar()
+        if newest is None:
+            continue
+        res = conn.execute(
+            sa.delete(r).where(r.c.kind == kind, r.c.started < before, r.c.id < newest)
+        )
+        deleted += res.rowcount or 0
+    return deleted
+
+
 def edition_states(conn: Connection, newsletter: str) -> list[EditionState]:
     """Editions of a newsletter keyed by a schedule slot (manual keys are ignored)."""
     out = []
@@ -132,6 +154,7 @@ class Daemon:
         self._jobs_engine: sa.Engine | None = None
         self._catch_ups: list[CatchUp] = []
         self.plan: ReconcilePlan | None = None
+        self._pruned_at: datetime | None = None
 
     # ---- lifecycle ------------------------------------------------------------------
     def start(self, *, paused: bool = False) -> None:
@@ -347,6 +370,12 @@ class Daemon:
             if self.stopping.is_set():
                 return
             self.send_slot(slug, slot, now, reason="retry")
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = now
+            with self.store.begin() as conn:
+                gone = prune_runs(conn, now - self.config.schedule.keep_runs)
+            if gone:
+                log.info("old runs pruned", extra={"rows": gone})
 
     def due_editions(self, now: datetime) -> list[tuple[str, datetime]]:
         """Unfinished scheduled editions (within the resume window) with ledger rows due
