@@ -248,6 +248,15 @@ def test_full_text_for_excerpt_only_feeds(server: UpstreamServer, config: Config
     r3, _ = fetch(config, url, full_text=True, state=ctx2.state, known=known_of(r1))
     assert r3.status == "not-modified"
 
+    # The entry changes upstream but its page fails: the stored full text is kept.
+    server.route(ukraine, status=503)
+    server.route("/blog-feed.xml", body=body.replace("Ukraine’s Security", "Ukraine’s Safety").encode(),
+                 content_type=RSS, etag='"w2"')  # fmt: skip
+    r5, ctx5 = fetch(config, url, full_text=True, state=ctx2.state, known=known_of(r1))
+    assert r5.articles == [] and "67b06f2a1b9c4d0012a3f001" in r5.unchanged_keys
+    assert any("kept the stored version" in w for w in r5.warnings)
+    assert ctx5.state["full_text_pending"] == "1"
+
     # A per-run limit: new entries wait for their full text rather than go out as excerpts.
     r4, ctx4 = fetch(config, url, full_text=True, full_text_per_run=1)
     assert len(r4.articles) == 1 and any("2 entries wait" in w for w in r4.warnings)

@@ -271,6 +271,13 @@ class FeedSource:
                 for art, efp, got in pool.map(one, todo):
                     if isinstance(got, str):
                         pending = True
+                        if art.key in ctx.known:  # keep the stored full text meanwhile
+                            result.unchanged_keys.add(art.key)
+                            result.warnings.append(
+                                f"{art.url}: full text not fetched ({got}); kept the stored "
+                                "version, will try again next run"
+                            )
+                            continue
                         result.warnings.append(
                             f"{art.url}: full text not fetched ({got}); stored the excerpt, "
                             "will try again next run"
@@ -284,7 +291,7 @@ class FeedSource:
                 f"{waiting} entries wait for their full text until the next run "
                 f"(full_text_per_run = {self.cfg.full_text_per_run})"
             )
-        result.articles = keep + [fetched[a.key] for a, _ in todo]
+        result.articles = keep + [fetched[a.key] for a, _ in todo if a.key in fetched]
         live = set(ctx.known) | {a.key for a in result.articles} | set(excerpts)
         done = {k: v for k, v in done.items() if k in live}
         if done:
