@@ -315,3 +315,19 @@ def test_archive_written_on_rerun_when_a_crash_lost_it(room) -> None:  # type: i
     r = send_newsletter(cfg, store, "daily", now=NOW)
     assert (r.status, r.sent, r.archive) == ("sent", 0, page)
     assert "World story" in page.read_text("utf-8")
+
+
+def test_skipped_editions_leave_no_gap_in_issue_numbers(room) -> None:  # type: ignore[no-untyped-def]
+    newsroom, store = room
+    cfg = newsroom.config()
+    assert send_newsletter(cfg, store, "daily", now=NOW).number == 1
+    day2 = NOW + timedelta(days=1)
+    assert send_newsletter(cfg, store, "daily", now=day2).status == "skipped"
+    day3 = NOW + timedelta(days=2)
+    put(store, article(7, "world", day3 - timedelta(hours=1), title="Day three"))
+    r = send_newsletter(cfg, store, "daily", now=day3)
+    assert r.status == "sent"
+    text, _ = _parts(_msgs(newsroom, Path("outbox/daily/2026-11-28T0700Z"))["all@example.com"])
+    assert "· No. 2" in text
+    index = (newsroom.root / "feeds/newsletters/daily/index.html").read_text("utf-8")
+    assert "No. 2 ·" in index and "No. 1 ·" in index and "No. 3" not in index

@@ -90,8 +90,11 @@ def write_archive(
         write_atomic(page, html.encode("utf-8"))
     editions = _sent_editions(store, nl.slug)
     items = []
+    from feedpub.digest.send import issue_number, slot_time  # local: send imports us
+
     for row in editions:
-        from feedpub.digest.send import slot_time  # local: send imports this module
+        with store.read() as conn:
+            shown = issue_number(conn, nl.slug, row.number)
 
         key = edition_key(row.slot)
         info = EditionInfo(
@@ -99,7 +102,7 @@ def write_archive(
             row.newsletter,
             row.slot,
             key,
-            row.number,
+            shown,
             slot_time(row.slot, row.created),
             row.created,
         )
@@ -110,7 +113,7 @@ def write_archive(
                 "url": archive_url(config, nl.slug, key),
                 "title": subject,
                 "date_label": long_date(info.date.astimezone(nl.tz)),
-                "number": row.number,
+                "number": shown,
                 "article_count": row.article_count,
                 "updated": row.created,  # frozen then; deterministic (not the send clock)
             }

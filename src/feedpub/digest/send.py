@@ -127,6 +127,16 @@ def plan_for(
     return plan, {x.id: x for x in candidates}
 
 
+def issue_number(conn: Connection, newsletter: str, number: int | None = None) -> int:
+    """The number readers see ("No. 12"): editions that were not skipped, up to and
+    including ``number`` (None: the next one). Skipped editions leave no gaps."""
+    e = s.editions
+    q = sa.select(sa.func.count()).where(e.c.newsletter == newsletter, e.c.status != "skipped")
+    if number is not None:
+        return int(conn.execute(q.where(e.c.number <= number)).scalar_one())
+    return int(conn.execute(q).scalar_one()) + 1
+
+
 # ---- freezing ------------------------------------------------------------------------------
 def freeze(
     config: Config, store: Store, nl: NewsletterConfig, slot: str, now: datetime
@@ -235,12 +245,13 @@ def load_builder(
         ]
         ids = [aid for aid, _ in order]
         arts = {a.id: a for a in store.load_articles(conn, s.articles.c.id.in_(ids))} if ids else {}
+        shown_number = issue_number(conn, row.newsletter, row.number)
     info = EditionInfo(
         id=row.id,
         newsletter=row.newsletter,
         slot=row.slot,
         key=edition_key(row.slot),
-        number=row.number,
+        number=shown_number,
         date=slot_time(row.slot, row.created),
         created=row.created,
     )
@@ -454,13 +465,7 @@ def build_preview(
     nl_beats = config.newsletter_beats(nl)
     with store.read() as conn:
         plan, arts = plan_for(config, conn, store, nl, now)
-        number = int(
-            conn.execute(
-                sa.select(sa.func.coalesce(sa.func.max(s.editions.c.number), 0)).where(
-                    s.editions.c.newsletter == nl.slug
-                )
-            ).scalar_one()
-        )
+        number = issue_number(conn, nl.slug)
         recipients = subs.active_recipients(conn, nl.slug)
     names = _names(store, [r[0] for r in recipients])
     edition_beats = set(plan.beats) if not plan.empty else set(nl_beats)
@@ -470,7 +475,7 @@ def build_preview(
         newsletter=nl.slug,
         slot=key,
         key=edition_key(key),
-        number=number + 1,
+        number=number,
         date=slot_time(key, now),
         created=now,
     )
