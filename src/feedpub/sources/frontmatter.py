@@ -9,10 +9,8 @@ import yaml
 
 from feedpub.errors import ContentError
 
-try:  # libyaml's C loader is ~10x faster; the pure-Python one behaves the same
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+# libyaml's C loader is ~10x faster; the pure-Python one behaves the same.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 KNOWN_KEYS = frozenset(
     {"title", "author", "authors", "date", "updated", "beat", "tags", "summary", "image",

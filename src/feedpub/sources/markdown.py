@@ -13,4 +13,5 @@ _md = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": F
 
 
 def render(markdown: str) -> str:
-    return _md.render(markdown)
+    html: str = _md.render(markdown)
+    return html
