@@ -53,6 +53,7 @@ def env(newsroom: Newsroom) -> Iterator[dict[str, str]]:
     e["FEEDPUB_TEST_SECRET"] = "test-secret-key"
     e["FEEDPUB_SMTP_PASSWORD"] = SMTP_SECRET
     e["PYTHONUNBUFFERED"] = "1"
+    e["PYTHONWARNINGS"] = "ignore"  # library warnings are not log lines
     yield e
 
 
