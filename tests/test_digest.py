@@ -331,3 +331,23 @@ def test_skipped_editions_leave_no_gap_in_issue_numbers(room) -> None:  # type: 
     assert "· No. 2" in text
     index = (newsroom.root / "feeds/newsletters/daily/index.html").read_text("utf-8")
     assert "No. 2 ·" in index and "No. 1 ·" in index and "No. 3" not in index
+
+
+def test_unsubscribe_token_command_honours_genuine_tokens_only(room) -> None:  # type: ignore[no-untyped-def]
+    newsroom, store = room
+    cfg = newsroom.config()
+    send_newsletter(cfg, store, "daily", now=NOW)
+    msg = _msgs(newsroom)["tech@example.com"]
+    mailto = re.findall(r"<([^>]+)>", msg["List-Unsubscribe"])[1]
+    subject = parse_qs(urlsplit(mailto).query)["subject"][0]  # "unsubscribe TOKEN"
+    args = ["--config", str(newsroom.config_path), "subscribers", "unsubscribe-token"]
+    forged = subject[:-1] + ("A" if subject[-1] != "A" else "B")
+    bad = CliRunner().invoke(main, [*args, forged])
+    assert bad.exit_code == 2 and "not a valid unsubscribe token" in bad.stderr
+    ok = CliRunner().invoke(main, [*args, subject])
+    assert ok.exit_code == 0 and "unsubscribed" in ok.stdout
+    with store.read() as conn:
+        from feedpub.digest import subscribers as subs
+
+        emails = [r[1] for r in subs.active_recipients(conn, "daily")]
+    assert "tech@example.com" not in emails and "all@example.com" in emails

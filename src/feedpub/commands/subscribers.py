@@ -104,4 +104,26 @@ def import_cmd(app: App, file: Path) -> None:
         raise SystemExit(EXIT_REJECTED)
 
 
+@subscribers.command("unsubscribe-token")
+@click.argument("token")
+@pass_app
+@handle_errors
+def unsubscribe_token_cmd(app: App, token: str) -> None:
+    """Honour an unsubscribe TOKEN (from a List-Unsubscribe mailto subject or URL).
+
+    The token is checked with the key alone; a forged or altered one changes nothing
+    (exit status 2)."""
+    from feedpub.digest.tokens import UNSUBSCRIBE, verify_token
+
+    raw = token.strip().removeprefix("unsubscribe").strip()
+    found = verify_token(app.config, raw, UNSUBSCRIBE)
+    if found is None:
+        raise UsageError("not a valid unsubscribe token (forged, altered or another key)")
+    subscriber_id, newsletter = found
+    with app.store.begin() as conn:
+        changed = subs.unsubscribe_by_id(conn, subscriber_id, newsletter, app.now())
+    what = "unsubscribed" if changed else "no such subscription (already removed?)"
+    app.console.print(f"subscriber {subscriber_id} from {newsletter}: {what}")
+
+
 COMMANDS = [subscribers]
