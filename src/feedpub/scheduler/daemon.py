@@ -6,8 +6,8 @@ stored in the database, decide the catch-up for each newsletter from the store
 collect_every``, each newsletter at its cron slots in its own time zone.
 
 Stop (SIGTERM/SIGINT via :meth:`Daemon.stop`): take no new work, let the running job
-finish its current transaction (a send stops between messages when the sending
-manager offers a stop hook), exit within ``[schedule] shutdown_timeout``.
+finish its current transaction (a send stops before its next message: ``should_stop``
+of ``send_newsletter``), exit within ``[schedule] shutdown_timeout``.
 
 Every job body is a plain method taking ``now`` so tests drive it with any clock; the
 APScheduler job only calls :func:`run_job`, which finds the running daemon.
@@ -52,12 +52,10 @@ log = logging.getLogger("feedpub.scheduler")
 SINCE_KEY = "scheduler.since."  # meta: when the daemon first scheduled a newsletter
 STARTUP_JOB = "startup"
 
-STALE_CLAIM = timedelta(minutes=2)
+STALE_CLAIM = timedelta(minutes=2)  # DeliveryManager's default stale_after
 PRUNE_EVERY = timedelta(hours=1)
-PRUNED_KINDS = (
-    "collect",
-    "build",
-)  # one row per tick each; the rest are rare  # DeliveryManager's default stale_after
+# One row each per tick, so these are pruned; other kinds (catch-up, digest) are rare.
+PRUNED_KINDS = ("collect", "build")
 
 _current: Daemon | None = None  # the daemon of this process, for run_job
 
