@@ -1,40 +1,56 @@
-"""Regenerate golden files after an intended output change: ``make golden``.
+"""Regenerate the golden files: ``.venv/bin/python tests/regenerate_golden.py``.
 
-One function per area; each writes its own folder under tests/data/golden/ and returns
-the paths it wrote. Review the diff before committing.
+One function per area (feeds first); each rebuilds its expected output from its fixed
+corpus. Review the diff (``git diff tests/data/golden``) before committing it.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
+import shutil
+import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
+
+# ---- feeds -----------------------------------------------------------------------------
+FEEDS_CORPUS = GOLDEN / "feeds" / "corpus"
+FEEDS_EXPECTED = GOLDEN / "feeds" / "expected"
+FEEDS_NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def digest() -> list[Path]:
-    from tests.test_digest_golden import write_golden
+def build_feeds_corpus(workdir: Path) -> Path:
+    """Copy the feeds corpus into ``workdir``, collect and build it at FEEDS_NOW.
+    Returns the output folder."""
+    from feedpub.collect import collect
+    from feedpub.config import load_config
+    from feedpub.feeds import build_feeds
+    from feedpub.store import Store
 
-    return write_golden()
+    shutil.copy(FEEDS_CORPUS / "config.toml", workdir / "config.toml")
+    shutil.copytree(FEEDS_CORPUS / "content", workdir / "content")
+    config = load_config(workdir / "config.toml")
+    store = Store(config.store_url)
+    try:
+        collect(config, store, now=FEEDS_NOW)
+        build_feeds(config, store, now=FEEDS_NOW, ping=False)
+    finally:
+        store.close()
+    return config.output_dir
 
 
-AREAS: dict[str, Callable[[], list[Path]]] = {
-    "digest": digest,
-}
+def regenerate_feeds() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = build_feeds_corpus(Path(tmp))
+        shutil.rmtree(FEEDS_EXPECTED, ignore_errors=True)
+        shutil.copytree(out, FEEDS_EXPECTED)
+    n = sum(1 for p in FEEDS_EXPECTED.rglob("*") if p.is_file())
+    print(f"feeds: {n} golden files in {FEEDS_EXPECTED.relative_to(GOLDEN.parent.parent)}")
 
 
-def main(argv: list[str]) -> int:
-    wanted = argv or list(AREAS)
-    for name in wanted:
-        if name not in AREAS:
-            print(f"unknown area {name!r}; areas: {', '.join(AREAS)}", file=sys.stderr)
-            return 2
-        for path in AREAS[name]():
-            print(f"{name}: wrote {path.relative_to(ROOT)}")
-    return 0
+def main() -> None:
+    regenerate_feeds()
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    main()

@@ -21,17 +21,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
-from feedpub.atomicfile import write_atomic
 from feedpub.config import Config
 from feedpub.feeds import feedgen_writer, jsonfeed, queries, stream_writer, websub
 from feedpub.feeds.index_page import IndexFeed, render_index
 from feedpub.feeds.model import FeedDoc, FeedKind, Format
 from feedpub.feeds.opml import render_opml
+from feedpub.feeds.output import OutputDir
 from feedpub.feeds.plan import (
     EPOCH,
     AuthorRow,
@@ -123,9 +124,16 @@ def _next_due(conn: Connection, now: datetime) -> datetime | None:
 
 
 def build_feeds(
-    config: Config, store: Store, *, now: datetime | None = None, force: bool = False
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    force: bool = False,
+    ping: bool = True,
 ) -> BuildReport:
-    """Bring the output folder up to date with the store. See the module docstring."""
+    """Bring the output folder up to date with the store. See the module docstring.
+
+    ``ping=False`` skips the WebSub pings (tests, dry runs)."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     report = BuildReport()
@@ -145,10 +153,13 @@ def build_feeds(
             return report
         builder = _Builder(config, store, conn, now, force, report)
         builder.run(state, built)
+    builder.out.sync()
     new_state = {
         "quick": quick,
         "config": builder.config_fp,
         "counts": builder.counts,
+        "size": builder.size,
+        "feeds": builder.feed_state,
         "built_at": now.isoformat(),
         "next_due": builder.next_due.isoformat() if builder.next_due else None,
     }
@@ -156,11 +167,27 @@ def build_feeds(
         queries.save_files(wconn, builder.records, now)
         queries.forget_files(wconn, report.removed)
         queries.write_state(wconn, generation, new_state)
-    if config.site.websub_hub and report.changed_feeds:
+    if ping and config.site.websub_hub and report.changed_feeds:
         report.ping = websub.ping(config.site.websub_hub, report.changed_feeds)
     report.seconds = time.perf_counter() - started
     log.info("feeds built", extra=report.summary())
     return report
+
+
+def _key_json(key: queries.Key) -> list[str]:
+    return [key[0].isoformat(), key[1].isoformat(), key[2]]
+
+
+def _key_parse(raw: list[str]) -> queries.Key:
+    return (datetime.fromisoformat(raw[0]), datetime.fromisoformat(raw[1]), raw[2])
+
+
+def _in_feed(spec: FeedSpec, c: queries.Changed) -> bool:
+    if spec.kind is FeedKind.SITE:
+        return True
+    if spec.kind is FeedKind.BEAT:
+        return c.beat == spec.key
+    return spec.key in c.authors
 
 
 class _Builder:
@@ -179,11 +206,12 @@ class _Builder:
         self.now = now
         self.force = force
         self.report = report
-        self.out = config.output_dir
+        self.out = OutputDir(config.output_dir)
         self.size = page_size(config)
         self.base = feeds_url(config)
         self.records: list[tuple[str, str, datetime | None]] = []
         self.counts: dict[str, int] = {}
+        self.feed_state: dict[str, Any] = {}
         self.next_due: datetime | None = None
         self.config_fp = ""
         writer = config.output.writer
@@ -192,7 +220,7 @@ class _Builder:
         self.authors: dict[str, AuthorRow] = {}
         self.beat_titles = {b.slug: b.title for b in config.beats}
 
-    def run(self, state: dict[str, object] | None, built: int | None) -> None:
+    def run(self, state: dict[str, Any] | None, built: int | None) -> None:
         conn = self.conn
         authors = queries.load_authors(conn)
         self.authors = {a.slug: a for a in authors}
@@ -200,79 +228,178 @@ class _Builder:
         specs = feed_specs(self.config, authors)
         self.counts = queries.slot_counts(conn)
         self.next_due = _next_due(conn, self.now)
-        full = self.force or state is None or state.get("config") != self.config_fp
-        if full:
-            wanted = {sp.ident for sp in specs}
-        else:
+        incremental = (
+            not self.force
+            and state is not None
+            and state.get("config") == self.config_fp
+            and state.get("size") == self.size
+            and isinstance(state.get("feeds"), dict)
+        )
+        changed: list[queries.Changed] | None = None
+        if incremental:
             assert state is not None
+            self.feed_state = dict(state["feeds"])
             built_at = datetime.fromisoformat(str(state["built_at"]))
-            old_counts = state.get("counts")
             changed = queries.changed_since(conn, built or 0, built_at, self.now)
+            old_counts = state.get("counts")
             wanted = affected_feeds(
-                changed, old_counts if isinstance(old_counts, dict) else {}, self.counts
+                [(c.beat, c.authors) for c in changed],
+                old_counts if isinstance(old_counts, dict) else {},
+                self.counts,
             )
+        else:
+            wanted = {sp.ident for sp in specs}
         for spec in specs:
             if spec.ident in wanted:
                 self.report.feeds_planned += 1
-                self._feed(spec)
+                mine = [c for c in changed if _in_feed(spec, c)] if changed is not None else None
+                self._feed(spec, self.feed_state.get(spec.ident), mine)
         self._discovery(specs)
 
     # ---- one feed ------------------------------------------------------------------------
-    def _feed(self, spec: FeedSpec) -> None:
+    def _feed(
+        self, spec: FeedSpec, fstate: dict[str, Any] | None, changed: list[queries.Changed] | None
+    ) -> None:
+        fast = changed is not None and fstate is not None and fstate.get("k") is not None
+        if fast and self._feed_fast(spec, fstate or {}, changed or []):
+            return
+        self._feed_full(spec)
+
+    def _feed_fast(
+        self, spec: FeedSpec, fstate: dict[str, Any], changed: list[queries.Changed]
+    ) -> bool:
+        """Only the open end moved: the full pages (all before key K) are untouched when
+        no changed article of this feed sits before K and K still has exactly
+        n_full * size slots before it (nothing left or entered there). False: do it all."""
+        size = self.size
+        n_old = int(fstate["n_full"])
+        k = _key_parse(fstate["k"])
+        if any(c.key <= k for c in changed):
+            return False
+        tail = queries.load_tail(self.conn, spec, self.now, k)
+        if self.counts.get(spec.ident, 0) - len(tail) != n_old * size:
+            return False
+        new_pages = len(tail) // size
+        if n_old == 1 and new_pages >= 1:
+            return False  # page 1 gains its next-archive link: rebuild it the full way
+        stored = queries.stored_files(self.conn, spec) if new_pages else {}
+        for j in range(new_pages):
+            page = n_old + 1 + j
+            chunk = [sl for sl, _ in tail[j * size : (j + 1) * size]]
+            self._documents(spec, [(page, 0, [sl for sl in chunk if sl.visible])], stored)
+        n_full = n_old + new_pages
+        if new_pages:
+            self.feed_state[spec.ident] = {
+                "n_full": n_full,
+                "k": _key_json(tail[new_pages * size - 1][1]),
+            }
+        rest = [sl for sl, _ in tail[new_pages * size :]]
+        self._current(spec, n_full, rest, {sl.id: sl.generation for sl, _ in tail}, stored=None)
+        return True
+
+    def _feed_full(self, spec: FeedSpec) -> None:
         conn = self.conn
+        size = self.size
         slots = queries.load_slots(conn, spec, self.now)
-        n_full = full_pages(len(slots), self.size)
+        n_full = full_pages(len(slots), size)
         stored = queries.stored_files(conn, spec)
-        gens = {sl.id: sl.generation for sl in slots}
+        pages = []
         for page in range(1, n_full + 1):
-            visible = [sl for sl in page_of(slots, page, self.size) if sl.visible]
+            visible = [sl for sl in page_of(slots, page, size) if sl.visible]
             # Page 1 links forward once page 2 exists; no other page depends on n_full.
-            self._document(spec, page, min(n_full, 2) if page == 1 else 0, visible, stored)
-        newest = queries.newest_ids(conn, spec, self.now, self.config.output.items_per_feed)
-        cur = current_ids(newest, tail_of(slots, self.size))
-        cur_slots = sorted((Slot(i, gens[i], True) for i in cur), key=lambda sl: sl.id)
-        self._document(spec, None, n_full, cur_slots, stored)
+            pages.append((page, min(n_full, 2) if page == 1 else 0, visible))
+        self._documents(spec, pages, stored)
+        self._current(
+            spec, n_full, tail_of(slots, size), {sl.id: sl.generation for sl in slots}, stored
+        )
+        self.feed_state[spec.ident] = {
+            "n_full": n_full,
+            "k": _key_json(queries.slot_key(conn, slots[n_full * size - 1].id)) if n_full else None,
+        }
         # Pages past the end (articles left the feed): remove them.
         keep = {spec.path(f, p) for f in Format for p in range(1, n_full + 1)}
         keep |= {spec.path(f) for f in Format}
         for path in sorted(set(stored) - keep):
-            (self.out / path).unlink(missing_ok=True)
+            self.out.remove(path)
             self.report.removed.append(path)
 
-    def _document(
+    def _current(
         self,
         spec: FeedSpec,
-        page: int | None,
         n_full: int,
-        slots: Sequence[Slot],
+        tail: Sequence[Slot],
+        gens: dict[str, int],
+        stored: dict[str, str] | None,
+    ) -> None:
+        newest = queries.newest_ids(self.conn, spec, self.now, self.config.output.items_per_feed)
+        cur = current_ids(newest, tail)
+        missing = [i for i in cur if i not in gens]
+        if missing:  # newest articles that sit before the open end (fast path)
+            gens.update(queries.generations(self.conn, missing))
+        cur_slots = sorted((Slot(i, gens[i], True) for i in cur), key=lambda sl: sl.id)
+        if stored is None:
+            stored = queries.stored_current(self.conn, spec)
+        self._documents(spec, [(None, n_full, cur_slots)], stored)
+
+    def _documents(
+        self,
+        spec: FeedSpec,
+        docs: Sequence[tuple[int | None, int, Sequence[Slot]]],
         stored: dict[str, str],
     ) -> None:
-        items_key = [(sl.id, sl.generation) for sl in slots]
-        paths = {f: spec.path(f, page) for f in Format}
-        fps = {f: doc_fingerprint(self.config_fp, p, n_full, items_key) for f, p in paths.items()}
-        if not self.force and all(
-            stored.get(p) == fps[f] and (self.out / p).exists() for f, p in paths.items()
-        ):
-            self.report.unchanged += 1
-            return
-        articles = queries.load_by_ids(self.conn, self.store, [sl.id for sl in slots])
-        items = [
-            to_item(a, self.config, self.authors, self.beat_titles)
-            for a in articles
-            if a.status is ArticleStatus.PUBLISHED and a.published <= self.now
-        ]
-        doc = make_doc(self.config, spec, items, page=page, n_full=n_full)
-        writers = self.archive_writer if page is not None else self.current_writer
-        changed_any = False
-        for f, p in paths.items():
-            data = writers[f](doc)
-            if write_atomic(self.out / p, data, skip_if_same=not self.force):
-                self.report.written.append(p)
-                changed_any = True
-            self.report.items_written += len(doc.items)
-            self.records.append((p, fps[f], doc.info.updated))
-        if changed_any and page is None:
-            self.report.changed_feeds.extend(self.base + p for p in paths.values())
+        """Render the documents whose fingerprints changed, loading articles in batches."""
+        todo: list[tuple[int | None, int, Sequence[Slot], dict[Format, str]]] = []
+        for page, n_full, slots in docs:
+            items_key = [(sl.id, sl.generation) for sl in slots]
+            fp = doc_fingerprint(self.config_fp, spec.path(Format.ATOM, page), n_full, items_key)
+            if (
+                not self.force
+                and all(stored.get(spec.path(f, page)) == fp for f in Format)
+                and (page is not None or (self.out.root / spec.path(Format.ATOM)).exists())
+            ):
+                self.report.unchanged += 1
+                continue
+            todo.append((page, n_full, slots, dict.fromkeys(Format, fp)))
+        batch: list[tuple[int | None, int, Sequence[Slot], dict[Format, str]]] = []
+        count = 0
+        for entry in todo:
+            batch.append(entry)
+            count += len(entry[2])
+            if count >= 1000:
+                self._render(spec, batch)
+                batch, count = [], 0
+        if batch:
+            self._render(spec, batch)
+
+    def _render(
+        self,
+        spec: FeedSpec,
+        batch: Sequence[tuple[int | None, int, Sequence[Slot], dict[Format, str]]],
+    ) -> None:
+        ids = [sl.id for _, _, slots, _ in batch for sl in slots]
+        by_id = {a.id: a for a in queries.load_by_ids(self.conn, self.store, ids)}
+        for page, n_full, slots, fps in batch:
+            items = []
+            for sl in slots:
+                a = by_id.get(sl.id)
+                if (
+                    a is not None
+                    and a.status is ArticleStatus.PUBLISHED
+                    and a.published <= self.now
+                ):
+                    items.append(to_item(a, self.config, self.authors, self.beat_titles))
+            doc = make_doc(self.config, spec, items, page=page, n_full=n_full)
+            writers = self.archive_writer if page is not None else self.current_writer
+            changed_any = False
+            for f in Format:
+                p = spec.path(f, page)
+                if self.out.write(p, writers[f](doc), skip_if_same=not self.force):
+                    self.report.written.append(p)
+                    changed_any = True
+                self.report.items_written += len(doc.items)
+                self.records.append((p, fps[f], doc.info.updated))
+            if changed_any and page is None:
+                self.report.changed_feeds.extend(self.base + spec.path(f) for f in Format)
 
     # ---- feeds.opml and index.html ---------------------------------------------------------
     def _discovery(self, specs: Sequence[FeedSpec]) -> None:
@@ -313,5 +440,5 @@ class _Builder:
             else None,
         )
         for name, data in (("feeds.opml", opml), ("index.html", index)):
-            if write_atomic(self.out / name, data, skip_if_same=not self.force):
+            if self.out.write(name, data, skip_if_same=not self.force):
                 self.report.written.append(name)

@@ -7,6 +7,7 @@ which a newsroom can override by putting a file of that name in ``[output] templ
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ class IndexFeed:
     updated: datetime | None
 
 
+@functools.lru_cache(maxsize=8)
 def _env(templates_dir: Path | None) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     if templates_dir is not None:

@@ -69,4 +69,5 @@ def render_json(doc: FeedDoc) -> bytes:
     if nxt:
         feed["next_url"] = nxt
     feed["items"] = [_item(i) for i in doc.items]
-    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    # Compact: json's C encoder is only used without ``indent`` (~10x faster).
+    return (json.dumps(feed, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")

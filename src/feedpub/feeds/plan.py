@@ -45,6 +45,17 @@ WRITER_VERSION = "1"
 GENERATOR_URI = "https://github.com/feedpub/feedpub"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+# Stored text is already clean (sources' contract); re-clean only when it could matter.
+_UNCLEAN_LINE = re.compile("[<&\x00-\x1f\x7f\ufffe\uffff\ud800-\udfff]|\\s\\s|^\\s|\\s$")
+_UNCLEAN_HTML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+
+
+def _line(value: str) -> str:
+    return value if _UNCLEAN_LINE.search(value) is None else plain_line(value)
+
+
+def _html(value: str) -> str:
+    return value if _UNCLEAN_HTML.search(value) is None else clean_text(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,9 +236,7 @@ def to_item(
     people = []
     for slug, name in zip(article.author_slugs, article.authors, strict=False):
         row = authors.get(slug)
-        people.append(
-            Person(plain_line(name), row.email if row else None, row.uri if row else None)
-        )
+        people.append(Person(_line(name), row.email if row else None, row.uri if row else None))
     cats: list[str] = []
     if article.beat:
         cats.append(beat_titles.get(article.beat, article.beat))
@@ -239,11 +248,11 @@ def to_item(
         atom_id=atom_id(article.id),
         guid_is_permalink=article.id == article.url,
         url=article.url,
-        title=plain_line(article.title),
-        summary=plain_line(article.summary),
-        content_html=clean_text(article.content_html),
+        title=_line(article.title),
+        summary=_line(article.summary),
+        content_html=_html(article.content_html),
         authors=tuple(people),
-        categories=tuple(plain_line(c) for c in cats if plain_line(c)),
+        categories=tuple(c for c in (_line(c) for c in cats) if c),
         published=article.published.astimezone(tz),
         updated=max(article.updated, article.published).astimezone(tz),
         image=_enclosure(article),

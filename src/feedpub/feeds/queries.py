@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -75,11 +76,21 @@ def slot_counts(conn: Connection) -> dict[str, int]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """An article changed since the last build, with its archive key and memberships."""
+
+    id: str
+    beat: str | None
+    authors: tuple[str, ...]
+    key: tuple[datetime, datetime, str]  # (first_seen, published, id)
+
+
 def changed_since(
     conn: Connection, generation: int, since: datetime, now: datetime
-) -> list[tuple[str | None, list[str]]]:
-    """(beat, author slugs) of articles changed after ``generation`` or whose publication
-    time passed between the last build (``since``) and ``now``."""
+) -> list[Changed]:
+    """Articles changed after ``generation`` or whose publication time passed between the
+    last build (``since``) and ``now``."""
     cond = sa.or_(
         A.c.changed_generation > generation,
         sa.and_(
@@ -88,7 +99,9 @@ def changed_since(
             A.c.published <= now,
         ),
     )
-    rows = conn.execute(sa.select(A.c.id, A.c.beat).where(cond)).all()
+    rows = conn.execute(
+        sa.select(A.c.id, A.c.beat, A.c.first_seen, A.c.published).where(cond)
+    ).all()
     if not rows:
         return []
     by_id: dict[str, list[str]] = {r.id: [] for r in rows}
@@ -100,7 +113,9 @@ def changed_since(
             )
         ):
             by_id[r.article_id].append(r.author_slug)
-    return [(r.beat, by_id[r.id]) for r in rows]
+    return [
+        Changed(r.id, r.beat, tuple(by_id[r.id]), (r.first_seen, r.published, r.id)) for r in rows
+    ]
 
 
 def _visible(now: datetime) -> Any:
@@ -118,11 +133,35 @@ def _member(q: Any, spec: FeedSpec) -> Any:
     return q
 
 
+ORDER = (A.c.first_seen, A.c.published, A.c.id)
+Key = tuple[datetime, datetime, str]
+
+
 def load_slots(conn: Connection, spec: FeedSpec, now: datetime) -> list[Slot]:
     """Every stored article of the feed in archive order (first_seen, published, id)."""
     q = sa.select(A.c.id, A.c.changed_generation, _visible(now)).select_from(A)
-    q = _member(q, spec).order_by(A.c.first_seen, A.c.published, A.c.id)
+    q = _member(q, spec).order_by(*ORDER)
     return [Slot(r[0], int(r[1]), bool(r[2])) for r in conn.execute(q)]
+
+
+def load_tail(
+    conn: Connection, spec: FeedSpec, now: datetime, after: Key
+) -> list[tuple[Slot, Key]]:
+    """The feed's slots after ``after`` in archive order, with their keys (an index range
+    scan on ix_articles_archive_order for the site feed)."""
+    bound = sa.tuple_(
+        sa.bindparam("k0", after[0], type_=A.c.first_seen.type),
+        sa.bindparam("k1", after[1], type_=A.c.published.type),
+        sa.bindparam("k2", after[2], type_=A.c.id.type),
+    )
+    q = sa.select(A.c.id, A.c.changed_generation, _visible(now), *ORDER).select_from(A)
+    q = _member(q, spec).where(sa.tuple_(*ORDER) > bound).order_by(*ORDER)
+    return [(Slot(r[0], int(r[1]), bool(r[2])), (r[3], r[4], r[5])) for r in conn.execute(q)]
+
+
+def slot_key(conn: Connection, article_id: str) -> Key:
+    r = conn.execute(sa.select(*ORDER).where(A.c.id == article_id)).one()
+    return (r[0], r[1], r[2])
 
 
 def newest_ids(conn: Connection, spec: FeedSpec, now: datetime, limit: int) -> list[str]:
@@ -143,6 +182,19 @@ def stored_files(conn: Connection, spec: FeedSpec) -> dict[str, str]:
     """path -> fingerprint of the feed's files recorded by earlier builds."""
     cond = sa.or_(FF.c.path.like(f"{spec.dir}archive/%"), FF.c.path.in_(_current_paths(spec)))
     return dict(conn.execute(sa.select(FF.c.path, FF.c.fingerprint).where(cond)).all())
+
+
+def stored_current(conn: Connection, spec: FeedSpec) -> dict[str, str]:
+    cond = FF.c.path.in_(_current_paths(spec))
+    return {r[0]: r[1] for r in conn.execute(sa.select(FF.c.path, FF.c.fingerprint).where(cond))}
+
+
+def generations(conn: Connection, ids: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for i in range(0, len(ids), 500):
+        q = sa.select(A.c.id, A.c.changed_generation).where(A.c.id.in_(list(ids[i : i + 500])))
+        out.update({r[0]: int(r[1]) for r in conn.execute(q)})
+    return out
 
 
 def _current_paths(spec: FeedSpec) -> list[str]:
