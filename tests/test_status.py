@@ -125,3 +125,26 @@ def test_status_hides_a_store_password(newsroom: Newsroom) -> None:
         redact_url("postgresql://feedpub:s3cret@db/feedpub")
         == "postgresql://feedpub:***@db/feedpub"
     )
+
+
+def test_status_shows_a_disabled_upstream_source(newsroom: Newsroom) -> None:
+    from tests.upstream_http import UpstreamServer
+
+    server = UpstreamServer().start()
+    try:
+        server.route("/gone.xml", status=410, body=b"gone")
+        newsroom.set_config(
+            f'[[sources]]\ntype = "feed"\nname = "gone"\nurl = "{server.url("/gone.xml")}"\n'
+        )
+        store = newsroom.store()
+        collect(newsroom.config(), store, now=datetime(2026, 11, 26, tzinfo=UTC))
+    finally:
+        server.stop()
+    result = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "status", "--json"])
+    assert result.exit_code == 0, result.output
+    sources = {s["name"]: s for s in json.loads(result.output)["sources"]}
+    assert sources["gone"]["status"] == "disabled"
+    assert "410" in (sources["gone"]["disabled"] or "")
+    assert sources["folder:content"]["status"] == "ok"
+    table = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "status"])
+    assert "disabled" in table.output and "gone" in table.output

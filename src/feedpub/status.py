@@ -18,9 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from feedpub import schema as s
-from feedpub.config import Config
+from feedpub.config import Config, source_name
 from feedpub.locks import lock_for, sqlite_path
 from feedpub.slots import next_slot
+from feedpub.sources.upstream_state import upstream_states
 from feedpub.store import Store
 
 JOBS_TABLE = "scheduler_jobs"  # feedpub.scheduler.engine.JOBS_TABLE (read here without APScheduler)
@@ -84,6 +85,15 @@ class DaemonInfo:
 
 
 @dataclass
+class SourceInfo:
+    name: str
+    status: str  # from the last collect: ok / not-modified / disabled / error; "-" if never
+    error: str | None = None
+    disabled: str | None = None  # why and since when (HTTP 410)
+    moved_to: str | None = None  # permanent redirect target while the config says otherwise
+
+
+@dataclass
 class Status:
     now: datetime
     daemon: DaemonInfo
@@ -94,6 +104,7 @@ class Status:
     store: StoreInfo
     generation: int
     warnings: list[str] = field(default_factory=list)
+    sources: list[SourceInfo] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         def conv(v: Any) -> Any:
@@ -139,13 +150,48 @@ def gather_status(config: Config, store: Store, now: datetime, *, editions: int 
             )
         info = _store_info(conn, config, store)
         generation = store.generation(conn)
+        sources = _sources(conn, config, last_collect)
     configured = {n.slug for n in config.newsletters}
     for e in recent:
         if e.newsletter not in configured:
             warnings.append(f"edition {e.newsletter} #{e.number}: newsletter no longer in config")
     return Status(
-        now, daemon, last_collect, last_build, newsletters, recent, info, generation, warnings
+        now,
+        daemon,
+        last_collect,
+        last_build,
+        newsletters,
+        recent,
+        info,
+        generation,
+        warnings,
+        sources,
     )
+
+
+def _sources(conn: sa.Connection, config: Config, last_collect: RunInfo | None) -> list[SourceInfo]:
+    """Each configured source with its last collect result and remembered upstream state."""
+    last = {}
+    if last_collect is not None:
+        for item in last_collect.summary.get("sources", []) or []:
+            if isinstance(item, dict) and "name" in item:
+                last[str(item["name"])] = item
+    upstream = {u.source: u for u in upstream_states(conn)}
+    out = []
+    for cfg in config.sources:
+        name = source_name(cfg)
+        seen = last.get(name, {})
+        up = upstream.get(name)
+        out.append(
+            SourceInfo(
+                name,
+                str(seen.get("status", "-")),
+                seen.get("error"),
+                up.disabled if up else None,
+                up.moved_to if up and up.moved_from else None,
+            )
+        )
+    return out
 
 
 def daemon_info(config: Config, store: Store) -> DaemonInfo:

@@ -117,6 +117,25 @@ def print_status(app: App, st: Status) -> None:
     else:
         c.print("editions: none yet")
 
+    src = Table(title="sources", title_justify="left")
+    src.add_column("source", overflow="fold")
+    src.add_column("last collect")
+    src.add_column("note", overflow="fold")
+    for info in st.sources:
+        notes = []
+        if info.disabled:
+            notes.append(f"[red]disabled[/red]: {escape(info.disabled)}")
+        if info.moved_to:
+            notes.append(f"[yellow]moved permanently to[/yellow] {escape(info.moved_to)}")
+        if info.error and not info.disabled:
+            notes.append(escape(info.error))
+        colour = "green" if info.status in ("ok", "not-modified") else "red"
+        if info.status == "-":
+            colour = "dim"
+        src.add_row(escape(info.name), f"[{colour}]{info.status}[/{colour}]", "; ".join(notes))
+    if st.sources:
+        c.print(src)
+
     s = st.store
     c.print(
         f"store: {escape(s.url)}  size {_size(s.size_bytes)}  articles {s.articles} "
