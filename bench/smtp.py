@@ -4,7 +4,10 @@ Compares, in the same run and against the same sink, a raw ``smtplib`` loop on o
 connection with feedpub's ``SmtpMessenger`` (``send`` on one connection, and ``send_many``
 over the default pool of 4 connections). Prints messages/s and the client's CPU per message
 (process time of the sending process, all threads); target: feedpub >= 90% of raw.
-Optionally (``--dkim``) the cost of DKIM signing one message, which runs in the pool.
+Then the whole path: ``send_newsletter`` of an edition (25 articles) to as many
+subscribers, over SMTP to the same sink: composition, the ledger's two commits per message
+(claim before, result after) and the pooled sends. Optionally (``--dkim``) the cost of
+DKIM signing one message, which runs in the pool.
 
     .venv/bin/python bench/smtp.py [--messages 2000] [--rounds 2] [--dkim]
 """
@@ -15,6 +18,7 @@ import argparse
 import asyncio
 import email.policy
 import multiprocessing as mp
+import os
 import shutil
 import smtplib
 import socket
@@ -23,14 +27,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from feedpub.config import DkimConfig, SmtpConfig
+import sqlalchemy as sa
+
+from feedpub import schema as s
+from feedpub.config import DkimConfig, SmtpConfig, parse_config
 from feedpub.delivery.base import OutgoingMessage
 from feedpub.delivery.dkim import DkimSigner
 from feedpub.delivery.smtp import SmtpMessenger
+from feedpub.digest import send_newsletter
+from feedpub.store import Store
+from feedpub.types import Article, ArticleStatus
 
 
 def _sink(port: int, counter: Any, ready: Any) -> None:
@@ -110,6 +121,67 @@ def feedpub_pool(port: int, msgs: list[OutgoingMessage]) -> None:
     assert not errors, errors[:3]
 
 
+def full_send(port: int, n: int) -> tuple[float, float, int, str]:
+    """send_newsletter over SMTP to n subscribers: (wall, cpu, sent, edition status)."""
+    os.environ.setdefault("FEEDPUB_BENCH_SECRET", "bench-secret")
+    now = datetime.now(UTC)
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        beats = ["world", "technology", "climate", "sri-lanka", "russia-ukraine-war"]
+        config = parse_config(
+            {
+                "site": {"title": "JadeTimes", "base_url": "https://jadetimes.example/"},
+                "store": {"url": f"sqlite:///{root / 'bench.db'}"},
+                "beats": [{"slug": b, "title": b.title()} for b in beats],
+                "newsletters": [
+                    {"slug": "daily", "title": "JadeTimes Daily",
+                     "from": "JadeTimes <news@jadetimes.example>", "schedule": "0 7 * * *",
+                     "postal_address": "12 Galle Road, Colombo 03"}
+                ],
+                "delivery": {"backend": "smtp",
+                             "smtp": {"host": "127.0.0.1", "port": port,
+                                      "helo_name": "client.test"}},
+                "secrets": {"token_key_env": "FEEDPUB_BENCH_SECRET"},
+            },
+            root=root,
+        )  # fmt: skip
+        store = Store(config.store_url)
+        with store.begin() as conn:
+            store.upsert_author(conn, "iruni-kalupahana", "Iruni Kalupahana")
+            for i in range(25):
+                published = now - timedelta(minutes=10 + i)
+                a = Article(
+                    id=f"tag:jadetimes.example,2026:story-{i}",
+                    url=f"https://jadetimes.example/articles/story-{i}/",
+                    slug=f"story-{i}", title=f"Story {i}: repairs continue before winter",
+                    authors=("Iruni Kalupahana",), author_slugs=("iruni-kalupahana",),
+                    beat=beats[i % len(beats)], tags=(), published=published,
+                    updated=published, summary="Engineers warned the grid remains fragile. " * 6,
+                    content_html="<p>Body</p>", reading_minutes=4,
+                    status=ArticleStatus.PUBLISHED, image=None,
+                )  # fmt: skip
+                store.upsert_article(conn, a, source="bench", source_key=a.slug,
+                                     content_hash=str(i), first_seen=published, generation=1,
+                                     insert=True)  # fmt: skip
+            conn.execute(
+                sa.insert(s.subscribers),
+                [{"email": f"reader{i}@example.org", "name": f"Reader {i}", "status": "active",
+                  "hard_bounces": 0, "created": now, "updated": now} for i in range(n)],
+            )  # fmt: skip
+            ids = conn.execute(sa.select(s.subscribers.c.id)).scalars().all()
+            conn.execute(
+                sa.insert(s.subscriptions),
+                [{"subscriber_id": i, "newsletter": "daily", "status": "active",
+                  "beats": [] if i % 2 else beats[: 1 + i % 4], "created": now, "updated": now}
+                 for i in ids],
+            )  # fmt: skip
+        wall, cpu = time.perf_counter(), time.process_time()
+        report = send_newsletter(config, store, "daily", now=now)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        store.close()
+    return wall, cpu, report.sent, report.status
+
+
 def measure(fn: Callable[[], None]) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
@@ -169,6 +241,9 @@ def main() -> int:
                     return 1
                 if name not in best or wall < best[name][0]:
                     best[name] = (wall, cpu)
+        before = counter.value
+        full = full_send(port, len(msgs))
+        full_got = counter.value - before
     finally:
         sink.terminate()
         sink.join(5)
@@ -185,6 +260,10 @@ def main() -> int:
     pool_rate = n / best[clients[2][0]][0]
     verdict = "PASS" if pool_rate >= 0.9 * raw_rate else "FAIL"
     print(f"target: feedpub >= 90% of the raw loop: {verdict} ({pool_rate / raw_rate:.0%})")
+    fwall, fcpu, fsent, fstatus = full
+    print(f"whole digest send (compose + ledger + SMTP, {fsent} subscribers, 25 articles): "
+          f"{fsent / fwall:.0f} msg/s, client CPU {fcpu / max(fsent, 1) * 1000:.3f} ms/msg, "
+          f"edition {fstatus}, sink received {full_got}")  # fmt: skip
     if args.dkim:
         print(dkim_cost(msgs))
     return 0
