@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from feedpub import schema as s
 from tests.conftest import Newsroom
 from tests.smtpserver import SmtpTestServer
-from tests.test_smtp_delivery import edition_status, setup
+from tests.test_smtp_delivery import edition_status, make_room
 
 SUBSCRIBERS = 80
 POOL = 4
@@ -96,7 +96,7 @@ def test_sigkill_at_many_points_loses_nobody_and_duplicates_only_in_flight(
     newsroom: Newsroom,
 ) -> None:
     with SmtpTestServer() as srv:
-        store, emails = setup(
+        store, emails = make_room(
             newsroom, srv.port, SUBSCRIBERS, now=datetime.now(UTC), pool_size=POOL, timeout=5
         )
         store.close()

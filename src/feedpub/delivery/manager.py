@@ -456,8 +456,9 @@ class DeliveryManager:
         self._record(row, outcome)
         if outcome.paused:
             report.paused = True
-            if not report.errors or report.errors[-1] != outcome.last_error:
-                report.errors.append(outcome.last_error or "no SMTP server usable")
+            why = f"{outcome.last_error}; edition paused, the next run resumes it"
+            if not report.errors or report.errors[-1] != why:
+                report.errors.append(why)
         elif outcome.status == "sent":
             report.sent += 1
             report.remaining -= 1

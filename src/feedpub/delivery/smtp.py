@@ -410,7 +410,7 @@ class SmtpMessenger:
 
     def _unavailable_reason(self) -> str:
         parts = [f"{s.name}: {s.last_error or 'unavailable'}" for s in self._servers]
-        return "no SMTP server usable (" + "; ".join(parts) + "); the edition resumes next run"
+        return "no SMTP server usable (" + "; ".join(parts) + ")"
 
     def _reserve_slot(self, server: _Server) -> bool:
         """Wait for the server's rate limit; False (server set aside) if the wait is long."""
