@@ -1,0 +1,211 @@
+"""Incremental and atomic builds against a real SQLite store filled by collect."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from feedpub.collect import collect
+from feedpub.config import Config
+from feedpub.feeds import BuildReport, build_feeds
+from feedpub.store import Store
+from tests.conftest import Newsroom
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+SMALL = """
+[output]
+dir = "feeds"
+items_per_feed = 2
+archive_page_size = 2
+"""
+
+
+def article(
+    n: int,
+    *,
+    beat: str = "technology",
+    body: str = "Body.",
+    date: str | None = None,
+    author: str = "Arjun Mehta",
+) -> str:
+    return f"""\
+---
+title: Story {n}
+author: {author}
+date: {date or f"2026-11-{n:02d} 09:00"}
+beat: {beat}
+summary: Summary {n}.
+---
+
+{body}
+"""
+
+
+class Room:
+    def __init__(self, nr: Newsroom) -> None:
+        self.nr = nr
+        self.config: Config = nr.config()
+        self.store: Store = Store(self.config.store_url)
+        self.out: Path = self.config.output_dir
+
+    def add(self, n: int, **kw: str) -> None:
+        (self.nr.content / f"{n:02d}.md").write_text(article(n, **kw), encoding="utf-8")
+
+    def publish(self, now: datetime = NOW, *, force: bool = False) -> BuildReport:
+        collect(self.config, self.store, now=now)
+        return build_feeds(self.config, self.store, now=now, force=force, ping=False)
+
+    def files(self) -> dict[str, bytes]:
+        return {
+            p.relative_to(self.out).as_posix(): p.read_bytes()
+            for p in sorted(self.out.rglob("*"))
+            if p.is_file()
+        }
+
+    def entries(self, rel: str = "atom.xml") -> list[feedparser.FeedParserDict]:
+        return list(feedparser.parse((self.out / rel).read_bytes()).entries)
+
+
+@pytest.fixture
+def room(newsroom: Newsroom) -> Room:
+    newsroom.config_path.write_text(
+        newsroom.config_path.read_text().replace(
+            '[output]\ndir = "feeds"\nitems_per_feed = 5\n', SMALL
+        ),
+        encoding="utf-8",
+    )
+    r = Room(newsroom)
+    assert r.config.output.archive_page_size == 2
+    yield r
+    r.store.close()
+
+
+def test_nothing_new_is_skipped_and_byte_identical(room: Room) -> None:
+    for n in (1, 2, 3):
+        room.add(n)
+    first = room.publish()
+    assert not first.skipped and "atom.xml" in first.written
+    before = room.files()
+    again = build_feeds(room.config, room.store, now=NOW + timedelta(minutes=5), ping=False)
+    assert again.skipped and again.written == []
+    forced = build_feeds(
+        room.config, room.store, now=NOW + timedelta(hours=1), force=True, ping=False
+    )
+    assert not forced.skipped and len(forced.written) == len(before)
+    assert room.files() == before  # a rebuild with no content change: byte-identical
+
+
+def test_new_article_rewrites_only_affected_feeds(room: Room) -> None:
+    room.add(1, beat="technology")
+    room.add(2, beat="world", author="Dilini Perera")
+    room.publish()
+    room.add(3, beat="technology")
+    rep = room.publish(NOW + timedelta(minutes=5))
+    dirs = {p.rsplit("/", 1)[0] if "/" in p else "" for p in rep.written}
+    assert "beats/world" not in dirs and "authors/dilini-perera" not in dirs
+    assert {"", "beats/technology", "authors/arjun-mehta"} <= dirs
+    assert [e.title for e in room.entries("beats/technology/atom.xml")] == ["Story 3", "Story 1"]
+
+
+def test_ids_stable_and_updated_moves_only_on_real_edit(room: Room) -> None:
+    room.add(1)
+    room.publish()
+    (e1,) = room.entries()
+    # Touching the file (no content change) changes nothing.
+    p = room.nr.content / "01.md"
+    os.utime(p, (p.stat().st_atime, p.stat().st_mtime + 100))
+    rep = room.publish(NOW + timedelta(hours=1))
+    assert rep.written == [] or rep.skipped
+    (e2,) = room.entries()
+    assert (e2.id, e2.updated) == (e1.id, e1.updated)
+    # A real edit keeps the id and moves updated (never to the build time of an unrelated run).
+    room.add(1, body="Body, corrected.")
+    room.publish(NOW + timedelta(hours=2))
+    (e3,) = room.entries()
+    assert e3.id == e1.id
+    assert datetime.fromisoformat(e3.updated) > datetime.fromisoformat(e1.updated)
+    assert "corrected" in e3.content[0].value
+
+
+def test_future_article_appears_when_its_time_comes(room: Room) -> None:
+    room.add(1)
+    room.add(2, date="2026-11-27 09:00")  # Asia/Colombo: 03:30 UTC on the 27th
+    room.publish()
+    assert [e.title for e in room.entries()] == ["Story 1"]
+    # Before its time: nothing to do. When it comes, collect flips it and the feeds show it.
+    assert room.publish(NOW + timedelta(hours=2)).skipped
+    later = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
+    rep = room.publish(later)
+    assert not rep.skipped and "atom.xml" in rep.written
+    assert [e.title for e in room.entries()] == ["Story 2", "Story 1"]
+
+
+def test_drafts_never_and_retractions_disappear(room: Room) -> None:
+    room.add(1)
+    room.add(2)
+    (room.nr.content / "03.md").write_text(
+        article(3).replace("summary:", "draft: true\nsummary:"), encoding="utf-8"
+    )
+    room.publish()
+    assert [e.title for e in room.entries()] == ["Story 2", "Story 1"]
+    (room.nr.content / "02.md").unlink()
+    room.publish(NOW + timedelta(hours=1))
+    text = "".join(b.decode() for b in room.files().values())
+    assert "Story 2" not in text and "Story 3" not in text
+    assert [e.title for e in room.entries()] == ["Story 1"]
+
+
+def test_full_archive_pages_are_not_rewritten_by_new_articles(room: Room) -> None:
+    for n in range(1, 7):  # six articles: pages 1-3 full (size 2)
+        room.add(n)
+        room.publish(NOW + timedelta(minutes=n))
+    page2 = (room.out / "archive/2/atom.xml").read_bytes()
+    room.add(7)
+    room.add(8)
+    rep = room.publish(NOW + timedelta(minutes=30))
+    assert "archive/4/atom.xml" in rep.written  # a new full page
+    assert not any(p.startswith(("archive/1/", "archive/2/", "archive/3/")) for p in rep.written)
+    assert (room.out / "archive/2/atom.xml").read_bytes() == page2
+    # An edit of an article on page 2 rewrites page 2 (and the feeds it is in), nothing older.
+    room.add(3, body="Edited body.")
+    rep = room.publish(NOW + timedelta(minutes=40))
+    assert "archive/2/atom.xml" in rep.written
+    assert "archive/1/atom.xml" not in rep.written and "archive/3/atom.xml" not in rep.written
+
+
+def test_incremental_output_equals_a_full_rebuild(room: Room) -> None:
+    for n in range(1, 6):
+        room.add(n, beat="technology" if n % 2 else "world")
+        room.publish(NOW + timedelta(minutes=n))
+    room.add(2, beat="technology", body="Moved to technology.")  # beat reassigned
+    (room.nr.content / "04.md").unlink()  # retracted
+    room.publish(NOW + timedelta(minutes=10))
+    incremental = room.files()
+    build_feeds(room.config, room.store, now=NOW + timedelta(minutes=10), force=True, ping=False)
+    assert room.files() == incremental
+
+
+def test_crash_while_writing_keeps_the_previous_file(
+    room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room.add(1)
+    room.publish()
+    before = room.files()
+    room.add(2)
+    collect(room.config, room.store, now=NOW + timedelta(minutes=1))
+
+    def boom(src: str, dst: str) -> None:
+        raise OSError("simulated crash during rename")
+
+    monkeypatch.setattr("feedpub.feeds.output.os.replace", boom)
+    with pytest.raises(OSError, match="simulated crash"):
+        build_feeds(room.config, room.store, now=NOW + timedelta(minutes=1), ping=False)
+    assert room.files() == before  # old bytes intact, no temp files left behind
+    monkeypatch.undo()
+    rep = build_feeds(room.config, room.store, now=NOW + timedelta(minutes=1), ping=False)
+    assert not rep.skipped and "atom.xml" in rep.written  # the failed build was not recorded
+    assert [e.title for e in room.entries()] == ["Story 2", "Story 1"]
