@@ -268,8 +268,6 @@ class SmtpServerConfig(_Model):
     validate_certs: bool = True
     ca_file: Path | None = None  # extra CA bundle (PEM) for a private or self-signed relay
     helo_name: str = ""  # EHLO name; default: this machine's fully qualified name
-    ca_file: Path | None = None  # extra CA bundle (PEM) for a private or self-signed relay
-    helo_name: str = ""  # EHLO name; default: this machine's fully qualified name
 
 
 class SmtpConfig(SmtpServerConfig):
@@ -278,9 +276,6 @@ class SmtpConfig(SmtpServerConfig):
     max_age: timedelta = timedelta(days=2)  # stop retrying a temporary failure after this
     retry_base: timedelta = timedelta(minutes=1)  # backoff: base * 2**(attempt-1)
     hard_bounce_limit: Annotated[int, Field(ge=1)] = 1  # subscriber marked bounced after N
-
-
-_DKIM_REQUIRED = ("From", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post")
 
 
 _DKIM_REQUIRED = ("From", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post")
@@ -300,17 +295,6 @@ class DkimConfig(_Model):
         "List-Unsubscribe",
         "List-Unsubscribe-Post",
     )
-
-    @field_validator("headers")
-    @classmethod
-    def _required_headers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        # RFC 6376 §5.4 requires From; RFC 8058 §4 requires both List-Unsubscribe fields.
-        have = {h.lower() for h in v}
-        missing = [h for h in _DKIM_REQUIRED if h.lower() not in have]
-        if missing:
-            raise ValueError(f"must include {', '.join(missing)} (RFC 6376 §5.4, RFC 8058 §4)")
-        return v
-
 
     @field_validator("headers")
     @classmethod
