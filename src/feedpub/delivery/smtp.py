@@ -73,6 +73,7 @@ class _Server:
     open: int = 0
     down_until: float = float("-inf")
     last_error: str = ""
+    tls: ssl.SSLContext | None = None  # built once (loading the CA store costs milliseconds)
 
     @property
     def name(self) -> str:
@@ -435,6 +436,12 @@ class SmtpMessenger:
             self._helo = socket.getfqdn()
         return self._helo
 
+    def _tls(self, server: _Server) -> ssl.SSLContext:
+        with self._cond:
+            if server.tls is None:
+                server.tls = _tls_context(server.settings)
+            return server.tls
+
     def _connect(self, server: _Server) -> smtplib.SMTP:
         cfg = server.settings
         helo = self._helo_name(cfg)
@@ -443,7 +450,7 @@ class SmtpMessenger:
             if cfg.security == "tls":  # implicit TLS, RFC 8314 §3.3
                 smtp = smtplib.SMTP_SSL(
                     cfg.host, cfg.port, local_hostname=helo, timeout=cfg.timeout,
-                    context=_tls_context(cfg),
+                    context=self._tls(server),
                 )  # fmt: skip
             else:
                 smtp = smtplib.SMTP(cfg.host, cfg.port, local_hostname=helo, timeout=cfg.timeout)
@@ -451,7 +458,7 @@ class SmtpMessenger:
             if cfg.security == "starttls":  # RFC 3207
                 if not smtp.has_extn("starttls"):
                     raise _ServerRefused('does not offer STARTTLS; set security = "tls" or "none"')
-                smtp.starttls(context=_tls_context(cfg))
+                smtp.starttls(context=self._tls(server))
                 smtp.ehlo()
             if cfg.username:
                 smtp.login(cfg.username, server.password)
