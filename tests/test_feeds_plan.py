@@ -92,6 +92,8 @@ def test_specs_paths_and_urls_follow_output_patterns() -> None:
 def test_paging_and_current_document() -> None:
     slots = [Slot(f"a{i}", 1, i != 1) for i in range(7)]
     assert full_pages(len(slots), 3) == 2
+    assert full_pages(5, 3) == 0  # a lone full page stays in the current feed
+    assert [s.id for s in tail_of(slots[:5], 3)] == ["a0", "a1", "a2", "a3", "a4"]
     assert [s.id for s in page_of(slots, 2, 3)] == ["a3", "a4", "a5"]
     assert [s.id for s in tail_of(slots, 3)] == ["a6"]
     # newest by date plus the visible open page: nothing falls between archive and current.
@@ -103,7 +105,7 @@ def test_archive_links() -> None:
     cur = make_doc(CFG, spec, [], page=None, n_full=3).info
     assert cur.prev_archive_url(Format.ATOM) == "https://cdn.example/f/archive/3/atom.xml"
     assert not cur.is_archive and cur.current_url(Format.ATOM) is None
-    p1 = make_doc(CFG, spec, [], page=1, n_full=2).info
+    p1 = make_doc(CFG, spec, [], page=1, n_full=0).info
     assert p1.is_archive and p1.prev_archive_url(Format.RSS) is None
     assert p1.next_archive_url(Format.RSS) == "https://cdn.example/f/archive/2/rss.xml"
     assert p1.current_url(Format.RSS) == "https://cdn.example/f/rss.xml"

@@ -280,8 +280,6 @@ class _Builder:
         if self.counts.get(spec.ident, 0) - len(tail) != n_old * size:
             return False
         new_pages = len(tail) // size
-        if n_old == 1 and new_pages >= 1:
-            return False  # page 1 gains its next-archive link: rebuild it the full way
         stored = queries.stored_files(self.conn, spec) if new_pages else {}
         for j in range(new_pages):
             page = n_old + 1 + j
@@ -306,8 +304,7 @@ class _Builder:
         pages = []
         for page in range(1, n_full + 1):
             visible = [sl for sl in page_of(slots, page, size) if sl.visible]
-            # Page 1 links forward once page 2 exists; no other page depends on n_full.
-            pages.append((page, min(n_full, 2) if page == 1 else 0, visible))
+            pages.append((page, 0, visible))  # an archive page never depends on n_full
         self._documents(spec, pages, stored)
         self._current(
             spec, n_full, tail_of(slots, size), {sl.id: sl.generation for sl in slots}, stored

@@ -88,9 +88,8 @@ class FeedInfo:
     is_archive: bool = False
     current_urls: tuple[tuple[Format, str], ...] = ()  # archive pages -> current feed
     prev_archive_urls: tuple[tuple[Format, str], ...] = ()  # next older archive page
-    # Only the oldest page links forward (to page 2, once that is full): every archive then
-    # has a neighbour link (W3C validator: ArchiveIncomplete) and no page is rewritten when
-    # a newer one fills, except page 1 once.
+    # Only the oldest page links forward (to page 2, which exists whenever page 1 does):
+    # every archive then has a neighbour link and no page is rewritten when a newer fills.
     next_archive_urls: tuple[tuple[Format, str], ...] = ()
 
     def self_url(self, fmt: Format) -> str:

@@ -27,7 +27,7 @@ def render_opml(
     for group, ftitle, xml_url, html_url in feeds:
         parent = groups.get(group)
         if parent is None:
-            parent = etree.SubElement(body, "outline", text=group, title=group)
+            parent = etree.SubElement(body, "outline", text=group)  # a folder: text only
             groups[group] = parent
         etree.SubElement(
             parent,

@@ -4,7 +4,8 @@ Pure functions of (configuration, stored rows, ``now``): no I/O, tested directly
 
 Paging (RFC 5005 §4, archived feeds). Every feed orders *all* its stored articles — any
 status — by the stable key (first_seen, published, id) and cuts that sequence into slots
-of ``archive_page_size``. Each full page is an archive document; it holds the page's
+of ``archive_page_size``. Each full page (once there are two) is an archive document
+holding the page's
 articles that are visible now. Because the key never changes and retracted or scheduled
 articles keep their slot, a new article never moves an older one to another page: a full
 page is rewritten only when one of its own articles is edited, retracted or becomes
@@ -160,7 +161,15 @@ def is_visible(status: str, published: datetime, now: datetime) -> bool:
 
 
 def full_pages(n_slots: int, size: int) -> int:
-    return n_slots // size
+    """Archive pages to publish: every full page, but only once there are two of them.
+
+    A lone archive page would have no neighbour to link to (RFC 5005 §4 prev-archive /
+    next-archive; the W3C validator warns "ArchiveIncomplete"), so until the second page
+    fills, the current feed carries those articles itself. Page 1 is then born with its
+    next-archive link and never needs rewriting when newer pages fill.
+    """
+    n = n_slots // size
+    return n if n >= 2 else 0
 
 
 def page_of(slots: Sequence[Slot], page: int, size: int) -> Sequence[Slot]:
@@ -279,7 +288,7 @@ def make_doc(
 ) -> FeedDoc:
     """The document for the current feed (``page`` None) or one archive page.
 
-    ``n_full``: number of full archive pages (only its being >= 2 matters for page 1)."""
+    ``n_full``: number of archive pages (the current feed links to the newest)."""
     ordered = sort_items(items)
     base = feeds_url(config)
     site = config.site
@@ -304,7 +313,7 @@ def make_doc(
         is_archive=page is not None,
         current_urls=_urls(base, spec, None) if page is not None else (),
         prev_archive_urls=_urls(base, spec, prev) if prev >= 1 else (),
-        next_archive_urls=_urls(base, spec, 2) if page == 1 and n_full >= 2 else (),
+        next_archive_urls=_urls(base, spec, 2) if page == 1 else (),
     )
     return FeedDoc(info, ordered)
 
