@@ -216,6 +216,21 @@ def test_hard_bounce_limit_counts_bounces(newsroom: Newsroom, server: SmtpTestSe
     assert (row.status, row.hard_bounces) == ("active", 1)  # one more needed
 
 
+def test_hourly_limit_spans_runs_through_the_ledger(
+    newsroom: Newsroom, server: SmtpTestServer
+) -> None:
+    store, _ = make_room(newsroom, server.port, 3, rate_per_hour=4)
+    first = send_newsletter(newsroom.config(), store, "daily", now=NOW)
+    assert (first.status, first.sent) == ("sent", 3)
+    # A new edition in a new run (a new messenger): only 1 of the hour's 4 is left.
+    put(store, article(3, "world", NOW + timedelta(minutes=1)))
+    later = NOW + timedelta(minutes=5)
+    second = send_newsletter(newsroom.config(), store, "daily", now=later, extra=True)
+    assert (second.status, second.sent, second.remaining) == ("paused", 1, 2)
+    assert "hourly limit of 4" in second.errors[0]
+    assert len(server.received) == 4
+
+
 def _row(status: str = "queued", attempts: int = 0) -> LedgerRow:
     return LedgerRow(1, 1, "a@b.c", (), "m@x", status, attempts, NOW)
 

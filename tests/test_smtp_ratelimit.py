@@ -65,3 +65,11 @@ def test_any_hour_holds_at_most_the_hourly_limit() -> None:
 def test_rejects_non_positive_rates(kw: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RateLimiter(**kw)  # type: ignore[arg-type]
+
+
+def test_seeded_sends_count_against_the_hour() -> None:
+    r = RateLimiter(per_hour=3)
+    r.seed([100.0, 2000.0])  # two sends made by an earlier run
+    assert r.try_acquire(3000.0) == 0.0
+    assert r.try_acquire(3001.0) == pytest.approx(100.0 + HOUR - 3001.0)
+    assert r.try_acquire(100.0 + HOUR) == 0.0  # the first seeded send left the window

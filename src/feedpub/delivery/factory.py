@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from feedpub.config import Config
 from feedpub.delivery.base import Messenger
+from feedpub.delivery.manager import sent_in_last_hour
 from feedpub.delivery.outbox import OutboxMessenger
 from feedpub.delivery.smtp import SmtpMessenger
 from feedpub.store import Store
@@ -11,7 +14,10 @@ from feedpub.store import Store
 
 def open_messenger(config: Config, store: Store) -> Messenger:
     """The configured messenger. SMTP settings (AUTH password variable, DKIM key file) are
-    checked here, before an edition is frozen or a message composed: ConfigError."""
+    checked here, before an edition is frozen or a message composed: ConfigError. The
+    hourly rate limit starts from what the ledger sent in the last hour (every process)."""
     if config.delivery.backend == "smtp":
-        return SmtpMessenger.from_config(config)
+        per_hour = config.delivery.smtp.rate_per_hour
+        ago = sent_in_last_hour(store, datetime.now(UTC), per_hour) if per_hour else []
+        return SmtpMessenger.from_config(config, sent_ago=ago)
     return OutboxMessenger(config.resolve(config.delivery.outbox_dir), store)

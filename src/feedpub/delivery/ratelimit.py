@@ -54,6 +54,12 @@ class RateLimiter:
         if self.per_hour is not None:
             self._window.append(now)
 
+    def seed(self, sends: list[float]) -> None:
+        """Count sends made earlier (e.g. by previous runs, from the ledger) in the hourly
+        window. Times on the same clock as ``now``."""
+        if self.per_hour is not None:
+            self._window = deque(sorted([*self._window, *sends])[-self.per_hour :])
+
     def try_acquire(self, now: float) -> float:
         """Record a send and return 0.0 if one is allowed now; else return the wait."""
         wait = self.wait_time(now)

@@ -142,7 +142,11 @@ class SmtpMessenger:
         sleep: Callable[[float], None] = time.sleep,
         down_cooldown: float = DOWN_COOLDOWN,
         max_rate_wait: float = MAX_RATE_WAIT,
+        sent_ago: Sequence[float] = (),
     ) -> None:
+        """``sent_ago``: seconds since each message sent in the last hour by earlier runs
+        (from the ledger); counted against the main server's hourly limit, so a new run or
+        a resumed edition does not start a fresh hour."""
         configs: list[SmtpServerConfig] = [settings, *settings.fallbacks]
         pw = list(passwords) if passwords is not None else [""] * len(configs)
         if len(pw) != len(configs):
@@ -152,6 +156,8 @@ class SmtpMessenger:
             _Server(c, p, RateLimiter(c.rate_per_second, c.rate_per_hour))
             for c, p in zip(configs, pw, strict=True)
         ]
+        now = clock()
+        self._servers[0].limiter.seed([now - ago for ago in sent_ago])
         self._signer = signer
         self._clock = clock
         self._sleep = sleep
@@ -162,7 +168,7 @@ class SmtpMessenger:
         self._closed = False
 
     @classmethod
-    def from_config(cls, config: Config) -> SmtpMessenger:
+    def from_config(cls, config: Config, *, sent_ago: Sequence[float] = ()) -> SmtpMessenger:
         from feedpub.delivery.dkim import DkimSigner
 
         smtp = config.delivery.smtp
@@ -178,6 +184,7 @@ class SmtpMessenger:
             smtp,
             passwords=server_passwords(config),
             signer=DkimSigner.from_config(config),
+            sent_ago=sent_ago,
         )
 
     @property
