@@ -148,9 +148,9 @@ def test_drop_after_the_relay_kept_the_message_duplicates_only_that_message(
 
 def test_server_slower_than_the_timeout_is_temporary(server: SmtpTestServer) -> None:
     server.faults.slow["reader1@example.org"] = 2
-    server.faults.slow_seconds = 0.6
+    server.faults.slow_seconds = 1.5
     with (
-        messenger(server.port, timeout=0.2) as m,
+        messenger(server.port, timeout=0.5) as m,
         pytest.raises(TemporaryDeliveryError, match="twice"),
     ):
         m.send(make_message(1))
@@ -159,8 +159,8 @@ def test_server_slower_than_the_timeout_is_temporary(server: SmtpTestServer) -> 
 
 def test_slow_once_then_delivered_on_a_fresh_connection(server: SmtpTestServer) -> None:
     server.faults.slow["reader1@example.org"] = 1
-    server.faults.slow_seconds = 0.6
-    with messenger(server.port, timeout=0.2) as m:
+    server.faults.slow_seconds = 1.5
+    with messenger(server.port, timeout=0.5) as m:
         m.send(make_message(1))
     assert [r.rcpt_tos[0] for r in server.received] == ["reader1@example.org"]
 

@@ -125,14 +125,14 @@ def test_faults_4xx_retried_5xx_bounced_drop_and_timeout_recovered(
     newsroom: Newsroom, server: SmtpTestServer
 ) -> None:
     store, emails = make_room(
-        newsroom, server.port, 8, timeout=0.3, retry_base=0, max_attempts=4, pool_size=2
+        newsroom, server.port, 8, timeout=0.5, retry_base=0, max_attempts=4, pool_size=2
     )
     f = server.faults
     f.temp_fail["reader1@example.org"] = 2  # 451 twice, then accepted
     f.perm_fail.add("reader2@example.org")  # 550: bounced, never retried
     f.drop_data["reader3@example.org"] = 1  # connection dropped after DATA, once
     f.slow["reader4@example.org"] = 2  # slower than the timeout on both connections
-    f.slow_seconds = 0.8
+    f.slow_seconds = 1.5
     f.temp_fail["reader5@example.org"] = 99  # 4xx every time: given up after max_attempts
     r = send_newsletter(newsroom.config(), store, "daily", now=NOW)
     got = server.by_recipient()
