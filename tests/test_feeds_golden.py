@@ -90,9 +90,13 @@ def test_rss_authors_with_and_without_email(out: Path) -> None:
     ch = etree.parse(str(out / "beats/world/rss.xml")).getroot().find("channel")
     assert ch is not None
     jordan = next(i for i in ch.findall("item") if "الأردن" in (i.findtext("title") or ""))
-    assert [a.text for a in jordan.findall("author")] == ["arjun@gazette.example (Arjun Mehta)"]
+    # One author has no email: all go to dc:creator (never dropped, never mixed with <author>).
+    assert jordan.findall("author") == []
     creators = [c.text for c in jordan.findall("{http://purl.org/dc/elements/1.1/}creator")]
-    assert creators == ["Nadia Haddad"]  # no email: dc:creator, not dropped
+    assert creators == ["Arjun Mehta", "Nadia Haddad"]
+    tech = etree.parse(str(out / "beats/technology/rss.xml")).getroot().find("channel/item")
+    assert tech is not None
+    assert [a.text for a in tech.findall("author")] == ["arjun@gazette.example (Arjun Mehta)"]
 
 
 def test_categories_are_beat_and_tags(out: Path) -> None:

@@ -166,10 +166,15 @@ def test_feedgen_rss_traps() -> None:
     ]
     second = items[1]
     assert second.find("enclosure").get("length") == "0"  # type: ignore[union-attr]
-    assert [c.text for c in second.findall("{http://purl.org/dc/elements/1.1/}creator")] == [
-        "Оксана"
-    ]
-    assert [a.text for a in second.findall("author")] == ["ann@n.example (Ann)"]
+    creators = [c.text for c in second.findall("{http://purl.org/dc/elements/1.1/}creator")]
+    assert creators == ["Ann", "Оксана"]  # Оксана has no email: nobody goes to <author>
+    assert second.findall("author") == []
+    solo = FeedDoc(info(), (item(1, authors=(Person("Ann", "ann@n.example"),)),))
+    for render in (feedgen_writer.render_rss, stream_writer.render_rss):
+        it = etree.fromstring(render(solo)).find("channel/item")
+        assert it is not None
+        assert [a.text for a in it.findall("author")] == ["ann@n.example (Ann)"]
+        assert it.findall("{http://purl.org/dc/elements/1.1/}creator") == []
 
 
 def test_json_feed_fields() -> None:

@@ -11,7 +11,8 @@ feedgen traps handled here (see FIELD-NOTES.md and feedgen issues #122, #135):
   the enclosure to feedgen; our entry extension writes ``<link rel="enclosure">`` (Atom)
   and ``<enclosure>`` (RSS, ``length="0"`` when unknown, never ``"None"``).
 - ``content(type="CDATA")`` writes ``type="CDATA"`` into Atom: we use ``type="html"``.
-- Authors without an email vanish from RSS: our extension writes ``dc:creator``.
+- Authors without an email vanish from RSS: our extension writes ``dc:creator`` (for
+  every author of an item unless all have an email: an item mixing both is flagged).
 - RSS dates go through ``formatRFC2822``, which switches the process-wide locale (not
   thread-safe): we replace it with :func:`email.utils.format_datetime` (RFC 5322 §3.3).
 - XML-forbidden characters make lxml refuse the whole feed: the plan strips them.
@@ -93,8 +94,8 @@ class _EntryExt(BaseEntryExtension):  # type: ignore[misc]
     def extend_rss(self, entry: Any) -> Any:
         item = self.item
         assert item is not None
-        for p in item.authors:
-            if not p.email:
+        if not rss_authors_with_email(item):
+            for p in item.authors:
                 _sub(entry, f"{{{DC_NS}}}creator", p.name)
         if item.image is not None:
             img = item.image
@@ -124,6 +125,12 @@ class _EntryExt(BaseEntryExtension):  # type: ignore[misc]
             else:  # pragma: no cover - every item has a link
                 entry.append(link)
         return entry
+
+
+def rss_authors_with_email(item: Item) -> bool:
+    """RSS 2.0 <author> needs an email; without one for every author, all of them go to
+    dc:creator (an item should not mix both: W3C validator "DuplicateItemAuthor")."""
+    return bool(item.authors) and all(p.email for p in item.authors)
 
 
 def _extra_links(info: FeedInfo, fmt: Format) -> list[tuple[str, str]]:
@@ -199,8 +206,8 @@ def _generator(doc: FeedDoc, fmt: Format) -> FeedGenerator:
             fe.content(item.content_html, type="html")
         else:
             fe.guid(item.id, permalink=item.guid_is_permalink)
-            for p in item.authors:
-                if p.email:
+            if rss_authors_with_email(item):
+                for p in item.authors:
                     fe.author({"name": p.name, "email": p.email})
             fe.description(item.summary or item.title)
             fe.content(item.content_html)

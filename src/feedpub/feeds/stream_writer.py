@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from feedpub.feeds.feedgen_writer import ATOM_NS, DC_NS, FH_NS, rfc822
+from feedpub.feeds.feedgen_writer import ATOM_NS, DC_NS, FH_NS, rfc822, rss_authors_with_email
 from feedpub.feeds.model import MEDIA_TYPES, FeedDoc, FeedInfo, Format, Item
 
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
@@ -52,16 +52,17 @@ def _rss_item(item: Item) -> str:
     out.append(f"      <link>{_t(item.url)}</link>\n")
     out.append(f"      <description>{_t(item.summary or item.title)}</description>\n")
     out.append(f"      <content:encoded>{_t(item.content_html)}</content:encoded>\n")
-    for p in item.authors:
-        if p.email:
-            out.append(f"      <author>{_t(p.email)} ({_t(p.name)})</author>\n")
+    with_email = rss_authors_with_email(item)
+    if with_email:
+        for p in item.authors:
+            out.append(f"      <author>{_t(p.email or '')} ({_t(p.name)})</author>\n")
     perma = "true" if item.guid_is_permalink else "false"
     out.append(f'      <guid isPermaLink="{perma}">{_t(item.id)}</guid>\n')
     for c in item.categories:
         out.append(f"      <category>{_t(c)}</category>\n")
     out.append(f"      <pubDate>{rfc822(item.published)}</pubDate>\n")
-    for p in item.authors:
-        if not p.email:
+    if not with_email:
+        for p in item.authors:
             out.append(f"      <dc:creator>{_t(p.name)}</dc:creator>\n")
     if item.image is not None:
         img = item.image
