@@ -18,8 +18,12 @@ import pytest
 from feedpub.config import parse_config
 from feedpub.delivery.dkim import DkimSigner
 from feedpub.delivery.smtp import SmtpMessenger
+from feedpub.digest import send_newsletter
 from feedpub.errors import ConfigError
+from tests.conftest import Newsroom
 from tests.smtpserver import SmtpTestServer, make_message
+from tests.test_digest_support import NOW
+from tests.test_smtp_delivery import make_room, smtp_config
 
 # ---- a tiny RSA key generator and DER encoder ------------------------------------------------
 
@@ -176,3 +180,24 @@ def test_signed_headers_must_cover_one_click_unsubscribe(
 ) -> None:
     with pytest.raises(ConfigError, match="List-Unsubscribe-Post"):
         _config(tmp_path, 25, key[0], 'headers = ["From", "Subject", "List-Unsubscribe"]')
+
+
+def test_a_real_digest_edition_verifies(newsroom: Newsroom, key: tuple[bytes, str]) -> None:
+    """The composer's actual output (multipart, quoted-printable, folded headers) signed on
+    its way out through the ledger, verified as received."""
+    pem, record = key
+    (newsroom.root / "dkim.pem").write_bytes(pem)
+    with SmtpTestServer() as srv:
+        store, emails = make_room(newsroom, srv.port, 3)
+        newsroom.set_config(
+            smtp_config(srv.port)
+            + '[delivery.dkim]\nselector = "mail2026"\ndomain = "news.example"\n'
+            + 'key_file = "dkim.pem"\n'
+        )
+        r = send_newsletter(newsroom.config(), store, "daily", now=NOW)
+        assert (r.status, r.sent) == ("sent", 3)
+        got = srv.by_recipient()
+    assert sorted(got) == sorted(emails)
+    for [received] in got.values():
+        assert dkim.verify(received.data, dnsfunc=_dns(record))
+        assert received.message()["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
