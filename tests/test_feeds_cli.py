@@ -32,6 +32,10 @@ def test_publish_then_build(newsroom: Newsroom) -> None:
     assert (newsroom.root / "feeds" / "atom.xml").is_file()
     code, out, _ = run(newsroom, "build")
     assert code == 0 and "nothing changed" in out
+    store = newsroom.store()
+    last = store.last_run("build")
+    store.close()
+    assert last is not None and last["ok"] and last["summary"]["skipped"] is True
     code, out, _ = run(newsroom, "build", "--force", "-v")
     assert code == 0 and "wrote beats/technology/atom.xml" in out
     newsroom.write("b.md", STORY.format(n=2))

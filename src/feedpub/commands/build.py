@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
 
 from feedpub.commands.common import App, handle_errors, pass_app
+from feedpub.config import Config
 from feedpub.feeds import BuildReport, build_feeds
+from feedpub.store import Store
+
+
+def run_build(config: Config, store: Store, now: datetime, *, force: bool) -> BuildReport:
+    """Build and record the run (``feedpub status`` shows the last one)."""
+    try:
+        report = build_feeds(config, store, now=now, force=force)
+    except Exception as e:
+        store.record_run("build", now, datetime.now(UTC), False, {"error": str(e)})
+        raise
+    store.record_run("build", now, datetime.now(UTC), True, report.summary())
+    return report
 
 
 def print_build_report(app: App, report: BuildReport, *, verbose: bool = False) -> None:
@@ -45,7 +60,7 @@ def build_cmd(app: App, force: bool, verbose: bool) -> None:
 
     Only feeds whose content changed are rewritten; each file is replaced atomically.
     """
-    report = build_feeds(app.config, app.store, now=app.now(), force=force)
+    report = run_build(app.config, app.store, app.now(), force=force)
     print_build_report(app, report, verbose=verbose)
 
 
@@ -64,7 +79,7 @@ def publish_cmd(app: App, force: bool) -> None:
     now = app.now()
     creport = collect(app.config, app.store, now=now)
     print_collect_report(app, creport)
-    report = build_feeds(app.config, app.store, now=now, force=force)
+    report = run_build(app.config, app.store, now, force=force)
     print_build_report(app, report)
     raise SystemExit(collect_exit_code(creport))
 
