@@ -145,6 +145,7 @@ class _CountingSMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self.transport is None:  # not the STARTTLS re-entry
             with self.owner.lock:
+                self.owner.live.add(transport)
                 self.owner.connections += 1
                 self.owner.open_now += 1
                 self.owner.max_open = max(self.owner.max_open, self.owner.open_now)
@@ -152,6 +153,7 @@ class _CountingSMTP(SMTP):
 
     def connection_lost(self, error: Exception | None) -> None:
         with self.owner.lock:
+            self.owner.live.discard(self.transport)
             self.owner.open_now -= 1
         super().connection_lost(error)
 
@@ -170,6 +172,7 @@ class SmtpTestServer:
         self.received: list[Received] = []
         self.rcpt_attempts: dict[str, int] = {}
         self.connections = 0
+        self.live: set[Any] = set()  # transports of open connections
         self.open_now = 0
         self.max_open = 0
         self.users = users
@@ -227,6 +230,20 @@ class SmtpTestServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def crash(self) -> None:
+        """The server dies: stop listening and drop every connection. Safe to call from a
+        handler hook (runs on the server's loop without waiting)."""
+
+        def _crash() -> None:
+            assert self._server is not None
+            self._server.close()
+            with self.lock:
+                live = list(self.live)
+            for t in live:
+                t.abort()
+
+        self._loop.call_soon_threadsafe(_crash)
 
     # ---- state --------------------------------------------------------------------------------
     def keep(self, envelope: Envelope, data: bytes) -> None:

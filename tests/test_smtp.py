@@ -188,6 +188,16 @@ def test_sender_refused_sets_the_server_aside_and_bounces_nobody(
         m.send(make_message(1))
 
 
+def test_every_server_refusing_the_sender_pauses(server: SmtpTestServer) -> None:
+    server.faults.reject_sender = True
+    with SmtpTestServer() as other:
+        other.faults.reject_sender = True
+        fb = SmtpServerConfig(host="127.0.0.1", port=other.port, helo_name="client.test")
+        with messenger(server.port, fallbacks=(fb,)) as m, pytest.raises(ServerUnavailableError):
+            m.send(make_message(1))
+        assert other.received == []
+
+
 def test_send_many_stops_pulling_when_every_server_is_down() -> None:
     pulled: list[int] = []
     results: list[DeliveryError | None] = []

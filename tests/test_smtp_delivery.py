@@ -205,6 +205,35 @@ def test_a_server_down_pauses_the_edition_and_the_next_run_resumes(
     assert {len(v) for v in got.values()} == {1}
 
 
+def test_a_server_dying_mid_send_pauses_and_resumes_with_in_flight_duplicates_only(
+    newsroom: Newsroom,
+) -> None:
+    srv = SmtpTestServer().start()
+    port = srv.port
+    try:
+        store, emails = make_room(newsroom, port, 20, pool_size=2)
+        srv.on_data = lambda kept: srv.crash() if kept == 6 else None
+        r = send_newsletter(newsroom.config(), store, "daily", now=NOW)
+        first = srv.by_recipient()
+    finally:
+        srv.stop()
+    assert r.status == "paused" and edition_status(store) == "paused"
+    # The server kept >= 6 messages; the sender recorded all but those in flight (<= 2).
+    assert len(first) >= 6 and 0 <= len(first) - r.sent <= 2
+    states = ledger(store)
+    unsent = [e for e, (st, _) in states.items() if st != "sent"]
+    assert {states[e] for e in unsent} == {("queued", 0)}  # put back, no attempt counted
+    with SmtpTestServer(port=port) as again:
+        r2 = send_newsletter(newsroom.config(), store, "daily", now=NOW + timedelta(hours=1))
+        second = again.by_recipient()
+    assert (r2.status, r2.sent) == ("sent", len(unsent))
+    total = {e: len(first.get(e, [])) + len(second.get(e, [])) for e in emails}
+    assert min(total.values()) == 1  # nobody lost
+    duplicates = [e for e, n in total.items() if n > 1]
+    assert len(duplicates) <= 2  # at most the messages in flight on the 2 connections
+    assert all(e in first and e in unsent for e in duplicates)
+
+
 def test_hard_bounce_limit_counts_bounces(newsroom: Newsroom, server: SmtpTestServer) -> None:
     store, _ = make_room(newsroom, server.port, 2, hard_bounce_limit=2)
     server.faults.perm_fail.add("reader0@example.org")

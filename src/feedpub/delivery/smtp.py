@@ -298,14 +298,19 @@ class SmtpMessenger:
     def _deliver(self, message: OutgoingMessage) -> None:
         data = self._signer.sign(message.data) if self._signer else message.data
         lost = ""
-        for attempt in range(2):
-            conn = self._acquire(fresh=attempt > 0)
+        losses = 0
+        while losses < 2:
+            # A refusing server is set aside and the next one tried (a finite walk: when
+            # none is left, _acquire raises ServerUnavailableError). A lost connection is
+            # retried once, on a fresh connection.
+            conn = self._acquire(fresh=losses > 0)
             reusable = False
             try:
                 self._transact(conn, message.envelope_from, message.recipient, data)
                 reusable = True
                 return
             except _ConnectionLost as e:
+                losses += 1
                 lost = f"{conn.server.name}: {e}"
                 log.info(
                     "connection lost; retrying on a fresh connection",
@@ -313,7 +318,6 @@ class SmtpMessenger:
                 )
             except _ServerRefused as e:
                 self._set_aside(conn.server, str(e), self._down_cooldown)
-                lost = f"{conn.server.name}: {e}"
             except DeliveryError:
                 reusable = conn.reset()
                 raise
