@@ -19,15 +19,17 @@ FEEDS_EXPECTED = GOLDEN / "feeds" / "expected"
 FEEDS_NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def build_feeds_corpus(workdir: Path) -> Path:
+def build_feeds_corpus(workdir: Path, extra_config: str = "") -> Path:
     """Copy the feeds corpus into ``workdir``, collect and build it at FEEDS_NOW.
-    Returns the output folder."""
+    ``extra_config`` is appended to the [output] table. Returns the output folder."""
     from feedpub.collect import collect
     from feedpub.config import load_config
     from feedpub.feeds import build_feeds
     from feedpub.store import Store
 
-    shutil.copy(FEEDS_CORPUS / "config.toml", workdir / "config.toml")
+    text = (FEEDS_CORPUS / "config.toml").read_text(encoding="utf-8")
+    text = text.replace("archive_page_size = 2\n", "archive_page_size = 2\n" + extra_config)
+    (workdir / "config.toml").write_text(text, encoding="utf-8")
     shutil.copytree(FEEDS_CORPUS / "content", workdir / "content")
     config = load_config(workdir / "config.toml")
     store = Store(config.store_url)

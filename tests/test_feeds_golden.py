@@ -55,6 +55,15 @@ def test_output_matches_golden_files(out: Path) -> None:
         assert got[name] == want[name], f"{name} differs: review, then tests/regenerate_golden.py"
 
 
+@pytest.mark.parametrize("writer", ["feedgen", "stream"])
+def test_either_writer_everywhere_gives_the_same_bytes(
+    out: Path, writer: str, tmp_path: Path
+) -> None:
+    """[output] writer = "feedgen" | "stream" (default "auto" mixes them): same files."""
+    other = build_feeds_corpus(tmp_path, f'writer = "{writer}"\n')
+    assert _files(other) == _files(out)
+
+
 def test_every_feed_exists_in_every_format(out: Path) -> None:
     for d in FEED_DIRS:
         for name in ("rss.xml", "atom.xml", "feed.json"):

@@ -73,7 +73,7 @@ GROUPS = {FeedKind.SITE: "Site", FeedKind.BEAT: "Beats", FeedKind.AUTHOR: "Autho
 @dataclass
 class BuildReport:
     written: list[str] = field(default_factory=list)  # paths relative to the output dir
-    unchanged: int = 0  # documents whose fingerprint matched (not rendered)
+    unchanged: int = 0  # documents checked whose fingerprint matched (not rendered)
     generation: int = 0  # the store generation the feeds now reflect
     skipped: bool = False  # the O(1) check found nothing to do
     removed: list[str] = field(default_factory=list)

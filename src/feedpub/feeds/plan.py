@@ -38,7 +38,7 @@ from feedpub.feeds.model import (
     Item,
     Person,
 )
-from feedpub.text import clean_text, plain_line
+from feedpub.text import absolute_url, clean_text, plain_line
 from feedpub.types import Article, ArticleStatus
 
 # Bump when the output of any writer changes, so every feed is rebuilt once.
@@ -321,8 +321,6 @@ def make_doc(
 def _abs(url: str | None, base: str) -> str | None:
     if not url:
         return None
-    from feedpub.text import absolute_url
-
     return absolute_url(url, base)
 
 

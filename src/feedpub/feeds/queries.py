@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
-from feedpub.feeds.model import FeedKind
+from feedpub.feeds.model import FeedKind, Format
 from feedpub.feeds.plan import AuthorRow, FeedSpec, Slot
 from feedpub.store import Store, set_meta
 from feedpub.types import Article, ArticleStatus
@@ -198,8 +198,6 @@ def generations(conn: Connection, ids: Sequence[str]) -> dict[str, int]:
 
 
 def _current_paths(spec: FeedSpec) -> list[str]:
-    from feedpub.feeds.model import Format
-
     return [spec.path(f) for f in Format]
 
 
