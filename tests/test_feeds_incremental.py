@@ -209,3 +209,74 @@ def test_crash_while_writing_keeps_the_previous_file(
     rep = build_feeds(room.config, room.store, now=NOW + timedelta(minutes=1), ping=False)
     assert not rep.skipped and "atom.xml" in rep.written  # the failed build was not recorded
     assert [e.title for e in room.entries()] == ["Story 2", "Story 1"]
+
+
+def test_plan_hides_published_rows_dated_in_the_future(room: Room) -> None:
+    """Even a row stored as "published" is hidden until its time; the build wakes up then."""
+    from feedpub.types import Article, ArticleStatus
+
+    room.add(1)
+    room.publish()
+    due = NOW + timedelta(hours=3)
+    with room.store.begin() as conn:
+        gen = room.store.bump_generation(conn)
+        room.store.upsert_author(conn, "arjun-mehta", "Arjun Mehta")
+        room.store.upsert_article(
+            conn,
+            Article(
+                id="tag:news.example,2026:/post/early/",
+                url="https://news.example/post/early/",
+                slug="early",
+                title="Embargoed story",
+                authors=("Arjun Mehta",),
+                author_slugs=("arjun-mehta",),
+                beat="technology",
+                tags=(),
+                published=due,
+                updated=due,
+                summary="S",
+                content_html="<p>B</p>",
+                reading_minutes=1,
+                status=ArticleStatus.PUBLISHED,
+            ),
+            source="test",
+            source_key="early",
+            content_hash="x" * 64,
+            first_seen=NOW,
+            generation=gen,
+            insert=True,
+        )
+    rep = build_feeds(room.config, room.store, now=NOW + timedelta(hours=1), ping=False)
+    assert not rep.skipped
+    assert "Embargoed story" not in "".join(b.decode() for b in room.files().values())
+    assert build_feeds(room.config, room.store, now=NOW + timedelta(hours=2), ping=False).skipped
+    rep = build_feeds(room.config, room.store, now=due, ping=False)  # no generation bump
+    assert not rep.skipped and "beats/technology/atom.xml" in rep.written
+    assert [e.title for e in room.entries()] == ["Embargoed story", "Story 1"]
+
+
+def test_config_change_rebuilds_every_feed(room: Room) -> None:
+    room.add(1)
+    room.publish()
+    text = room.nr.config_path.read_text().replace('title = "Test Times"', 'title = "Test Post"')
+    room.nr.config_path.write_text(text, encoding="utf-8")
+    room.config = room.nr.config()
+    rep = build_feeds(room.config, room.store, now=NOW, ping=False)
+    assert not rep.skipped
+    assert {"rss.xml", "beats/world/atom.xml", "authors/arjun-mehta/feed.json"} <= set(rep.written)
+    assert "<title>Test Post</title>" in (room.out / "rss.xml").read_text()
+
+
+def test_archive_pages_removed_when_a_feed_shrinks(room: Room) -> None:
+    for n in range(1, 5):
+        room.add(n, beat="world")
+        room.publish(NOW + timedelta(minutes=n))
+    assert (room.out / "beats/world/archive/2/atom.xml").is_file()
+    for n in (1, 2):
+        room.add(n, beat="technology")
+    rep = room.publish(NOW + timedelta(minutes=10))
+    assert "beats/world/archive/1/rss.xml" in rep.removed
+    assert not (room.out / "beats/world/archive").exists() or not any(
+        (room.out / "beats/world/archive").rglob("*.xml")
+    )
+    assert [e.title for e in room.entries("beats/world/atom.xml")] == ["Story 4", "Story 3"]
