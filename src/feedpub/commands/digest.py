@@ -167,7 +167,9 @@ def status_cmd(app: App, edition: str) -> None:
         soft_wrap=True,
     )
     app.console.print(
-        "  ".join(f"{k} {c[k]}" for k in ("queued", "sending", "sent", "failed", "bounced"))
+        "  ".join(
+            f"{k} {n}" for k, n in c.items()
+        )  # queued sending sent failed bounced, then others
         + f"  total {st.total}  remaining {st.remaining}  attempts {st.attempts}",
         soft_wrap=True,
     )
