@@ -166,10 +166,9 @@ def status_cmd(app: App, edition: str) -> None:
         f"{st.newsletter} No. {st.number} (id {st.edition_id}, slot {st.slot}): {st.status}",
         soft_wrap=True,
     )
+    # queued, sending, sent, failed, bounced, then any other (cancelled)
     app.console.print(
-        "  ".join(
-            f"{k} {n}" for k, n in c.items()
-        )  # queued sending sent failed bounced, then others
+        "  ".join(f"{k} {n}" for k, n in c.items())
         + f"  total {st.total}  remaining {st.remaining}  attempts {st.attempts}",
         soft_wrap=True,
     )
