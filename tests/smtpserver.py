@@ -7,6 +7,8 @@
 
 Faults (all keyed by recipient address; counters are "how many more times"):
 - ``temp_fail``: 451 at RCPT TO;            ``perm_fail``: 550 at RCPT TO (always);
+- ``drop_mid_data``: after the 354 the server reads one line of the message and drops the
+  connection (the message is not kept);
 - ``drop_data``: the whole DATA is read, then the connection is dropped without a reply and
   the message is *not* kept (the client cannot tell whether it was);
 - ``drop_after_store``: like drop_data but the message *is* kept (the ambiguous case that
@@ -62,6 +64,7 @@ class Faults:
     temp_fail: dict[str, int] = field(default_factory=dict)
     perm_fail: set[str] = field(default_factory=set)
     drop_data: dict[str, int] = field(default_factory=dict)
+    drop_mid_data: dict[str, int] = field(default_factory=dict)
     drop_after_store: dict[str, int] = field(default_factory=dict)
     slow: dict[str, int] = field(default_factory=dict)
     slow_seconds: float = 1.0
@@ -150,6 +153,18 @@ class _CountingSMTP(SMTP):
                 self.owner.open_now += 1
                 self.owner.max_open = max(self.owner.max_open, self.owner.open_now)
         super().connection_made(transport)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        rcpts = self.envelope.rcpt_tos if self.envelope is not None else []
+        with self.owner.lock:
+            drop = bool(rcpts) and _take(self.owner.faults.drop_mid_data, rcpts[0])
+        if not drop:
+            await super().smtp_DATA(arg)
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        await self._reader.readuntil(b"\r\n")  # the first line of the message, then gone
+        assert isinstance(self.transport, asyncio.Transport)
+        self.transport.abort()
 
     def connection_lost(self, error: Exception | None) -> None:
         with self.owner.lock:

@@ -125,6 +125,20 @@ def test_connection_dropped_mid_data_is_retried_on_a_fresh_connection(
     assert server.connections == 2
 
 
+def test_connection_dropped_in_the_middle_of_the_message_is_retried(
+    server: SmtpTestServer,
+) -> None:
+    server.faults.drop_mid_data["reader1@example.org"] = 1
+    with messenger(server.port) as m:
+        m.send(make_message(1, body_lines=3000))  # ~200 KB
+        m.send(make_message(2))
+    assert [r.rcpt_tos[0] for r in server.received] == [
+        "reader1@example.org",
+        "reader2@example.org",
+    ]
+    assert server.connections == 2
+
+
 def test_connection_dropped_twice_is_temporary(server: SmtpTestServer) -> None:
     server.faults.drop_data["reader1@example.org"] = 2
     with messenger(server.port) as m:

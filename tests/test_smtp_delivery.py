@@ -131,6 +131,7 @@ def test_faults_4xx_retried_5xx_bounced_drop_and_timeout_recovered(
     f.temp_fail["reader1@example.org"] = 2  # 451 twice, then accepted
     f.perm_fail.add("reader2@example.org")  # 550: bounced, never retried
     f.drop_data["reader3@example.org"] = 1  # connection dropped after DATA, once
+    f.drop_mid_data["reader6@example.org"] = 1  # ... and in the middle of the message
     f.slow["reader4@example.org"] = 2  # slower than the timeout on both connections
     f.slow_seconds = 1.5
     f.temp_fail["reader5@example.org"] = 99  # 4xx every time: given up after max_attempts
@@ -144,6 +145,7 @@ def test_faults_4xx_retried_5xx_bounced_drop_and_timeout_recovered(
     assert state["reader2@example.org"] == ("bounced", 1)
     assert server.rcpt_attempts["reader2@example.org"] == 1
     assert state["reader3@example.org"] == ("sent", 1)  # retried on a fresh connection
+    assert state["reader6@example.org"] == ("sent", 1)
     assert state["reader4@example.org"] == ("sent", 2)  # timed out twice, then delivered
     assert state["reader5@example.org"] == ("bounced", 4)
     assert server.rcpt_attempts["reader5@example.org"] == 4
