@@ -280,3 +280,21 @@ def test_archive_pages_removed_when_a_feed_shrinks(room: Room) -> None:
         (room.out / "beats/world/archive").rglob("*.xml")
     )
     assert [e.title for e in room.entries("beats/world/atom.xml")] == ["Story 4", "Story 3"]
+
+
+def test_feeds_of_a_removed_beat_are_deleted(room: Room) -> None:
+    room.add(1, beat="russia-ukraine-war")
+    room.add(2, beat="technology")
+    room.publish()
+    assert (room.out / "beats/russia-ukraine-war/rss.xml").is_file()
+    text = room.nr.config_path.read_text()
+    start = text.index('[[beats]]\nslug = "russia-ukraine-war"')
+    end = text.index("[[beats]]", start + 1)
+    room.nr.config_path.write_text(text[:start] + text[end:], encoding="utf-8")
+    room.config = room.nr.config()
+    rep = room.publish(NOW + timedelta(minutes=1))
+    assert "beats/russia-ukraine-war/rss.xml" in rep.removed
+    assert not (room.out / "beats/russia-ukraine-war/rss.xml").exists()
+    assert (room.out / "beats/technology/rss.xml").is_file()
+    index = (room.out / "index.html").read_text()
+    assert "russia-ukraine-war" not in index

@@ -136,6 +136,8 @@ def build_feeds(
     ``ping=False`` skips the WebSub pings (tests, dry runs)."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("build_feeds: now must be timezone-aware")
     report = BuildReport()
     quick = _quick_fingerprint(config)
     with store.read() as conn:
@@ -254,7 +256,25 @@ class _Builder:
                 self.report.feeds_planned += 1
                 mine = [c for c in changed if _in_feed(spec, c)] if changed is not None else None
                 self._feed(spec, self.feed_state.get(spec.ident), mine)
+        if changed is None:
+            self._remove_stale(specs)
         self._discovery(specs)
+
+    def _remove_stale(self, specs: Sequence[FeedSpec]) -> None:
+        """Files of feeds that no longer exist (a beat removed from the config, a path
+        pattern changed): delete them so no feed silently stops updating."""
+        live = {sp.ident for sp in specs}
+        self.feed_state = {k: v for k, v in self.feed_state.items() if k in live}
+        keep = {p for p, _f, _u in self.records}
+        keep |= set(self.report.removed)
+        current = {sp.path(f) for sp in specs for f in Format}
+        dirs = tuple(sp.dir + "archive/" for sp in specs)
+        for path in queries.recorded_paths(self.conn):
+            if path in keep or path in current or path.startswith(dirs):
+                continue
+            self.out.remove(path)
+            self.report.removed.append(path)
+            log.info("removed the file of a feed that no longer exists", extra={"path": path})
 
     # ---- one feed ------------------------------------------------------------------------
     def _feed(

@@ -224,6 +224,10 @@ def save_files(
         )
 
 
+def recorded_paths(conn: Connection) -> list[str]:
+    return [r[0] for r in conn.execute(sa.select(FF.c.path).order_by(FF.c.path))]
+
+
 def forget_files(conn: Connection, paths: Sequence[str]) -> None:
     for i in range(0, len(paths), 500):
         conn.execute(sa.delete(FF).where(FF.c.path.in_(list(paths[i : i + 500]))))
