@@ -145,6 +145,9 @@ def test_feedgen_atom_enclosure_and_authors() -> None:
 
 
 def test_feedgen_rss_traps() -> None:
+    # feedgen's own formatRFC2822 switches the process-wide locale (not thread-safe).
+    assert feedgen_writer.feedgen.entry.formatRFC2822 is feedgen_writer.rfc822
+    assert feedgen_writer.feedgen.feed.formatRFC2822 is feedgen_writer.rfc822
     before = locale.setlocale(locale.LC_ALL)
     data = feedgen_writer.render_rss(DOCS["current"])
     assert locale.setlocale(locale.LC_ALL) == before
