@@ -183,7 +183,9 @@ class PagesSourceConfig(_Model):
             try:
                 re.compile(v)
             except re.error as e:
-                raise ValueError(f"url_pattern {v!r} is not a valid regular expression: {e}") from None
+                raise ValueError(
+                    f"url_pattern {v!r} is not a valid regular expression: {e}"
+                ) from None
         return v
 
     @model_validator(mode="after")
