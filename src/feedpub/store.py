@@ -140,51 +140,14 @@ class Store:
     def article_states(
         self, conn: Connection, source: str | None = None
     ) -> list[StoredArticleState]:
+        """What change detection needs of every stored article (of one source, if given)."""
+        a = s.articles
         q = sa.select(
-            s.articles.c.id,
-            s.articles.c.source,
-            s.articles.c.source_key,
-            s.articles.c.url,
-            s.articles.c.content_hash,
-            s.articles.c.status,
-            s.articles.c.published,
-            s.articles.c.updated,
-        )
+            a.c.id, a.c.source, a.c.source_key, a.c.url, a.c.content_hash, a.c.status,
+            a.c.published, a.c.updated,
+        )  # fmt: skip
         if source is not None:
-            q = q.where(s.articles.c.source == source)
-        return [
-            StoredArticleState(
-                r.id,
-                r.source,
-                r.source_key,
-                r.url,
-                r.content_hash,
-                ArticleStatus(r.status),
-                r.published,
-                r.updated,
-            )
-            for r in conn.execute(q)
-        ]
-
-    def find_by_url(self, conn: Connection, url: str) -> StoredArticleState | None:
-        states = [st for st in self._states_where(conn, s.articles.c.url == url)]
-        return states[0] if states else None
-
-    def find_by_id(self, conn: Connection, article_id: str) -> StoredArticleState | None:
-        states = self._states_where(conn, s.articles.c.id == article_id)
-        return states[0] if states else None
-
-    def _states_where(self, conn: Connection, cond: Any) -> list[StoredArticleState]:
-        q = sa.select(
-            s.articles.c.id,
-            s.articles.c.source,
-            s.articles.c.source_key,
-            s.articles.c.url,
-            s.articles.c.content_hash,
-            s.articles.c.status,
-            s.articles.c.published,
-            s.articles.c.updated,
-        ).where(cond)
+            q = q.where(a.c.source == source)
         return [
             StoredArticleState(
                 r.id,
