@@ -1,12 +1,9 @@
 """The W3C Feed Validation Service (github.com/w3c/feedvalidator), run locally.
 
-Opt-in: it is not a dependency of ours. Set FEEDVALIDATOR to its ``src`` folder and
-FEEDVALIDATOR_PYTHON to a Python that has lxml, html5lib and rdflib, e.g.:
-
-    git clone https://github.com/w3c/feedvalidator /tmp/feedvalidator
-    python3.11 -m venv /tmp/fvenv && /tmp/fvenv/bin/pip install lxml html5lib rdflib
-    FEEDVALIDATOR=/tmp/feedvalidator/src FEEDVALIDATOR_PYTHON=/tmp/fvenv/bin/python \\
-        .venv/bin/pytest tests/test_feeds_w3c.py
+Opt-in: it is not a dependency of ours and none of its code lives here. Point
+FEEDVALIDATOR at the ``src`` folder of a local checkout of w3c/feedvalidator and
+FEEDVALIDATOR_PYTHON at a Python that has lxml, html5lib and rdflib, then run
+``.venv/bin/pytest tests/test_feeds_w3c.py``.
 
 The bar (DESIGN.md): no errors and no warnings for every RSS, Atom and OPML file.
 """
