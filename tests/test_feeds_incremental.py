@@ -201,7 +201,7 @@ def test_crash_while_writing_keeps_the_previous_file(
     def boom(src: str, dst: str) -> None:
         raise OSError("simulated crash during rename")
 
-    monkeypatch.setattr("feedpub.feeds.output.os.replace", boom)
+    monkeypatch.setattr("feedpub.atomicfile.os.replace", boom)
     with pytest.raises(OSError, match="simulated crash"):
         build_feeds(room.config, room.store, now=NOW + timedelta(minutes=1), ping=False)
     assert room.files() == before  # old bytes intact, no temp files left behind

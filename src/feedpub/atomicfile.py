@@ -9,9 +9,14 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes, *, skip_if_same: bool = True) -> bool:
+def write_atomic(
+    path: Path, data: bytes, *, skip_if_same: bool = True, sync_dir: bool = True
+) -> bool:
     """Write ``data`` to ``path`` atomically. Returns False (and writes nothing) when the
-    file already holds exactly ``data`` and ``skip_if_same`` is set."""
+    file already holds exactly ``data`` and ``skip_if_same`` is set.
+
+    ``sync_dir=False`` leaves the folder's fsync (which makes the rename durable) to the
+    caller, who writes many files and calls :func:`fsync_dir` once per folder."""
     if skip_if_same:
         try:
             if path.stat().st_size == len(data) and path.read_bytes() == data:
@@ -31,11 +36,12 @@ def write_atomic(path: Path, data: bytes, *, skip_if_same: bool = True) -> bool:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
     return True
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds

@@ -8,10 +8,9 @@ entries made durable once per build: a build writes thousands of archive pages.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
+
+from feedpub.atomicfile import fsync_dir, write_atomic
 
 
 class OutputDir:
@@ -22,25 +21,8 @@ class OutputDir:
     def write(self, rel: str, data: bytes, *, skip_if_same: bool = True) -> bool:
         """Write ``data`` to ``root/rel`` atomically; False when it already holds ``data``."""
         path = self.root / rel
-        if skip_if_same:
-            try:
-                if path.stat().st_size == len(data) and path.read_bytes() == data:
-                    return False
-            except FileNotFoundError:
-                pass
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        if not write_atomic(path, data, skip_if_same=skip_if_same, sync_dir=False):
+            return False
         self._dirty.add(path.parent)
         return True
 
@@ -52,10 +34,5 @@ class OutputDir:
     def sync(self) -> None:
         """fsync every folder that gained or lost an entry (makes the renames durable)."""
         for folder in sorted(self._dirty):
-            with contextlib.suppress(OSError):
-                fd = os.open(folder, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+            fsync_dir(folder)
         self._dirty.clear()
