@@ -298,3 +298,36 @@ def test_feeds_of_a_removed_beat_are_deleted(room: Room) -> None:
     assert (room.out / "beats/technology/rss.xml").is_file()
     index = (room.out / "index.html").read_text()
     assert "russia-ukraine-war" not in index
+
+
+def test_builds_of_one_store_take_turns(room: Room, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second build (another process: the daemon's tick, a manual build) waits for the
+    first to finish instead of racing it; past the wait it gives up clearly."""
+    import threading
+
+    from feedpub.errors import LockedError
+    from feedpub.feeds import build as build_mod
+    from feedpub.locks import lock_for
+
+    room.add(1)
+    collect(room.config, room.store, now=NOW)
+    held = lock_for(room.config.store_url, "build")
+    held.acquire()  # another builder is at work
+    done: list[BuildReport] = []
+    t = threading.Thread(
+        target=lambda: done.append(build_feeds(room.config, room.store, now=NOW, ping=False))
+    )
+    t.start()
+    t.join(0.5)
+    assert t.is_alive() and not done and not (room.out / "atom.xml").exists()
+    held.release()
+    t.join(30)
+    assert done and "atom.xml" in done[0].written
+    # Held for longer than the wait: a clear error, nothing written.
+    monkeypatch.setattr(build_mod, "BUILD_LOCK_WAIT", 0.1)
+    held.acquire()
+    try:
+        with pytest.raises(LockedError, match="build is already running"):
+            build_feeds(room.config, room.store, now=NOW, force=True, ping=False)
+    finally:
+        held.release()

@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -47,9 +48,10 @@ class Lock(Protocol):
 class FileLock:
     """An exclusive, non-blocking ``flock`` on ``path``; released by the kernel on exit."""
 
-    def __init__(self, path: Path, name: str = "daemon") -> None:
+    def __init__(self, path: Path, name: str = "daemon", wait: float = 0.0) -> None:
         self.path = path
         self.name = name
+        self.wait = wait  # seconds to wait for a holder to finish before LockedError
         self._fd: int | None = None
 
     @property
@@ -66,9 +68,15 @@ class FileLock:
                 f"cannot open the lock file {self.path}: {e.strerror}; the daemon needs to "
                 "write beside the database (check the folder's owner and permissions)"
             ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
             os.close(fd)
             info = self._read_info()
             who = f"pid {info['pid']}" if info and "pid" in info else "another process"
@@ -135,9 +143,10 @@ class AdvisoryLock:
     """PostgreSQL session advisory lock with the same interface (not yet exercised in CI:
     no PostgreSQL server in the test environment)."""
 
-    def __init__(self, engine: sa.Engine, name: str = "daemon") -> None:
+    def __init__(self, engine: sa.Engine, name: str = "daemon", wait: float = 0.0) -> None:
         self.engine = engine
         self.name = name
+        self.wait = wait
         # pg advisory keys are bigint: a stable 63-bit hash of the lock name.
         self.key = int.from_bytes(hashlib.sha256(f"feedpub:{name}".encode()).digest()[:8]) >> 1
         self._conn: sa.Connection | None = None
@@ -146,8 +155,13 @@ class AdvisoryLock:
         if self._conn is not None:
             return
         conn = self.engine.connect()
-        ok = conn.execute(sa.select(sa.func.pg_try_advisory_lock(self.key))).scalar()
-        conn.commit()
+        deadline = time.monotonic() + self.wait
+        while True:
+            ok = conn.execute(sa.select(sa.func.pg_try_advisory_lock(self.key))).scalar()
+            conn.commit()
+            if ok or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
         if not ok:
             conn.close()
             raise LockedError(
@@ -196,13 +210,15 @@ def sqlite_path(store_url: str) -> Path | None:
     return Path(url.database)
 
 
-def lock_for(store_url: str, name: str = "daemon", engine: sa.Engine | None = None) -> Lock:
-    """The lock guarding ``name`` on this store."""
+def lock_for(
+    store_url: str, name: str = "daemon", engine: sa.Engine | None = None, wait: float = 0.0
+) -> Lock:
+    """The lock guarding ``name`` on this store; ``wait`` seconds for a holder to let go."""
     db = sqlite_path(store_url)
     if db is not None:
-        return FileLock(db.with_name(f"{db.name}.{name}.lock"), name)
+        return FileLock(db.with_name(f"{db.name}.{name}.lock"), name, wait)
     if sa.engine.make_url(store_url).get_backend_name() == "postgresql" and engine is not None:
-        return AdvisoryLock(engine, name)
+        return AdvisoryLock(engine, name, wait)
     raise ConfigError(
         f"no lock for a {sa.engine.make_url(store_url).get_backend_name()!r} store; "
         "use a SQLite file (sqlite:///feedpub.db) or PostgreSQL",

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -51,6 +52,7 @@ from feedpub.feeds.plan import (
     tail_of,
     to_item,
 )
+from feedpub.locks import lock_for, sqlite_path
 from feedpub.store import Store
 from feedpub.types import ArticleStatus
 
@@ -123,6 +125,11 @@ def _next_due(conn: Connection, now: datetime) -> datetime | None:
     return due
 
 
+# How long a build waits for another process's build (the daemon's tick, a manual
+# `feedpub build`) to finish before giving up with LockedError.
+BUILD_LOCK_WAIT = 600.0
+
+
 def build_feeds(
     config: Config,
     store: Store,
@@ -133,7 +140,26 @@ def build_feeds(
 ) -> BuildReport:
     """Bring the output folder up to date with the store. See the module docstring.
 
+    Builds of one store run one at a time (a lock beside the database): two builds
+    racing could otherwise leave the older one's files under the newer one's record.
     ``ping=False`` skips the WebSub pings (tests, dry runs)."""
+    lock: contextlib.AbstractContextManager[object]
+    if store.is_sqlite and sqlite_path(store.url) is None:
+        lock = contextlib.nullcontext()  # in-memory store: one process only
+    else:
+        lock = lock_for(store.url, "build", engine=store.engine, wait=BUILD_LOCK_WAIT)
+    with lock:
+        return _build_feeds(config, store, now=now, force=force, ping=ping)
+
+
+def _build_feeds(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None,
+    force: bool,
+    ping: bool,
+) -> BuildReport:
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
