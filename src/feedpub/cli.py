@@ -18,6 +18,7 @@ from feedpub.commands import daemon as daemon_cmds
 from feedpub.commands import digest as digest_cmds
 from feedpub.commands import status as status_cmds
 from feedpub.commands import subscribers as subscriber_cmds
+from feedpub.commands import web as web_cmds
 from feedpub.commands.common import App
 from feedpub.logs import setup_logging
 
@@ -54,4 +55,6 @@ for _cmd in [*daemon_cmds.COMMANDS, *status_cmds.COMMANDS]:
 for _cmd in build_commands.COMMANDS:
     main.add_command(_cmd)
 for _cmd in [*digest_cmds.COMMANDS, *subscriber_cmds.COMMANDS]:
+    main.add_command(_cmd)
+for _cmd in web_cmds.COMMANDS:
     main.add_command(_cmd)

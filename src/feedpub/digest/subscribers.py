@@ -231,6 +231,63 @@ def unsubscribe_by_id(conn: Connection, subscriber_id: int, newsletter: str, now
     return bool(n.rowcount)
 
 
+def subscription_by_id(
+    conn: Connection, subscriber_id: int, newsletter: str
+) -> SubscriberRow | None:
+    """One subscriber's subscription to one newsletter (what a preferences page shows)."""
+    sub, subs = s.subscribers, s.subscriptions
+    r = conn.execute(
+        sa.select(
+            sub.c.id,
+            sub.c.email,
+            sub.c.name,
+            sub.c.status,
+            subs.c.beats,
+            subs.c.status.label("sstatus"),
+        )
+        .join(subs, subs.c.subscriber_id == sub.c.id)
+        .where(sub.c.id == subscriber_id, subs.c.newsletter == newsletter)
+    ).first()
+    if r is None:
+        return None
+    return SubscriberRow(
+        r.id, r.email, r.name, r.status, newsletter, tuple(r.beats or ()), r.sstatus
+    )
+
+
+def set_beats_by_id(
+    conn: Connection,
+    subscriber_id: int,
+    newsletter: str,
+    beats: tuple[str, ...],
+    now: datetime,
+    *,
+    resubscribe: bool = False,
+) -> bool:
+    """What a verified preferences form does: save the beats chosen (already checked by
+    ``parse_beats``; empty = all). ``resubscribe`` also re-activates the subscription and
+    a subscriber who had unsubscribed (never a bounced one: that takes ``subscribers add``).
+    False when there is no such subscription (purged)."""
+    subs = s.subscriptions
+    values: dict[str, Any] = {"beats": list(beats), "updated": now}
+    if resubscribe:
+        values["status"] = "active"
+    n = conn.execute(
+        sa.update(subs)
+        .where(subs.c.subscriber_id == subscriber_id, subs.c.newsletter == newsletter)
+        .values(**values)
+    )
+    if not n.rowcount:
+        return False
+    if resubscribe:
+        conn.execute(
+            sa.update(s.subscribers)
+            .where(s.subscribers.c.id == subscriber_id, s.subscribers.c.status == "unsubscribed")
+            .values(status="active", updated=now)
+        )
+    return True
+
+
 def listing(conn: Connection, newsletter: str | None = None) -> list[SubscriberRow]:
     sub, subs = s.subscribers, s.subscriptions
     q = (

@@ -57,16 +57,24 @@ def verify_token(config: Config, token: str, purpose: str = UNSUBSCRIBE) -> tupl
     return tokens_for(config).verify(purpose, token)
 
 
+def unsubscribe_base(config: Config) -> str:
+    """The unsubscribe endpoint the digests link to (``feedpub serve`` serves its path)."""
+    return config.delivery.unsubscribe_url or f"{config.site.base_url}unsubscribe"
+
+
+def preferences_base(config: Config) -> str:
+    return config.delivery.preferences_url or f"{config.site.base_url}preferences"
+
+
 class LinkMaker:
     """Per-subscriber unsubscribe/preferences URLs and the List-Unsubscribe mailto."""
 
     def __init__(self, config: Config, newsletter: str, tokens: Tokens) -> None:
         d = config.delivery
-        base = config.site.base_url
         self.newsletter = newsletter
         self.tokens = tokens
-        self.unsubscribe_base = d.unsubscribe_url or f"{base}unsubscribe"
-        self.preferences_base = d.preferences_url or f"{base}preferences"
+        self.unsubscribe_base = unsubscribe_base(config)
+        self.preferences_base = preferences_base(config)
         nl = config.newsletter(newsletter)
         self.mailto = d.unsubscribe_mailto or f"unsubscribe@{from_domain(nl.from_)}"
 

@@ -1,0 +1,93 @@
+"""The HTML pages of the web endpoints, from small autoescaped Jinja2 templates
+(``templates/web_*.html.j2``; a file of the same name in ``[output] templates_dir``
+overrides ours). Every value is escaped by Jinja2's autoescaping."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from feedpub.config import Config
+
+
+@dataclass(frozen=True, slots=True)
+class BeatChoice:
+    slug: str
+    title: str
+    checked: bool
+
+
+@functools.lru_cache(maxsize=8)
+def _env(templates_dir: Path | None) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    if templates_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
+    loaders.append(jinja2.PackageLoader("feedpub", "templates"))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _render(config: Config, name: str, **context: Any) -> bytes:
+    tdir = config.resolve(config.output.templates_dir) if config.output.templates_dir else None
+    site = {
+        "title": config.site.title,
+        "base_url": config.site.base_url,
+        "language": config.site.language,
+    }
+    return _env(tdir).get_template(name).render(site=site, **context).encode("utf-8")
+
+
+def unsubscribe_page(
+    config: Config,
+    *,
+    newsletter_title: str,
+    action: str,
+    done: bool,
+    preferences_url: str | None,
+) -> bytes:
+    return _render(
+        config,
+        "web_unsubscribe.html.j2",
+        newsletter_title=newsletter_title,
+        action=action,
+        done=done,
+        preferences_url=preferences_url,
+    )
+
+
+def preferences_page(
+    config: Config,
+    *,
+    newsletter_title: str,
+    action: str,
+    beats: Sequence[BeatChoice],
+    subscribed: bool,
+    saved: bool = False,
+    error: str = "",
+    unsubscribe_url: str | None = None,
+) -> bytes:
+    return _render(
+        config,
+        "web_preferences.html.j2",
+        newsletter_title=newsletter_title,
+        action=action,
+        beats=beats,
+        subscribed=subscribed,
+        saved=saved,
+        error=error,
+        unsubscribe_url=unsubscribe_url,
+    )
+
+
+def message_page(config: Config, heading: str, message: str) -> bytes:
+    return _render(config, "web_message.html.j2", heading=heading, message=message)
