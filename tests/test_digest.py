@@ -351,3 +351,25 @@ def test_unsubscribe_token_command_honours_genuine_tokens_only(room) -> None:  #
 
         emails = [r[1] for r in subs.active_recipients(conn, "daily")]
     assert "tech@example.com" not in emails and "all@example.com" in emails
+
+
+def test_late_collected_story_goes_into_the_next_edition(room) -> None:  # type: ignore[no-untyped-def]
+    newsroom, store = room
+    cfg = newsroom.config()
+    send_newsletter(cfg, store, "daily", now=NOW)
+    # Collected 5 minutes after the edition froze, though dated 10 minutes before it.
+    put(
+        store,
+        article(6, "world", NOW - timedelta(minutes=10), title="Late story"),
+        first_seen=NOW + timedelta(minutes=5),
+    )
+    # A new source backfilling a month-old story: never mailed.
+    put(
+        store,
+        article(7, "world", NOW - timedelta(days=30), title="Backfilled story"),
+        first_seen=NOW + timedelta(minutes=5),
+    )
+    r = send_newsletter(cfg, store, "daily", now=NOW + timedelta(days=1))
+    assert (r.articles, r.status) == (1, "sent")
+    text, _ = _parts(_msgs(newsroom, Path("outbox/daily/2026-11-27T0700Z"))["all@example.com"])
+    assert "Late story" in text and "Backfilled story" not in text

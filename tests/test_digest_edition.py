@@ -116,3 +116,22 @@ def test_plan_invariants(items, prev_hours) -> None:  # type: ignore[no-untyped-
         assert plan.since < a.published <= NOW
         assert a.beat in BEATS
     assert list(plan.beats) == [b for b in BEATS if b in plan.beats]
+
+
+def test_late_arrivals_are_sent_once_and_backfills_never() -> None:
+    """A story dated before the last cutoff but collected after it (a feed polled just
+    after the edition froze) goes into the next edition; a source that backfills old
+    stories mails none of them; the first edition keeps to its lookback."""
+    from dataclasses import replace
+
+    previous = hours_ago(1)
+    late = replace(article(1, "world", hours_ago(1.2)), first_seen=hours_ago(0.9))
+    seen_in_time = replace(article(2, "world", hours_ago(1.5)), first_seen=hours_ago(1.4))
+    backfill = replace(article(3, "world", hours_ago(24 * 30)), first_seen=hours_ago(0.5))
+    plan = _plan([late, seen_in_time, backfill], previous=previous)
+    assert plan.article_ids == (late.id,)
+    # Once sent it is never sent again.
+    assert _plan([late], previous=hours_ago(0.1), sent={late.id}).empty
+    # First edition: nothing before the lookback, however recently collected.
+    old = replace(article(4, "world", hours_ago(25)), first_seen=hours_ago(0.1))
+    assert _plan([old]).empty

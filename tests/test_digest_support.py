@@ -42,7 +42,9 @@ def article(
     )
 
 
-def put(store: Store, *articles: Article, insert: bool = True) -> None:
+def put(
+    store: Store, *articles: Article, insert: bool = True, first_seen: datetime | None = None
+) -> None:
     with store.begin() as conn:
         for a in articles:
             for slug, name in zip(a.author_slugs, a.authors, strict=True):
@@ -53,7 +55,7 @@ def put(store: Store, *articles: Article, insert: bool = True) -> None:
                 source="test",
                 source_key=a.slug,
                 content_hash=str(hash((a.title, a.summary, a.status))),
-                first_seen=a.published,
+                first_seen=first_seen or a.published,
                 generation=1,
                 insert=insert,
             )

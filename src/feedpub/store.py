@@ -340,6 +340,7 @@ class Store:
                     image=Image(r.image_url, r.image_type, r.image_length) if r.image_url else None,
                     language=r.language,
                     changed_generation=r.changed_generation,
+                    first_seen=r.first_seen,
                 )
             )
         return out

@@ -87,4 +87,5 @@ class Article:
     image: Image | None = None
     language: str | None = None
     changed_generation: int = 0
+    first_seen: datetime | None = None  # when collect first stored it
     extra: dict[str, str] = field(default_factory=dict)

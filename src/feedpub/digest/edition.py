@@ -4,6 +4,10 @@ Rules (issue 4):
 - first edition of a newsletter: articles published in ``(now - lookback, now]`` — never
   the whole archive (rss2email's first run mails every old entry; we don't);
 - next editions: articles published after the previous edition's cutoff, up to ``now``;
+  plus *late arrivals*: articles collected after that cutoff though dated shortly before
+  it (an upstream feed polled at 07:03 with a story published at 06:58 would otherwise
+  miss the 07:00 edition and every later one). "Shortly" is ``LATE_ARRIVAL``, so adding
+  a source that backfills months of old stories mails none of them;
 - only articles readers can see: status "published" and ``published <= now``; a
   retraction before freezing leaves the article out;
 - an article id already sent in an earlier edition of the newsletter is never sent again
@@ -42,6 +46,23 @@ class EditionPlan:
         return tuple(b for b, _ in self.sections)
 
 
+LATE_ARRIVAL = timedelta(days=2)
+
+
+def is_candidate(a: Article, since: datetime, now: datetime, first_edition: bool) -> bool:
+    """Published, visible by ``now``, and new for an edition whose window opens at ``since``."""
+    if a.status != ArticleStatus.PUBLISHED or a.published > now:
+        return False
+    if a.published > since:
+        return True
+    return (
+        not first_edition
+        and a.first_seen is not None
+        and a.first_seen > since
+        and a.published > since - LATE_ARRIVAL
+    )
+
+
 def edition_since(previous_cutoff: datetime | None, lookback: timedelta, now: datetime) -> datetime:
     return previous_cutoff if previous_cutoff is not None else now - lookback
 
@@ -58,7 +79,7 @@ def plan_edition(
     since = edition_since(previous_cutoff, lookback, now)
     by_beat: dict[str, list[Article]] = {b: [] for b in beats}
     for a in articles:
-        if a.status != ArticleStatus.PUBLISHED or not (since < a.published <= now):
+        if not is_candidate(a, since, now, previous_cutoff is None):
             continue
         if a.id in already_sent or a.beat not in by_beat:
             continue

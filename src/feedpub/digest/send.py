@@ -31,7 +31,13 @@ from feedpub.digest import subscribers as subs
 from feedpub.digest.archive import newsletter_folder, write_archive
 from feedpub.digest.build import EditionBuilder, EditionInfo, group_sections
 from feedpub.digest.compose import Recipient, message_id
-from feedpub.digest.edition import EditionPlan, edition_since, plan_edition, selection_for
+from feedpub.digest.edition import (
+    LATE_ARRIVAL,
+    EditionPlan,
+    edition_since,
+    plan_edition,
+    selection_for,
+)
 from feedpub.digest.render import Renderer
 from feedpub.digest.tokens import Tokens, from_address, from_domain, tokens_for
 from feedpub.errors import UsageError
@@ -111,9 +117,13 @@ def plan_for(
         conn,
         sa.and_(
             a.c.status == ArticleStatus.PUBLISHED.value,
-            a.c.published > since,
             a.c.published <= now,
             a.c.beat.in_(beats),
+            sa.or_(
+                a.c.published > since,
+                # late arrivals (see digest.edition); the decider has the last word
+                sa.and_(a.c.first_seen > since, a.c.published > since - LATE_ARRIVAL),
+            ),
         ),
     )
     plan = plan_edition(
