@@ -117,9 +117,8 @@ def collect(config: Config, store: Store, *, now: datetime | None = None) -> Col
     with store.begin() as conn:
         changed = store.sync_beats(conn, [(b.slug, b.title, b.description) for b in config.beats])
         configured_slugs = _sync_config_authors(store, conn, config)
-        stored = (
-            store.article_states(conn) if any(r.articles or r.complete for r in results) else []
-        )
+        needed = any(_needs_states(r, ctx) for r, ctx in zip(results, contexts, strict=True))
+        stored = store.article_states(conn) if needed else []
         by_url = {st.url: st for st in stored}
         by_id = {st.id: st for st in stored}
         bios = [(a, beat) for r in results for p in r.articles for a, _bio, beat in p.author_bios]
@@ -172,24 +171,35 @@ def collect(config: Config, store: Store, *, now: datetime | None = None) -> Col
     return report
 
 
+def _needs_states(result: SourceResult, ctx: SourceContext) -> bool:
+    """Whether deciding this result needs the stored articles: something to identify, or a
+    complete listing that may have lost a stored (not yet retracted) key. A tick with
+    nothing new reads none of them."""
+    if result.articles or result.drafts:
+        return True
+    return result.complete and bool(ctx.live_keys - result.unchanged_keys)
+
+
 def _context(conn: Connection, config: Config, name: str, now: datetime, fp: str) -> SourceContext:
     state = {
         r.key: r.value
         for r in conn.execute(sa.select(s.source_state).where(s.source_state.c.source == name))
     }
-    known = {
-        r.source_key: r.content_hash
-        for r in conn.execute(
-            sa.select(s.articles.c.source_key, s.articles.c.content_hash).where(
-                s.articles.c.source == name
-            )
+    known: dict[str, str] = {}
+    live: set[str] = set()
+    for r in conn.execute(
+        sa.select(s.articles.c.source_key, s.articles.c.content_hash, s.articles.c.status).where(
+            s.articles.c.source == name
         )
-    }
+    ):
+        known[r.source_key] = r.content_hash
+        if r.status != ArticleStatus.RETRACTED.value:
+            live.add(r.source_key)
     stats = {
         r.path: (r.size, r.mtime_ns)
         for r in conn.execute(sa.select(s.source_files).where(s.source_files.c.source == name))
     }
-    return SourceContext(config, now, state, known, stats, fp)
+    return SourceContext(config, now, state, known, stats, fp, live)
 
 
 def _sync_config_authors(store: Store, conn: Connection, config: Config) -> dict[str, str]:

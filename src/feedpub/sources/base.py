@@ -25,6 +25,8 @@ class SourceContext:
     # Changes whenever configuration that shapes parsed articles changes (beats, URL
     # patterns, time zone): a source must then re-parse even "unchanged" inputs.
     rules_fingerprint: str = ""
+    # Keys of this source's stored articles that are not retracted.
+    live_keys: set[str] = field(default_factory=set)
 
 
 @dataclass
