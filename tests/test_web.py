@@ -516,3 +516,45 @@ def test_serve_refuses_to_start_without_token_key(
     r = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "serve", "--port", "0"])
     assert r.exit_code == 2
     assert "FEEDPUB_TEST_SECRET" in r.stderr
+
+
+def test_serve_command_runs_and_stops_on_sigterm(newsroom: Newsroom) -> None:
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    config = newsroom.config()
+    out = config.output_dir
+    out.mkdir()
+    (out / "rss.xml").write_bytes(b"<rss version='2.0'><channel/></rss>")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "feedpub",
+            "--config",
+            str(newsroom.config_path),
+            "serve",
+            "--port",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "FEEDPUB_TEST_SECRET": "test-secret-key"},
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert m, line
+        r = httpx.get(f"http://127.0.0.1:{m.group(1)}/rss.xml", timeout=10)
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("application/rss+xml")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
