@@ -120,6 +120,24 @@ def test_one_click_post_unsubscribes_without_cookie_or_redirect(site: Site) -> N
     assert r.status_code == 200
 
 
+def test_concurrent_one_click_posts_all_land(site: Site) -> None:
+    """The threaded server and SQLite: simultaneous unsubscribes all commit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [subscribe(site.config, site.store, f"reader{i}@example.com") for i in range(16)]
+    keep = subscribe(site.config, site.store, "stays@example.com")
+
+    def post(sid: int) -> int:
+        url = site.local(site.links.unsubscribe_url(sid))
+        with httpx.Client(timeout=30) as c:
+            return c.post(url, content=b"List-Unsubscribe=One-Click").status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(post, ids)) == [200] * len(ids)
+    with site.store.read() as conn:
+        assert subs.active_recipients(conn, "daily") == [(keep, "stays@example.com", ())]
+
+
 def test_one_click_post_as_multipart_form_data(site: Site) -> None:
     """RFC 8058 §3.1: the POST SHOULD be multipart/form-data."""
     sid = subscribe(site.config, site.store, "ann@example.com")
@@ -340,6 +358,11 @@ def test_static_feed_types_and_content(site: Site) -> None:
     r = site.client.get("/beats/technology")
     assert r.status_code == 301
     assert r.headers["location"] == "/beats/technology/"
+    # Never a protocol-relative Location (an open redirect to another host).
+    for target in ("//beats", "/%2Fbeats", "//beats//technology"):
+        r = site.client.get(site.base + target)
+        assert r.status_code == 301, target
+        assert r.headers["location"] in ("/beats/", "/beats/technology/"), target
 
 
 def test_etag_revalidation_gives_304_and_changes_with_content(site: Site) -> None:

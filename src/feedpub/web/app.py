@@ -205,7 +205,7 @@ class WebApp:
         if path.startswith(prefix) or path + "/" == prefix:
             if method not in ("GET", "HEAD"):
                 return _text(405, "method not allowed").header("Allow", "GET, HEAD")
-            return self.serve_static(method, path, path[len(prefix) :], environ)
+            return self.serve_static(method, path[len(prefix) :], environ)
         return _text(404, "not found")
 
     # ---- unsubscribe -----------------------------------------------------------------
@@ -379,12 +379,13 @@ class WebApp:
         )
 
     # ---- static files ----------------------------------------------------------------
-    def serve_static(self, method: str, path: str, rel: str, environ: dict[str, Any]) -> Response:
+    def serve_static(self, method: str, rel: str, environ: dict[str, Any]) -> Response:
         found = self.static.open(rel)
         if found is None:
             return _text(404, "not found")
         if isinstance(found, str):
-            return _text(301, "moved").header("Location", quote(path + "/", safe="/"))
+            location = self.static_prefix + quote(found, safe="/")
+            return _text(301, "moved").header("Location", location)
         f = found
         headers = [
             ("ETag", f.etag),

@@ -136,7 +136,8 @@ class StaticFiles:
 
     def open(self, rel: str) -> StaticFile | str | None:
         """The file for a path under the site root: a StaticFile, a redirect target
-        (``str``: the folder's path with a slash added) or None (not found / refused)."""
+        (``str``: the folder's path under the root, with a slash added) or None (not
+        found / refused)."""
         segs = safe_segments(rel)
         root = self._real_root()
         if segs is None or root is None:
@@ -149,8 +150,8 @@ class StaticFiles:
         if real != root and root not in real.parents:
             return None  # a symlink pointing outside the folder
         if real.is_dir():
-            if rel and not rel.endswith("/"):
-                return rel + "/"
+            if segs and not rel.endswith("/"):
+                return "/".join(segs) + "/"  # normalized: never "//host/" (open redirect)
             real = real / "index.html"
         try:
             f = open(real, "rb")  # noqa: SIM115 - closed by the caller / chunks()
