@@ -298,6 +298,19 @@ def test_preferences_resubscribe_after_unsubscribe(site: Site) -> None:
     assert (row.subscription_status, row.beats) == ("active", ("world",))
 
 
+def test_preferences_of_purged_subscriber_or_dropped_newsletter(site: Site) -> None:
+    sid = subscribe(site.config, site.store, "ann@example.com")
+    with site.store.begin() as conn:
+        subs.remove(conn, "ann@example.com", newsletter=None, now=NOW, purge=True)
+    url = site.local(site.links.preferences_url(sid))
+    assert site.client.get(url).status_code == 404
+    assert site.client.post(url, data={"beat": "world"}).status_code == 404
+    gone = site.links.tokens.make(PREFERENCES, sid, "weekly")  # genuine, not configured
+    r = site.client.get(f"/preferences?t={gone}")
+    assert r.status_code == 404
+    assert "no longer published" in r.text
+
+
 def test_page_escapes_configured_text(newsroom: Newsroom) -> None:
     """Titles are escaped, never interpreted as HTML."""
     from feedpub.web.app import WebApp

@@ -32,6 +32,7 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
 
 class QuietHandler(WSGIRequestHandler):
     server_version = f"feedpub/{__version__}"
+    timeout = 30  # seconds a client may stall mid-request before its thread is freed
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.info(
