@@ -198,7 +198,7 @@ def _build_feeds(
     if ping and config.site.websub_hub and report.changed_feeds:
         report.ping = websub.ping(config.site.websub_hub, report.changed_feeds)
     report.seconds = time.perf_counter() - started
-    log.info("feeds built", extra=report.summary())
+    log.info("feeds built", extra={**report.summary(), "changed_feeds": len(report.changed_feeds)})
     return report
 
 
