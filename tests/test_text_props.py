@@ -105,3 +105,37 @@ def test_folder_article_fields_are_clean(title: str, body: str, summary: str, au
             for field in (p.title, *p.authors):
                 assert not TAG.search(field), field
             assert_safe_html(p.content_html)
+
+
+@settings(max_examples=25, deadline=None)
+@given(title=texts, body=texts, tags=st.lists(texts, max_size=3))
+def test_stored_fields_are_clean_after_collect(title: str, body: str, tags: list[str]) -> None:
+    """The same property through collect and the SQLite store, read back as Articles."""
+    from feedpub.collect import collect
+    from feedpub.store import Store
+
+    with tempfile.TemporaryDirectory() as d:
+        folder = Path(d)
+        (folder / "content").mkdir()
+        front = f"title: {json.dumps('T ' + title)}\ntags: {json.dumps(tags)}\ndate: 2026-11-20\n"
+        (folder / "content" / "a.md").write_text(f"---\n{front}---\n{body}\n", encoding="utf-8")
+        cfg = parse_config(
+            {
+                "site": {"title": "T", "base_url": "https://news.example/", "timezone": "UTC"},
+                "store": {"url": "sqlite:///s.db"},
+                "sources": [{"type": "folder", "path": "content"}],
+            },
+            root=folder,
+        )
+        store = Store(cfg.store_url)
+        try:
+            collect(cfg, store, now=datetime(2026, 11, 26, tzinfo=UTC))
+            with store.read() as conn:
+                stored = store.load_articles(conn)
+        finally:
+            store.close()
+        for a in stored:
+            for field in (a.title, a.summary, *a.authors, *a.tags, a.url, a.id):
+                assert not FORBIDDEN.search(field), field
+            assert not TAG.search(a.title)
+            assert_safe_html(a.content_html)
