@@ -44,7 +44,9 @@ def normalize_email(value: str) -> str:
         info = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as e:
         raise SubscriberError(f"{raw!r} is not a valid email address: {e}") from None
-    return str(info.normalized).lower()
+    # An internationalized domain is kept in its ASCII (IDNA, RFC 5891) form: that is what
+    # a 7-bit To header and RCPT TO without SMTPUTF8 can carry.
+    return str(info.ascii_email or info.normalized).lower()
 
 
 def clean_name(value: str) -> str:

@@ -40,7 +40,10 @@ class Tokens:
 
     def verify(self, purpose: str, token: str) -> tuple[int, str] | None:
         """(subscriber id, newsletter) when the token is genuine, else None. No DB read."""
-        parts = token.strip().split(".")
+        token = token.strip()
+        if not token.isascii():  # str.isdigit() accepts "²"; compare_digest needs ASCII
+            return None
+        parts = token.split(".")
         if len(parts) != 3 or not parts[0].isdigit() or not parts[1]:
             return None
         sid, newsletter, mac = int(parts[0]), parts[1], parts[2]

@@ -1,0 +1,92 @@
+"""Review findings for digests, delivery and the web endpoints: each test pins a bug that
+was found by running the real CLI against the sample newsroom, and stays as a guard."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from feedpub.cli import main
+from feedpub.digest import send_newsletter
+from feedpub.digest import subscribers as subs
+from feedpub.digest.tokens import UNSUBSCRIBE, Tokens
+from feedpub.web.app import WebApp
+from tests.conftest import Newsroom
+from tests.test_digest_support import NOW, article, hours_ago, put, subscribe
+
+OUTBOX = Path("outbox/daily/2026-11-26T0700Z")
+
+
+def _run(newsroom: Newsroom, *args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(main, ["--config", str(newsroom.config_path), *args])
+    return r.exit_code, r.stdout, r.stderr
+
+
+# ---- IDN domains -------------------------------------------------------------------------
+def test_idn_domain_is_stored_in_its_ascii_form() -> None:
+    # The domain can travel as punycode without SMTPUTF8; the Unicode form cannot be
+    # written into a 7-bit To header nor given to RCPT TO on a server without SMTPUTF8.
+    assert subs.normalize_email("User@Bücher.Example") == "user@xn--bcher-kva.example"
+    assert subs.normalize_email("user@xn--bcher-kva.example") == "user@xn--bcher-kva.example"
+
+
+def test_subscriber_with_idn_domain_gets_the_edition(newsroom: Newsroom) -> None:
+    store = newsroom.store()
+    cfg = newsroom.config()
+    put(store, article(1, "world", hours_ago(2), title="World story"))
+    csv = newsroom.root / "subs.csv"
+    csv.write_text("email,name,newsletter,beats\nuser@bücher.example,IDN Reader,daily,\n", "utf-8")
+    assert _run(newsroom, "subscribers", "import", str(csv))[0] == 0
+    report = send_newsletter(cfg, store, "daily", now=NOW)
+    assert (report.status, report.sent, report.failed) == ("sent", 1, 0)
+    (eml,) = (newsroom.root / OUTBOX).glob("*.eml")
+    data = eml.read_bytes()
+    assert data.isascii()
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    assert msg["To"].addresses[0].addr_spec == "user@xn--bcher-kva.example"
+
+
+# ---- tokens ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "token",
+    [
+        "².daily.AAAAAAAAAAAAAAAAAAAAAA",  # a Unicode digit int() refuses
+        "1.daily.ÀAAAAAAAAAAAAAAAAAAAAA",  # a non-ASCII mac (compare_digest refuses str)
+        "1.dailé.AAAAAAAAAAAAAAAAAAAAAA",
+    ],
+)
+def test_token_with_non_ascii_characters_is_invalid_not_a_crash(token: str) -> None:
+    assert Tokens(b"k").verify(UNSUBSCRIBE, token) is None
+
+
+def test_one_click_with_non_ascii_token_gets_400(newsroom: Newsroom) -> None:
+    import io
+
+    cfg = newsroom.config()
+    app = WebApp(cfg, newsroom.store(), tokens=Tokens(b"k"))
+    body = b"List-Unsubscribe=One-Click"
+    for raw in ("%C2%B2.daily.abc", "1.daily.%C3%80bc"):
+        status: list[str] = []
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/unsubscribe",
+            "QUERY_STRING": f"t={raw}",
+            "CONTENT_TYPE": "application/x-www-form-urlencoded",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+        }
+        app(environ, lambda s, h, status=status: status.append(s))
+        assert status[0].startswith("400"), raw
+
+
+def test_unsubscribe_token_command_rejects_non_ascii_token(newsroom: Newsroom) -> None:
+    store = newsroom.store()
+    subscribe(newsroom.config(), store, "a@example.com")
+    code, _, err = _run(newsroom, "subscribers", "unsubscribe-token", "unsubscribe ².daily.abc")
+    assert code == 2 and "not a valid unsubscribe token" in err
