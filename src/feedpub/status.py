@@ -25,8 +25,9 @@ from feedpub.sources.upstream_state import upstream_states
 from feedpub.store import Store
 
 JOBS_TABLE = "scheduler_jobs"  # feedpub.scheduler.engine.JOBS_TABLE (read here without APScheduler)
-# Delivery ledger statuses (schema.deliveries.status) reported by name; the rest are pending.
-FINAL_DELIVERY = ("sent", "failed", "bounced")
+# Delivery ledger statuses (schema.deliveries.status) reported by name, and "cancelled"
+# (the subscriber left before delivery: never sent, not owed); the rest are pending.
+FINAL_DELIVERY = ("sent", "failed", "bounced", "cancelled")
 
 
 @dataclass
@@ -203,8 +204,24 @@ def daemon_info(config: Config, store: Store) -> DaemonInfo:
         return DaemonInfo(False)
     pid = holder.get("pid", holder.get("backend_pid"))
     return DaemonInfo(
-        True, int(pid) if pid is not None else None, holder.get("started"), holder.get("lock")
+        True,
+        int(pid) if pid is not None else None,
+        _utc_z(holder.get("started")),
+        holder.get("lock"),
     )
+
+
+def _utc_z(value: Any) -> str | None:
+    """The lock file's start time as UTC ISO 8601 with ``Z``, like every time in status."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _last_run(conn: sa.Connection, kind: str) -> RunInfo | None:
