@@ -90,3 +90,41 @@ def test_unsubscribe_token_command_rejects_non_ascii_token(newsroom: Newsroom) -
     subscribe(newsroom.config(), store, "a@example.com")
     code, _, err = _run(newsroom, "subscribers", "unsubscribe-token", "unsubscribe ².daily.abc")
     assert code == 2 and "not a valid unsubscribe token" in err
+
+
+# ---- extra (manual) editions resume --------------------------------------------------------
+def test_interrupted_extra_edition_is_resumed_by_the_next_extra_send(newsroom: Newsroom) -> None:
+    """A manual edition's key is the time of the send; before the fix a rerun of
+    ``digest send --extra`` froze a new (empty, skipped) edition instead, and the paused
+    or crashed one was never finished: its queued subscribers were lost."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from feedpub import schema as s
+    from feedpub.delivery.outbox import OutboxMessenger
+    from feedpub.errors import ServerUnavailableError
+    from tests.test_digest_delivery import Recorder
+
+    cfg = newsroom.config()
+    store = newsroom.store()
+    put(store, article(1, "world", hours_ago(2)))
+    for i in range(3):
+        subscribe(cfg, store, f"reader{i}@example.com")
+    rec = Recorder(OutboxMessenger(newsroom.root / "outbox", store))
+    rec.fail["reader1@example.com"] = ServerUnavailableError("relay down")
+    first = send_newsletter(cfg, store, "daily", now=NOW, extra=True, messenger=rec)
+    assert first.status == "paused" and first.sent == 1
+    rec.fail.clear()
+    again = send_newsletter(
+        cfg, store, "daily", now=NOW + timedelta(minutes=5), extra=True, messenger=rec
+    )
+    assert (again.slot, again.created, again.status) == (first.slot, False, "sent")
+    assert sorted(m.recipient for m in rec.sent) == [f"reader{i}@example.com" for i in range(3)]
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(s.editions)).scalar_one() == 1
+    # finished: the next --extra is a new edition (nothing new here: skipped)
+    third = send_newsletter(
+        cfg, store, "daily", now=NOW + timedelta(minutes=9), extra=True, messenger=rec
+    )
+    assert third.created and third.slot != first.slot and third.status == "skipped"

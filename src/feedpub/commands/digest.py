@@ -124,7 +124,12 @@ def _progress_bar(app: App) -> Iterator[_SendProgress]:
 
 @digest.command("send")
 @click.argument("newsletter")
-@click.option("--extra", is_flag=True, help="An out-of-schedule edition (slot 'manual-...').")
+@click.option(
+    "--extra",
+    is_flag=True,
+    help="An out-of-schedule edition (slot 'manual-...'); an interrupted one that still "
+    "owes messages is resumed first.",
+)
 @click.option(
     "--dry-run",
     is_flag=True,
