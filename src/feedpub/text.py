@@ -17,7 +17,9 @@ from slugify import slugify as _slugify
 
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 _WS = re.compile(r"\s+")
-_TAG = re.compile(r"<[^>]*>")
+# A tag starts with a letter (or "/" and a letter) right after "<" (HTML Living Standard
+# §13.2.5.6, tag open state); "a < b and c > d" or "<5% ... >3%" is text, not a tag.
+_TAG = re.compile(r"<(?:/?[A-Za-z][^>]*|!--.*?--)>", re.S)
 _BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|blockquote|pre|tr|figure)>|<br\s*/?>", re.I)
 
 WORDS_PER_MINUTE = 230
@@ -55,10 +57,20 @@ def clean_text(value: str) -> str:
 
 
 def plain_line(value: str) -> str:
-    """A one-line plain-text field (title, author name): no tags, no control chars,
-    entities decoded once, white space collapsed."""
-    text = html.unescape(_TAG.sub("", clean_text(value))) if "<" in value else clean_text(value)
-    return _WS.sub(" ", clean_text(text)).strip()
+    """A one-line plain-text field (title, author name) from text that may hold HTML:
+    no tags, no control chars, entities decoded once, white space collapsed."""
+    text = clean_text(value)
+    if "<" in text:
+        text = _TAG.sub("", text)
+    if "&" in text:
+        text = html.unescape(text)
+    return one_line(text)
+
+
+def one_line(value: str) -> str:
+    """A one-line field from text that is already plain (stored titles): control chars
+    stripped and white space collapsed; "<" and "&" are text and stay as they are."""
+    return _WS.sub(" ", clean_text(value)).strip()
 
 
 def absolute_url(url: str, base: str) -> str | None:

@@ -38,21 +38,22 @@ from feedpub.feeds.model import (
     Item,
     Person,
 )
-from feedpub.text import absolute_url, clean_text, plain_line
+from feedpub.text import absolute_url, clean_text, one_line, plain_line
 from feedpub.types import Article, ArticleStatus
 
 # Bump when the output of any writer changes, so every feed is rebuilt once.
-WRITER_VERSION = "1"
+WRITER_VERSION = "2"
 GENERATOR_URI = "https://github.com/feedpub/feedpub"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
-# Stored text is already clean (sources' contract); re-clean only when it could matter.
-_UNCLEAN_LINE = re.compile("[<&\x00-\x1f\x7f\ufffe\uffff\ud800-\udfff]|\\s\\s|^\\s|\\s$")
+# Stored text is already clean plain text (sources' contract); re-clean only when it could
+# matter, and never as HTML: a stored "a < b and c > d" or "&amp;" is text, kept verbatim.
+_UNCLEAN_LINE = re.compile("[\x00-\x1f\x7f\ufffe\uffff\ud800-\udfff]|\\s\\s|^\\s|\\s$")
 _UNCLEAN_HTML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 
 
 def _line(value: str) -> str:
-    return value if _UNCLEAN_LINE.search(value) is None else plain_line(value)
+    return value if _UNCLEAN_LINE.search(value) is None else one_line(value)
 
 
 def _html(value: str) -> str:
