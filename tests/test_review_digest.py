@@ -128,3 +128,46 @@ def test_interrupted_extra_edition_is_resumed_by_the_next_extra_send(newsroom: N
         cfg, store, "daily", now=NOW + timedelta(minutes=9), extra=True, messenger=rec
     )
     assert third.created and third.slot != first.slot and third.status == "skipped"
+
+
+# ---- web archive URLs ------------------------------------------------------------------------
+def test_archive_links_point_where_the_output_folder_is_served(newsroom: Newsroom) -> None:
+    """The archive is written into the output folder, served at ``[output] base_url``
+    (docs/web.md: ``https://news.example/feeds/``); "View in your browser" and the
+    archive's index and Atom links pointed under ``site.base_url`` instead: 404."""
+    import re
+
+    from lxml import etree
+
+    from tests.conftest import BASE_CONFIG
+
+    newsroom.set_config(
+        base=BASE_CONFIG.replace(
+            "items_per_feed = 5", 'items_per_feed = 5\nbase_url = "https://news.example/feeds/"'
+        )
+    )
+    cfg = newsroom.config()
+    store = newsroom.store()
+    put(store, article(1, "world", hours_ago(2), title="World story"))
+    subscribe(cfg, store, "a@example.com")
+    report = send_newsletter(cfg, store, "daily", now=NOW)
+    assert report.status == "sent" and report.archive is not None
+    rel = report.archive.relative_to(cfg.output_dir).as_posix()
+    page_url = "https://news.example/feeds/" + rel
+    (eml,) = (newsroom.root / OUTBOX).glob("*.eml")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    for ctype in ("plain", "html"):
+        part = msg.get_body((ctype,))
+        assert part is not None
+        body = str(part.get_content())
+        assert page_url in body
+        assert not re.search(r"https://news\.example/newsletters/", body)
+    atom = etree.parse(str(cfg.output_dir / "newsletters/daily/atom.xml"))
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    assert atom.xpath("/a:feed/a:link[@rel='self']/@href", namespaces=ns) == [
+        "https://news.example/feeds/newsletters/daily/atom.xml"
+    ]
+    assert atom.xpath("/a:feed/a:entry/a:link/@href", namespaces=ns) == [page_url]
+    index = (cfg.output_dir / "newsletters/daily/index.html").read_text("utf-8")
+    assert f'href="{page_url}"' in index

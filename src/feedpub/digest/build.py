@@ -17,6 +17,7 @@ from feedpub.digest.compose import Composer, Edition, PreparedMessage, personal_
 from feedpub.digest.edition import cap_section
 from feedpub.digest.render import Renderer
 from feedpub.digest.tokens import LinkMaker, Tokens, from_domain
+from feedpub.feeds.plan import feeds_url
 from feedpub.types import Article
 
 HTML_LIMIT = 100 * 1024  # Gmail clips HTML over ~102 KB (FIELD-NOTES); keep a margin
@@ -55,16 +56,18 @@ class Rendered:
     cap: int  # articles per beat actually shown
 
 
+# The archive lives in the output folder, so its URLs are under ``[output] base_url``
+# (where that folder is served; default the site's), not necessarily ``site.base_url``.
 def archive_url(config: Config, newsletter: str, key: str) -> str:
-    return f"{config.site.base_url}newsletters/{newsletter}/{key}.html"
+    return f"{feeds_url(config)}newsletters/{newsletter}/{key}.html"
 
 
 def index_url(config: Config, newsletter: str) -> str:
-    return f"{config.site.base_url}newsletters/{newsletter}/"
+    return f"{feeds_url(config)}newsletters/{newsletter}/"
 
 
 def atom_url(config: Config, newsletter: str) -> str:
-    return f"{config.site.base_url}newsletters/{newsletter}/atom.xml"
+    return f"{feeds_url(config)}newsletters/{newsletter}/atom.xml"
 
 
 class EditionBuilder:
