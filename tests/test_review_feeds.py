@@ -4,7 +4,7 @@ through the real CLI stages and real parsers (feedparser, lxml, json)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import feedparser
 from lxml import etree
@@ -14,7 +14,7 @@ from feedpub.feeds import build_feeds
 from feedpub.feeds.plan import to_item
 from feedpub.store import Store
 from feedpub.text import plain_line
-from feedpub.types import Article
+from feedpub.types import Article, ArticleStatus
 
 from .conftest import Newsroom
 from .test_feeds_plan import CFG, art
@@ -75,3 +75,48 @@ def test_title_with_comparison_and_entity_round_trips_through_every_format(
     assert feedparser.parse(out / "atom.xml").entries[0].title == want
     assert etree.parse(str(out / "atom.xml")).findtext(f"{ATOM}entry/{ATOM}title") == want
     assert json.loads((out / "feed.json").read_text())["items"][0]["title"] == want
+
+
+# ---- identity across renames and sources -------------------------------------------------
+
+TWO_SOURCES = """
+[[sources]]
+type = "folder"
+name = "desk"
+path = "desk"
+"""
+
+
+def test_file_moved_to_another_source_keeps_its_article(newsroom: Newsroom) -> None:
+    # The second source ("desk") is planned after "content": its claim used to be undone
+    # by the first source's retraction of the missing key, permanently (the moved file
+    # is then skipped by size and mtime).
+    newsroom.set_config(TWO_SOURCES)
+    (newsroom.root / "desk").mkdir()
+    newsroom.write("story.md", md("Moving story"))
+    store = newsroom.store()
+    collect(newsroom.config(), store, now=NOW)
+    before = by_slug(store)["moving-story"]
+    (newsroom.content / "story.md").rename(newsroom.root / "desk" / "story.md")
+    for _ in range(2):  # and stays published on the next collect
+        r = collect(newsroom.config(), store, now=NOW + timedelta(minutes=5))
+        assert r.counts["retracted"] == 0 and r.counts["new"] == 0
+        after = by_slug(store)["moving-story"]
+        assert after.id == before.id and after.status is ArticleStatus.PUBLISHED
+    # ...and the other way round (the claiming source planned first).
+    (newsroom.root / "desk" / "story.md").rename(newsroom.content / "story.md")
+    r = collect(newsroom.config(), store, now=NOW + timedelta(minutes=10))
+    assert r.counts["retracted"] == 0
+    assert by_slug(store)["moving-story"].status is ArticleStatus.PUBLISHED
+
+
+def test_counts_cover_every_file_after_a_rename(newsroom: Newsroom) -> None:
+    # A renamed, otherwise unchanged file was counted in no column at all.
+    newsroom.write("a.md", md("Alpha"))
+    newsroom.write("b.md", md("Beta"))
+    store = newsroom.store()
+    collect(newsroom.config(), store, now=NOW)
+    (newsroom.content / "a.md").rename(newsroom.content / "a-renamed.md")
+    r = collect(newsroom.config(), store, now=NOW)
+    assert r.counts["unchanged"] == 2
+    assert sum(r.counts.values()) == 2

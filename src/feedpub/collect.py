@@ -125,8 +125,8 @@ def collect(config: Config, store: Store, *, now: datetime | None = None) -> Col
         rules = BeatRules.from_config(config, store.author_beats(conn)).with_bios(bios)
         generation = store.generation(conn) + 1  # used only if something changes
         wrote = False
-        for result, ctx in zip(results, contexts, strict=True):
-            plan = plan_source(
+        plans = [
+            plan_source(
                 result,
                 stored=stored,
                 by_url=by_url,
@@ -136,6 +136,10 @@ def collect(config: Config, store: Store, *, now: datetime | None = None) -> Col
                 now=now,
                 tz=config.site.tz,
             )
+            for result in results
+        ]
+        _keep_moved_articles(plans)
+        for result, ctx, plan in zip(results, contexts, plans, strict=True):
             _save_authors(store, conn, result, configured_slugs)
             wrote |= _apply(store, conn, plan, result, generation, now)
             _save_source_state(conn, result, ctx)
@@ -169,6 +173,17 @@ def collect(config: Config, store: Store, *, now: datetime | None = None) -> Col
         },
     )
     return report
+
+
+def _keep_moved_articles(plans: list[Plan]) -> None:
+    """A file moved from one source to another is claimed by the second source (matched
+    by URL) while the first one no longer lists it: that article is moved, not retracted,
+    whichever source is planned first."""
+    claimed = {ch.article_id for p in plans for ch in p.changes if ch.article is not None}
+    for p in plans:
+        p.changes = [
+            ch for ch in p.changes if not (ch.kind == "retracted" and ch.article_id in claimed)
+        ]
 
 
 def _needs_states(result: SourceResult, ctx: SourceContext) -> bool:
