@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
-from datetime import timedelta
+from collections.abc import Iterator
 
+import pytest
 from click.testing import CliRunner
 
 from feedpub.cli import main
-from feedpub.digest import send_newsletter
 from feedpub.digest import subscribers as subs
 from feedpub.digest.send import cancel_unsubscribed
 from feedpub.scheduler.daemon import Daemon
 from feedpub.status import gather_status
+from tests import test_status
 from tests.conftest import Newsroom
 from tests.test_scheduler_daemon import Clock
-from tests.test_status import NOW, SLOT, sent_room  # noqa: F401  (fixture)
+from tests.test_status import NOW
+
+sent_room = test_status.sent_room  # the fixture: a sent edition (ok, temporary, permanent)
 
 
 def test_status_does_not_count_cancelled_deliveries_as_pending(sent_room: Newsroom) -> None:
@@ -47,3 +51,49 @@ def test_status_json_daemon_since_is_utc_with_z(sent_room: Newsroom) -> None:
     daemon = json.loads(res.output)["daemon"]
     assert daemon["running"] is True and daemon["pid"] == os.getpid()
     assert daemon["since"].endswith("Z"), daemon["since"]
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def scheduler_log() -> Iterator[Records]:
+    h = Records()
+    logger = logging.getLogger("feedpub.scheduler")
+    old_level = logger.level
+    logger.addHandler(h)
+    logger.setLevel(logging.DEBUG)
+    yield h
+    logger.removeHandler(h)
+    logger.setLevel(old_level)
+
+
+def test_daemon_tick_logs_which_source_failed_and_which_file_was_rejected(
+    newsroom: Newsroom, scheduler_log: Records
+) -> None:
+    # Under `feedpub run` the logs are all the operator has: "warnings=1 rejected=1" is
+    # not enough, the failing source and the rejected file must be named.
+    newsroom.set_config(
+        '[[sources]]\ntype = "feed"\nname = "gazette"\nurl = "http://127.0.0.1:9/feed.xml"\n'
+        "timeout = 2\n"
+    )
+    newsroom.write("ok.md", "---\ntitle: Fine\ndate: 2026-11-20 09:00\n---\nBody.\n")
+    newsroom.write("bad.md", "---\ntitle: [broken\n---\nBody.\n")
+    d = Daemon(newsroom.config(), newsroom.store(), clock=Clock(NOW))
+    try:
+        d.tick(NOW)
+    finally:
+        d.store.close()
+    warnings = [r for r in scheduler_log.records if r.levelno >= logging.WARNING]
+    by_source = {getattr(r, "source", None): r for r in warnings}
+    assert "gazette" in by_source, [r.getMessage() for r in warnings]
+    assert by_source["gazette"].status == "error"  # type: ignore[attr-defined]
+    assert "127.0.0.1:9" in by_source["gazette"].error  # type: ignore[attr-defined]
+    rejected = [r for r in warnings if "bad.md" in str(getattr(r, "input", ""))]
+    assert len(rejected) == 1 and "YAML" in rejected[0].input  # type: ignore[attr-defined]

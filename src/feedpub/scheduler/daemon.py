@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
-from feedpub.collect import collect
+from feedpub.collect import CollectReport, collect
 from feedpub.config import Config, NewsletterConfig
 from feedpub.digest import SendReport, send_newsletter
 from feedpub.errors import FeedpubError
@@ -337,6 +337,7 @@ class Daemon:
             except Exception as e:
                 self._failed("collect", now, e)
                 return
+            _log_collect_problems(report)
             if self.stopping.is_set():
                 return
             try:
@@ -486,6 +487,21 @@ class Daemon:
             self.store.record_run(kind, now, self.clock(), False, {"error": str(e)})
         except Exception:  # the store itself may be what failed
             log.exception("cannot record the failed run")
+
+
+def _log_collect_problems(report: CollectReport) -> None:
+    """Name what ``feedpub collect`` prints on the console: under the daemon the log is
+    all an operator sees (a failing or disabled source, each rejected input, warnings)."""
+    for src in report.sources:
+        if src.status in ("error", "disabled"):
+            log.warning(
+                "source failed" if src.status == "error" else "source disabled",
+                extra={"source": src.name, "status": src.status, "error": src.error or ""},
+            )
+    for r in report.rejected:
+        log.warning("input rejected", extra={"input": str(r)})
+    for w in report.warnings:
+        log.warning("collect warning", extra={"warning": w})
 
 
 def _summary(report: SendReport) -> dict[str, Any]:
