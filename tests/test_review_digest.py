@@ -171,3 +171,22 @@ def test_archive_links_point_where_the_output_folder_is_served(newsroom: Newsroo
     assert atom.xpath("/a:feed/a:entry/a:link/@href", namespaces=ns) == [page_url]
     index = (cfg.output_dir / "newsletters/daily/index.html").read_text("utf-8")
     assert f'href="{page_url}"' in index
+
+
+# ---- CSV import ----------------------------------------------------------------------------
+def test_import_reports_an_oversized_field_and_imports_the_rest(newsroom: Newsroom) -> None:
+    """A field over the csv module's limit (a stray quote swallowing the file, or a broken
+    export) raised ``_csv.Error`` out of the command: a traceback, nothing imported."""
+    path = newsroom.root / "subs.csv"
+    path.write_text(
+        "email,name,newsletter,beats\n"
+        f'huge@example.com,"{"a" * 140_000}",daily,\n'
+        "ok@example.com,Ok,daily,\n",
+        "utf-8",
+    )
+    code, out, err = _run(newsroom, "subscribers", "import", str(path))
+    assert code == 1, err
+    assert f"{path}:2:" in err and "field larger than field limit" in err
+    assert "added 1," in out and "rejected 1" in out
+    with newsroom.store().read() as conn:
+        assert [r.email for r in subs.listing(conn, "daily")] == ["ok@example.com"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -341,10 +341,18 @@ def import_csv(
         except OSError as e:
             raise UsageError(f"{path}: cannot read: {e.strerror}") from None
     reader = csv.reader(io.StringIO(text, newline=""))
-    rows: Iterable[list[str]] = reader
     header: list[str] | None = None
     seen: dict[tuple[str, str], int] = {}
-    for row in rows:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:  # e.g. a field over the csv module's size limit
+            if header is None:
+                raise UsageError(f"{path}:{reader.line_num}: {e}") from None
+            report.rejected.append(f"{path}:{reader.line_num}: {e}")
+            continue
         line = reader.line_num
         if header is None:
             header = [h.strip().lower() for h in row]
