@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import feedparser
+import pytest
 from lxml import etree
 
 from feedpub.collect import collect
+from feedpub.errors import ContentError
 from feedpub.feeds import build_feeds
 from feedpub.feeds.plan import to_item
+from feedpub.sources.pasted import Pasted, parse_pasted
 from feedpub.store import Store
 from feedpub.text import plain_line
 from feedpub.types import Article, ArticleStatus
@@ -120,3 +124,46 @@ def test_counts_cover_every_file_after_a_rename(newsroom: Newsroom) -> None:
     r = collect(newsroom.config(), store, now=NOW)
     assert r.counts["unchanged"] == 2
     assert sum(r.counts.values()) == 2
+
+
+# ---- the pasted layout (*.txt) ------------------------------------------------------------
+
+
+def pasted(bullets: str, body: str) -> Pasted:
+    return parse_pasted(
+        f"A Title\n{bullets}\n\n{body}", "x.txt", now=NOW, tz=ZoneInfo("Asia/Colombo")
+    )
+
+
+def test_comment_count_residue_is_dropped() -> None:
+    for residue in ("Comments (3)", "Comments(12)", "3 Comments", "Comments: 3", "Comments"):
+        p = pasted("- Ann Lee\n- Nov 20, 2026", f"The article body.\n{residue}")
+        assert p.html == "<p>The article body.</p>", residue
+
+
+def test_day_before_month_bullet_is_a_date_not_an_author() -> None:
+    # "- 15 Feb" (day first, as British and Sri Lankan pages write it) became an author.
+    p = pasted("- Ann Lee\n- 15 Feb\n- 2 min read", "Body.")
+    assert p.authors == ["Ann Lee"]
+    assert p.published == datetime(2026, 2, 15, tzinfo=ZoneInfo("Asia/Colombo"))
+    assert p.date_inferred
+
+
+def test_relative_date_bullet_is_rejected_at_its_line() -> None:
+    # "- 3 days ago" (what a page shows for a recent post) became a co-author "3 days ago".
+    with pytest.raises(ContentError) as e:
+        pasted("- Ann Lee\n- 3 days ago", "Body.")
+    assert e.value.line == 3 and "3 days ago" in str(e.value)
+
+
+def test_title_case_questions_are_headings_but_question_sentences_are_not() -> None:
+    p = pasted(
+        "- Ann Lee\n- Nov 20, 2026",
+        "What Happens Next?\nThe answer is not clear.\nIs this the end?\nWhy now?",
+    )
+    assert p.html.split("\n") == [
+        "<h2>What Happens Next?</h2>",
+        "<p>The answer is not clear.</p>",
+        "<p>Is this the end?</p>",
+        "<p>Why now?</p>",
+    ]

@@ -8,8 +8,14 @@ from zoneinfo import ZoneInfo
 
 from dateutil import parser as _dateutil
 
-_MONTH_DAY = re.compile(
-    r"^(?P<mon>jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?$",
+_MON = r"(?P<mon>jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
+# "Feb 15" and "15 Feb" (day first, as British and South Asian pages write it).
+_MONTH_DAY = (re.compile(rf"^{_MON}\s+{_DAY}$", re.I), re.compile(rf"^{_DAY}\s+{_MON}$", re.I))
+# What a page shows instead of a date for a recent post: it means nothing in a file.
+RELATIVE_DATE = re.compile(
+    r"^(?:\d+|an?|one)\s+(?:second|minute|min|hour|hr|day|week|month|year)s?\s+ago$"
+    r"|^(?:today|yesterday|just now)$",
     re.I,
 )
 _MONTHS = {
@@ -47,8 +53,8 @@ def to_aware(value: object, tz: ZoneInfo) -> datetime:
 
 
 def month_day_without_year(text: str) -> tuple[int, int] | None:
-    """'Feb 15' -> (2, 15); None when the text is not a month and day alone."""
-    m = _MONTH_DAY.match(text.strip())
+    """'Feb 15' or '15 Feb' -> (2, 15); None when the text is not a month and day alone."""
+    m = _MONTH_DAY[0].match(text.strip()) or _MONTH_DAY[1].match(text.strip())
     if not m:
         return None
     mon = _MONTHS[m.group("mon").lower()[:3]]

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from feedpub.errors import ContentError
 from feedpub.sources.dates import (
+    RELATIVE_DATE,
     DateParseError,
     latest_month_day,
     month_day_without_year,
@@ -32,7 +33,9 @@ _READ = re.compile(r"^(\d+)\s*min(?:ute)?s?\s+read$", re.I)
 _COVERING = re.compile(r"\bcovering\s+(?:the\s+)?(?P<beat>.+?)\s*\.?$", re.I)
 _AUTHOR_SPLIT = re.compile(r"\s*(?:,|&|\band\b)\s*")
 _FINAL_PUNCT = tuple(".!?:;,…\"”’')»")
-_TRAILING_RESIDUE = re.compile(r"^(comments|comment|\d+\s+comments?|share|like)$", re.I)
+_TRAILING_RESIDUE = re.compile(
+    r"^(comments?|\d+\s+comments?|comments?\s*(?:\(\d+\)|:\s*\d+)|share|like)$", re.I
+)
 HEADING_MAX_CHARS = 90
 HEADING_MAX_WORDS = 12
 
@@ -52,12 +55,15 @@ class Pasted:
 
 
 def is_heading(line: str) -> bool:
+    """A short line without final punctuation, or a short title-case question
+    ("What Happens Next?"; not "Is this the end?")."""
     s = line.strip()
-    return (
-        0 < len(s) <= HEADING_MAX_CHARS
-        and len(s.split()) <= HEADING_MAX_WORDS
-        and not s.endswith(_FINAL_PUNCT)
-    )
+    if not (0 < len(s) <= HEADING_MAX_CHARS and len(s.split()) <= HEADING_MAX_WORDS):
+        return False
+    if s.endswith("?") and not s.endswith(("??", '"?', "”?")):
+        long_words = [w for w in re.findall(r"\w+", s[:-1]) if len(w) > 3]
+        return bool(long_words) and all(w[0].isupper() for w in long_words)
+    return not s.endswith(_FINAL_PUNCT)
 
 
 def parse_pasted(
@@ -82,6 +88,13 @@ def parse_pasted(
         value = ln.strip()[2:].strip()
         if m := _READ.match(value):
             result.reading_minutes = int(m.group(1))
+        elif RELATIVE_DATE.match(value):
+            raise ContentError(
+                source,
+                f"date {value!r} is relative to when the page was viewed: write the date "
+                "itself (like 'Nov 20, 2026') or add 'date:' front matter",
+                line=no,
+            )
         elif md := month_day_without_year(value):
             try:
                 result.published = latest_month_day(md[0], md[1], now, tz)
