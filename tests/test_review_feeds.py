@@ -14,7 +14,11 @@ from lxml import etree
 from feedpub.collect import collect
 from feedpub.errors import ContentError
 from feedpub.feeds import build_feeds
+from feedpub.feeds.feedgen_writer import render_atom, render_rss
+from feedpub.feeds.model import FeedDoc
 from feedpub.feeds.plan import to_item
+from feedpub.feeds.stream_writer import render_atom as stream_atom
+from feedpub.feeds.stream_writer import render_rss as stream_rss
 from feedpub.sources.pasted import Pasted, parse_pasted
 from feedpub.store import Store
 from feedpub.text import plain_line
@@ -22,6 +26,7 @@ from feedpub.types import Article, ArticleStatus
 
 from .conftest import Newsroom
 from .test_feeds_plan import CFG, art
+from .test_feeds_writers import info, item
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -167,3 +172,23 @@ def test_title_case_questions_are_headings_but_question_sentences_are_not() -> N
         "<p>Is this the end?</p>",
         "<p>Why now?</p>",
     ]
+
+
+# ---- writers -----------------------------------------------------------------------------
+
+
+def test_empty_body_writes_no_blank_content_element() -> None:
+    # W3C: "content should not be blank" for <content type="html"></content>. An entry
+    # with an alternate link needs no content (RFC 4287 §4.1.1); RSS content:encoded
+    # is optional too. JSON Feed keeps content_html (one of content_html/text must exist).
+    doc = FeedDoc(info(), (item(1, content_html="", summary=""), item(2)))
+    for render, stream in ((render_atom, stream_atom), (render_rss, stream_rss)):
+        data = render(doc)
+        assert stream(doc) == data
+        root = etree.fromstring(data)
+        contents = root.findall(f".//{ATOM}content") + root.findall(
+            ".//{http://purl.org/rss/1.0/modules/content/}encoded"
+        )
+        assert len(contents) == 1 and contents[0].text
+        parsed = feedparser.parse(data)
+        assert not parsed.bozo and parsed.entries[0].title == "Title"

@@ -203,14 +203,16 @@ def _generator(doc: FeedDoc, fmt: Format) -> FeedGenerator:
                 fe.author(a)
             if item.summary:
                 fe.summary(item.summary)
-            fe.content(item.content_html, type="html")
+            if item.content_html:  # a blank <content> is a W3C warning; the link suffices
+                fe.content(item.content_html, type="html")
         else:
             fe.guid(item.id, permalink=item.guid_is_permalink)
             if rss_authors_with_email(item):
                 for p in item.authors:
                     fe.author({"name": p.name, "email": p.email})
             fe.description(item.summary or item.title)
-            fe.content(item.content_html)
+            if item.content_html:
+                fe.content(item.content_html)
     return fg
 
 

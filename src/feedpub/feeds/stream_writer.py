@@ -51,7 +51,8 @@ def _rss_item(item: Item) -> str:
     out = ["    <item>\n", f"      <title>{_t(item.title)}</title>\n"]
     out.append(f"      <link>{_t(item.url)}</link>\n")
     out.append(f"      <description>{_t(item.summary or item.title)}</description>\n")
-    out.append(f"      <content:encoded>{_t(item.content_html)}</content:encoded>\n")
+    if item.content_html:
+        out.append(f"      <content:encoded>{_t(item.content_html)}</content:encoded>\n")
     with_email = rss_authors_with_email(item)
     if with_email:
         for p in item.authors:
@@ -123,7 +124,8 @@ def _atom_item(item: Item) -> str:
         if p.uri:
             out.append(f"      <uri>{_t(p.uri)}</uri>\n")
         out.append("    </author>\n")
-    out.append(f'    <content type="html">{_t(item.content_html)}</content>\n')
+    if item.content_html:  # a blank <content> is a W3C warning; the link suffices
+        out.append(f'    <content type="html">{_t(item.content_html)}</content>\n')
     out.append(f'    <link href="{_a(item.url)}"/>\n')
     if item.image is not None:
         img = item.image
