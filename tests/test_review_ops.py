@@ -5,20 +5,22 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
 
 from feedpub.cli import main
+from feedpub.collect import collect
 from feedpub.digest import subscribers as subs
 from feedpub.digest.send import cancel_unsubscribed
 from feedpub.scheduler.daemon import Daemon
 from feedpub.status import gather_status
 from tests import test_status
 from tests.conftest import Newsroom
-from tests.test_scheduler_daemon import Clock
-from tests.test_status import NOW
+from tests.test_scheduler_daemon import CONFIG, Clock
+from tests.test_status import NOW, SLOT
 
 sent_room = test_status.sent_room  # the fixture: a sent edition (ok, temporary, permanent)
 
@@ -97,3 +99,36 @@ def test_daemon_tick_logs_which_source_failed_and_which_file_was_rejected(
     assert "127.0.0.1:9" in by_source["gazette"].error  # type: ignore[attr-defined]
     rejected = [r for r in warnings if "bad.md" in str(getattr(r, "input", ""))]
     assert len(rejected) == 1 and "YAML" in rejected[0].input  # type: ignore[attr-defined]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # nothing listens there any more: connections are refused
+
+
+def test_daemon_does_not_log_a_paused_edition_as_sent(
+    newsroom: Newsroom, scheduler_log: Records
+) -> None:
+    newsroom.set_config(
+        f'[delivery]\nbackend = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\n'
+        f"port = {closed_port()}\ntimeout = 5\n",
+        base=CONFIG,
+    )
+    newsroom.write("a.md", "---\ntitle: Port strike ends\ndate: 2026-11-25 09:00\n---\nBody.\n")
+    cfg = newsroom.config()
+    store = newsroom.store()
+    collect(cfg, store, now=NOW)
+    with store.begin() as conn:
+        subs.add(cfg, conn, "ok@example.com", newsletters=["daily"], now=NOW)
+    d = Daemon(cfg, store, clock=Clock(NOW))
+    try:
+        report = d.send_slot("daily", SLOT, NOW, reason="schedule")
+    finally:
+        store.close()
+    assert report is not None and report.status == "paused" and report.sent == 0
+    [rec] = [r for r in scheduler_log.records if getattr(r, "newsletter", None) == "daily"]
+    assert rec.levelno == logging.WARNING, rec.getMessage()
+    assert "sent" not in rec.getMessage() and "paused" in rec.getMessage()
+    assert rec.edition_remaining == 1  # type: ignore[attr-defined]

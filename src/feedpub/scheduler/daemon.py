@@ -466,6 +466,17 @@ class Daemon:
                     extra={"newsletter": slug, "slot": slot_key(slot), **_summary(report)},
                 )
                 return report
+            if report.status == "paused":  # no SMTP server usable: nothing went out
+                log.warning(
+                    "newsletter paused: no SMTP server usable; retried at every tick",
+                    extra={
+                        "newsletter": slug,
+                        "slot": slot_key(slot),
+                        "reason": reason,
+                        **_summary(report),
+                    },
+                )
+                return report
             log.info(
                 "newsletter sent",
                 extra={
