@@ -19,8 +19,8 @@ from feedpub.scheduler.daemon import Daemon
 from feedpub.status import gather_status
 from tests import test_status
 from tests.conftest import Newsroom
-from tests.test_scheduler_daemon import CONFIG, Clock
-from tests.test_status import NOW, SLOT
+from tests.test_scheduler_daemon import CONFIG, SLOT, Clock
+from tests.test_status import NOW
 
 sent_room = test_status.sent_room  # the fixture: a sent edition (ok, temporary, permanent)
 
