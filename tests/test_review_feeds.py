@@ -192,3 +192,24 @@ def test_empty_body_writes_no_blank_content_element() -> None:
         assert len(contents) == 1 and contents[0].text
         parsed = feedparser.parse(data)
         assert not parsed.bozo and parsed.entries[0].title == "Title"
+
+
+# ---- dates ---------------------------------------------------------------------------------
+
+
+def test_updated_stated_in_the_future_is_not_published_as_future(newsroom: Newsroom) -> None:
+    # "updated: 2031-..." (a typo) made the item and the whole feed "updated" years ahead
+    # (W3C "Implausible date"; the feed's date then never moved with new articles).
+    p = newsroom.write("a.md", md("Alpha", extra="updated: 2031-01-01 10:00\n"))
+    store = newsroom.store()
+    r = collect(newsroom.config(), store, now=NOW)
+    assert any("a.md" in w and "future" in w for w in r.warnings)
+    assert by_slug(store)["alpha"].updated == NOW
+    # Re-read unchanged (a rule change, a touch): nothing moves.
+    p.write_text(p.read_text())
+    r = collect(newsroom.config(), store, now=NOW + timedelta(hours=1))
+    assert r.counts["unchanged"] == 1 and not r.changed
+    assert by_slug(store)["alpha"].updated == NOW
+    build_feeds(newsroom.config(), store, now=NOW + timedelta(hours=1), ping=False)
+    feed = json.loads((newsroom.config().output_dir / "feed.json").read_text())
+    assert datetime.fromisoformat(feed["items"][0]["date_modified"]) == NOW

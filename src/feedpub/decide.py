@@ -200,7 +200,7 @@ def plan_source(
                 )
                 continue
             claimed[article_id] = p.key
-            updated = p.updated or published
+            updated = _stated_updated(p, now) or published
             plan.changes.append(
                 Change(
                     "scheduled" if status is ArticleStatus.SCHEDULED else "new",
@@ -218,7 +218,7 @@ def plan_source(
             plan.unchanged += 1
             continue
         real_edit = digest != existing.content_hash or existing.status is ArticleStatus.RETRACTED
-        updated = p.updated or (now if real_edit else existing.updated)
+        updated = (_stated_updated(p, now) or now) if real_edit else existing.updated
         if status is ArticleStatus.SCHEDULED:
             updated = p.updated or published
         kind: Kind = "scheduled" if status is ArticleStatus.SCHEDULED else "updated"
@@ -250,6 +250,13 @@ def plan_source(
                 Change("retracted", was.id, status=ArticleStatus.RETRACTED, source_key=key)
             )
     return plan
+
+
+def _stated_updated(p: ParsedArticle, now: datetime) -> datetime | None:
+    """The input's own ``updated``, never after the collection time: a correction time in
+    the future (a typo) would date the item, and its feeds, ahead of every reader's clock.
+    The stated value stays in the content hash, so a re-read changes nothing."""
+    return min(p.updated, now) if p.updated is not None else None
 
 
 def _identify(

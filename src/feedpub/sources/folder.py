@@ -184,6 +184,11 @@ def parse_file(
             updated = to_aware(meta["updated"], tz)
         except DateParseError as e:
             raise ContentError(rel, str(e), line=_key_line(text, "updated")) from None
+        if updated > ctx.now >= published:
+            warnings.append(
+                f"{rel}:{_key_line(text, 'updated') or 1}: updated {meta['updated']} is in the "
+                "future; the feeds show the collection time instead. Fix the date."
+            )
 
     slug = _str(meta.get("slug"), rel, "slug") or slugify(title)
     url_value = _str(meta.get("url"), rel, "url")
