@@ -181,6 +181,7 @@ def test_empty_body_writes_no_blank_content_element() -> None:
     # W3C: "content should not be blank" for <content type="html"></content>. An entry
     # with an alternate link needs no content (RFC 4287 §4.1.1); RSS content:encoded
     # is optional too. JSON Feed keeps content_html (one of content_html/text must exist).
+    # Atom then carries the title as summary, like RSS <description>.
     doc = FeedDoc(info(), (item(1, content_html="", summary=""), item(2)))
     for render, stream in ((render_atom, stream_atom), (render_rss, stream_rss)):
         data = render(doc)
@@ -192,6 +193,8 @@ def test_empty_body_writes_no_blank_content_element() -> None:
         assert len(contents) == 1 and contents[0].text
         parsed = feedparser.parse(data)
         assert not parsed.bozo and parsed.entries[0].title == "Title"
+        # ...but still some text (W3C "Missing textual content"): the title.
+        assert parsed.entries[0].summary == "Title"
 
 
 # ---- dates ---------------------------------------------------------------------------------

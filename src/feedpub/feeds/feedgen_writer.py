@@ -201,9 +201,11 @@ def _generator(doc: FeedDoc, fmt: Format) -> FeedGenerator:
                 if p.uri:
                     a["uri"] = p.uri
                 fe.author(a)
-            if item.summary:
-                fe.summary(item.summary)
-            if item.content_html:  # a blank <content> is a W3C warning; the link suffices
+            # No blank <content> (W3C warning); an entry without content still carries
+            # text: its summary, else its title (as RSS <description> does).
+            if item.summary or not item.content_html:
+                fe.summary(item.summary or item.title)
+            if item.content_html:
                 fe.content(item.content_html, type="html")
         else:
             fe.guid(item.id, permalink=item.guid_is_permalink)

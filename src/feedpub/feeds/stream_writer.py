@@ -124,7 +124,7 @@ def _atom_item(item: Item) -> str:
         if p.uri:
             out.append(f"      <uri>{_t(p.uri)}</uri>\n")
         out.append("    </author>\n")
-    if item.content_html:  # a blank <content> is a W3C warning; the link suffices
+    if item.content_html:  # no blank <content> (W3C warning): the summary stands in
         out.append(f'    <content type="html">{_t(item.content_html)}</content>\n')
     out.append(f'    <link href="{_a(item.url)}"/>\n')
     if item.image is not None:
@@ -133,8 +133,8 @@ def _atom_item(item: Item) -> str:
         out.append(
             f'    <link rel="enclosure" href="{_a(img.url)}" type="{_a(img.type)}"{length}/>\n'
         )
-    if item.summary:
-        out.append(f"    <summary>{_t(item.summary)}</summary>\n")
+    if item.summary or not item.content_html:
+        out.append(f"    <summary>{_t(item.summary or item.title)}</summary>\n")
     for c in item.categories:
         out.append(f'    <category term="{_a(c)}"/>\n')
     out.append(f"    <published>{item.published.isoformat()}</published>\n")
