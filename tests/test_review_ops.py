@@ -132,3 +132,20 @@ def test_daemon_does_not_log_a_paused_edition_as_sent(
     assert rec.levelno == logging.WARNING, rec.getMessage()
     assert "sent" not in rec.getMessage() and "paused" in rec.getMessage()
     assert rec.edition_remaining == 1  # type: ignore[attr-defined]
+
+
+def test_error_messages_keep_their_bracketed_config_keys(newsroom: Newsroom) -> None:
+    # "[store] url" was printed as " url": rich took "[store]" for a markup tag.
+    newsroom.set_config(base=CONFIG.replace("sqlite:///feedpub.db", "sqlite:///missing/f.db"))
+    res = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "status"])
+    assert res.exit_code != 0
+    assert "create it or fix [store] url" in " ".join(res.output.split()), res.output
+
+
+def test_rejections_keep_brackets_in_their_reason(newsroom: Newsroom) -> None:
+    # A file named "notes [draft].md" was reported as "notes .md".
+    newsroom.write("notes [draft].md", "---\ntitle: [broken\n---\nBody.\n")
+    res = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "collect"])
+    assert res.exit_code == 1, res.output
+    [line] = [x for x in res.output.splitlines() if x.startswith("rejected")]
+    assert "notes [draft].md:2" in line, line

@@ -11,6 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from feedpub.config import Config, load_config
 from feedpub.errors import FeedpubError
@@ -74,7 +75,10 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except FeedpubError as e:
-            Console(stderr=True, highlight=False).print(f"[red]error:[/red] {e}", markup=True)
+            # escape: "[store] url" in a message is text, not a rich markup tag
+            Console(stderr=True, highlight=False).print(
+                f"[red]error:[/red] {escape(str(e))}", markup=True
+            )
             raise SystemExit(e.exit_code) from None
 
     return wrapper
@@ -83,4 +87,4 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 def echo_rejections(app: App, rejected: list[Any]) -> None:
     """Print each rejected input: where (file:line) and why."""
     for r in rejected:
-        app.err.print(f"[red]rejected[/red] {r}", markup=True, soft_wrap=True)
+        app.err.print(f"[red]rejected[/red] {escape(str(r))}", markup=True, soft_wrap=True)

@@ -22,11 +22,13 @@ def print_collect_report(app: App, report: CollectReport) -> None:
         table.add_row("[b]total[/b]", *(f"[b]{report.counts[k]}[/b]" for k in KINDS))
     app.console.print(table)
     for w in report.warnings:
-        app.err.print(f"[yellow]warning[/yellow] {w}", soft_wrap=True)
+        app.err.print(f"[yellow]warning[/yellow] {escape(w)}", soft_wrap=True)
     for e in report.rejected:
-        app.err.print(f"[red]rejected[/red] {e}", soft_wrap=True, markup=True)
+        app.err.print(f"[red]rejected[/red] {escape(str(e))}", soft_wrap=True, markup=True)
     for src in report.source_errors:
-        app.err.print(f"[red]source {src.status}[/red] {src.name}: {src.error}", soft_wrap=True)
+        app.err.print(
+            f"[red]source {src.status}[/red] {escape(f'{src.name}: {src.error}')}", soft_wrap=True
+        )
 
 
 def collect_exit_code(report: CollectReport) -> int:
