@@ -190,3 +190,36 @@ def test_import_reports_an_oversized_field_and_imports_the_rest(newsroom: Newsro
     assert "added 1," in out and "rejected 1" in out
     with newsroom.store().read() as conn:
         assert [r.email for r in subs.listing(conn, "daily")] == ["ok@example.com"]
+
+
+# ---- edition numbers -------------------------------------------------------------------------
+def test_operator_views_use_the_number_readers_see(newsroom: Newsroom) -> None:
+    """Readers' "No. N" skips skipped editions (issue_number); ``digest send``, ``digest
+    list`` and ``digest status daily/N`` used the stored sequence that counts them, so
+    after one empty day the mail said No. 2 while the tools called it No. 3, and
+    ``digest status daily/2`` showed the skipped edition."""
+    from datetime import timedelta
+
+    cfg = newsroom.config()
+    store = newsroom.store()
+    put(store, article(1, "world", hours_ago(2)))
+    subscribe(cfg, store, "a@example.com")
+    assert send_newsletter(cfg, store, "daily", now=NOW).number == 1
+    skipped = send_newsletter(cfg, store, "daily", now=NOW + timedelta(days=1))
+    assert skipped.status == "skipped"
+    day3 = NOW + timedelta(days=2)
+    put(store, article(2, "world", day3 - timedelta(hours=1)))
+    r = send_newsletter(cfg, store, "daily", now=day3)
+    assert (r.status, r.number) == ("sent", 2)
+    (eml,) = (newsroom.root / "outbox/daily/2026-11-28T0700Z").glob("*.eml")
+    assert b"No. 2" in eml.read_bytes()
+    code, out, _ = _run(newsroom, "digest", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert any("No. 2" in x and "2026-11-28T07:00Z" in x for x in lines), out
+    assert any("No. 1" in x and "2026-11-26T07:00Z" in x for x in lines), out
+    assert not any("No. 3" in x for x in lines), out
+    code, out, _ = _run(newsroom, "digest", "status", "daily/2")
+    assert code == 0 and "2026-11-28T07:00Z" in out and "No. 2" in out, out
+    code, out, _ = _run(newsroom, "digest", "status", "daily/2026-11-27T07:00Z")
+    assert code == 0 and "skipped" in out and "No. " not in out, out

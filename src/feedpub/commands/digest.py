@@ -61,8 +61,9 @@ def _print_report(app: App, r: SendReport) -> None:
         )
         return
     what = "new edition" if r.created else "existing edition"
+    no = f" No. {r.number}" if r.number is not None else ""  # skipped: no number
     app.console.print(
-        f"{r.newsletter} No. {r.number} (slot {r.slot}, {what}): {r.status}; "
+        f"{r.newsletter}{no} (slot {r.slot}, {what}): {r.status}; "
         f"{r.articles} article(s), {r.recipients} recipient(s); this run: sent {r.sent}, "
         f"failed {r.failed}, bounced {r.bounced}; still to send {r.remaining}"
     )
@@ -168,7 +169,8 @@ def status_cmd(app: App, edition: str) -> None:
     st = ledger_status(app.store, find_edition(app.store, edition))
     c = st.counts
     app.console.print(
-        f"{st.newsletter} No. {st.number} (id {st.edition_id}, slot {st.slot}): {st.status}",
+        f"{st.newsletter}{f' No. {st.issue}' if st.issue is not None else ''}"
+        f" (id {st.edition_id}, slot {st.slot}): {st.status}",
         soft_wrap=True,
     )
     # queued, sending, sent, failed, bounced, then any other (cancelled)
@@ -213,7 +215,8 @@ def list_cmd(app: App, newsletter: str | None) -> None:
         c = e.counts
         pending = c.get("queued", 0) + c.get("sending", 0) + c.get("failed", 0)
         app.console.print(
-            f"{e.newsletter}  No. {e.number}  {e.slot}  {e.status:<8}  "
+            f"{e.newsletter}  {f'No. {e.issue}' if e.issue is not None else '-'}  "
+            f"{e.slot}  {e.status:<8}  "
             f"articles {e.articles}  recipients {e.recipients}  sent {c.get('sent', 0)}  "
             f"pending {pending}  bounced {c.get('bounced', 0)}",
             soft_wrap=True,

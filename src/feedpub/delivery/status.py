@@ -27,6 +27,7 @@ class LedgerStatus:
     attempts: int  # SMTP transactions made so far (all rows)
     next_attempt: datetime | None  # earliest retry of a failed row
     errors: list[tuple[str, int]]  # most frequent last errors of unfinished/bounced rows
+    issue: int | None = None  # the "No." readers see (skipped editions not counted); None: skipped
 
     @property
     def total(self) -> int:
@@ -39,7 +40,8 @@ class LedgerStatus:
 
 def find_edition(store: Store, ref: str) -> int:
     """An edition by id (``12``), newsletter (its latest: ``daily``), newsletter and
-    number (``daily/3``) or newsletter and slot (``daily/2026-11-26T07:00Z``)."""
+    number (``daily/3``: the "No. 3" readers saw, skipped editions not counted) or
+    newsletter and slot (``daily/2026-11-26T07:00Z``)."""
     e = s.editions
     ref = ref.strip()
     q = sa.select(e.c.id)
@@ -48,8 +50,10 @@ def find_edition(store: Store, ref: str) -> int:
     elif "/" in ref:
         nl, _, which = ref.partition("/")
         q = q.where(e.c.newsletter == nl)
-        if which.isdigit():
-            q = q.where(e.c.number == int(which))
+        if which.isascii() and which.isdigit():
+            n = int(which)
+            q = q.where(e.c.status != "skipped").order_by(e.c.number).offset(max(n - 1, 0))
+            q = q.limit(1 if n >= 1 else 0)
         else:
             q = q.where(sa.or_(e.c.slot == which, sa.func.replace(e.c.slot, ":", "") == which))
     else:
@@ -97,6 +101,19 @@ def ledger_status(store: Store, edition_id: int) -> LedgerStatus:
                 .limit(5)
             )
         ]
+        issue = (
+            None
+            if ed.status == "skipped"
+            else int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(
+                        e.c.newsletter == ed.newsletter,
+                        e.c.status != "skipped",
+                        e.c.number <= ed.number,
+                    )
+                ).scalar_one()
+            )
+        )
     if next_attempt is not None and isinstance(next_attempt, str):  # raw SQLite text
         next_attempt = s.UTCDateTime().process_result_value(next_attempt, None)  # type: ignore[arg-type]
     return LedgerStatus(
@@ -111,4 +128,5 @@ def ledger_status(store: Store, edition_id: int) -> LedgerStatus:
         int(attempts),
         next_attempt,
         errors,
+        issue,
     )

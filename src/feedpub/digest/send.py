@@ -53,7 +53,7 @@ class SendReport:
     newsletter: str
     slot: str
     edition_id: int | None = None
-    number: int | None = None
+    number: int | None = None  # the "No." readers see (None: a skipped edition)
     status: str = ""  # edition status after this run (skipped/sent/sending/paused; "dry-run")
     created: bool = False  # False: the edition existed (resumed or already done)
     articles: int = 0
@@ -403,7 +403,8 @@ def _send_edition(
     report.edition_id, report.created = edition_id, created
     with store.read() as conn:
         row = conn.execute(sa.select(s.editions).where(s.editions.c.id == edition_id)).one()
-    report.number = row.number
+        if row.status != "skipped":
+            report.number = issue_number(conn, nl.slug, row.number)
     report.articles, report.recipients = row.article_count, row.recipient_count
     if row.status in ("skipped", "sent"):
         report.status = row.status
@@ -460,7 +461,9 @@ def _dry_run(
             sa.select(e).where(e.c.newsletter == nl.slug, e.c.slot == key)
         ).first()
         if existing is not None:
-            report.edition_id, report.number = existing.id, existing.number
+            report.edition_id = existing.id
+            if existing.status != "skipped":
+                report.number = issue_number(conn, nl.slug, existing.number)
             report.status = f"dry-run: edition exists ({existing.status})"
             remaining = conn.execute(
                 sa.select(sa.func.count()).where(
@@ -606,6 +609,7 @@ class EditionSummary:
     articles: int
     recipients: int
     counts: dict[str, int]
+    issue: int | None = None  # the "No." readers see (issue_number); None when skipped
 
 
 def list_editions(store: Store, newsletter: str | None = None) -> list[EditionSummary]:
@@ -622,6 +626,13 @@ def list_editions(store: Store, newsletter: str | None = None) -> list[EditionSu
             )
         ):
             counts.setdefault(int(eid), {})[str(st)] = int(n)
+    issues: dict[int, int | None] = {}
+    seen: dict[str, int] = {}
+    for r in sorted(rows, key=lambda r: (r.newsletter, r.number)):  # as issue_number counts
+        if r.status == "skipped":
+            issues[r.id] = None
+        else:
+            seen[r.newsletter] = issues[r.id] = seen.get(r.newsletter, 0) + 1
     return [
         EditionSummary(
             r.id,
@@ -634,6 +645,7 @@ def list_editions(store: Store, newsletter: str | None = None) -> list[EditionSu
             r.article_count,
             r.recipient_count,
             counts.get(r.id, {}),
+            issues[r.id],
         )
         for r in rows
     ]
