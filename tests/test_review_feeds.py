@@ -216,3 +216,23 @@ def test_updated_stated_in_the_future_is_not_published_as_future(newsroom: Newsr
     build_feeds(newsroom.config(), store, now=NOW + timedelta(hours=1), ping=False)
     feed = json.loads((newsroom.config().output_dir / "feed.json").read_text())
     assert datetime.fromisoformat(feed["items"][0]["date_modified"]) == NOW
+
+
+def test_beat_refiled_by_a_config_change_does_not_move_updated(newsroom: Newsroom) -> None:
+    # A new keyword rule moves an old article to another beat. Its text did not change:
+    # its `updated` (what readers show as "updated", Atom §4.2.15) must stay put.
+    newsroom.write("a.md", md("Zeta project launches"))
+    store = newsroom.store()
+    collect(newsroom.config(), store, now=NOW)
+    before = by_slug(store)["zeta-project-launches"]
+    assert before.beat == "world"
+    cfg = newsroom.config_path.read_text()
+    newsroom.config_path.write_text(cfg.replace('keywords = ["software"]', 'keywords = ["Zeta"]'))
+    r = collect(newsroom.config(), store, now=NOW + timedelta(days=1))
+    after = by_slug(store)["zeta-project-launches"]
+    assert after.beat == "technology" and r.changed
+    assert after.updated == before.updated
+    # A real edit afterwards still moves it.
+    newsroom.write("a.md", md("Zeta project launches", body="New text."))
+    collect(newsroom.config(), store, now=NOW + timedelta(days=2))
+    assert by_slug(store)["zeta-project-launches"].updated == NOW + timedelta(days=2)

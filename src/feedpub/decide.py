@@ -218,7 +218,12 @@ def plan_source(
             plan.unchanged += 1
             continue
         real_edit = digest != existing.content_hash or existing.status is ArticleStatus.RETRACTED
-        updated = (_stated_updated(p, now) or now) if real_edit else existing.updated
+        # Filed under another beat by a rule change, text untouched: not an edit to readers.
+        refiled = digest != existing.content_hash and (
+            content_hash(p, existing.beat) == existing.content_hash
+        )
+        moves = real_edit and not refiled
+        updated = (_stated_updated(p, now) or now) if moves else existing.updated
         if status is ArticleStatus.SCHEDULED:
             updated = p.updated or published
         kind: Kind = "scheduled" if status is ArticleStatus.SCHEDULED else "updated"

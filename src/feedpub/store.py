@@ -36,6 +36,7 @@ class StoredArticleState:
     status: ArticleStatus
     published: datetime
     updated: datetime
+    beat: str | None = None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -144,7 +145,7 @@ class Store:
         a = s.articles
         q = sa.select(
             a.c.id, a.c.source, a.c.source_key, a.c.url, a.c.content_hash, a.c.status,
-            a.c.published, a.c.updated,
+            a.c.published, a.c.updated, a.c.beat,
         )  # fmt: skip
         if source is not None:
             q = q.where(a.c.source == source)
@@ -158,6 +159,7 @@ class Store:
                 ArticleStatus(r.status),
                 r.published,
                 r.updated,
+                r.beat,
             )
             for r in conn.execute(q)
         ]
