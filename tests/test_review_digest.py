@@ -223,3 +223,40 @@ def test_operator_views_use_the_number_readers_see(newsroom: Newsroom) -> None:
     assert code == 0 and "2026-11-28T07:00Z" in out and "No. 2" in out, out
     code, out, _ = _run(newsroom, "digest", "status", "daily/2026-11-27T07:00Z")
     assert code == 0 and "skipped" in out and "No. " not in out, out
+
+
+# ---- broken user templates -------------------------------------------------------------------
+def test_broken_template_is_a_config_error_not_a_failure_of_every_row(
+    newsroom: Newsroom,
+) -> None:
+    """A user template that fails to render (here an unknown attribute) was caught per
+    message as a temporary failure: exit 0, every row "failed", and after max_attempts
+    runs every row "bounced" (gave up) and the edition "sent" to nobody."""
+    import sqlalchemy as sa
+
+    from feedpub import schema as s
+    from feedpub.digest.render import TemplateError
+    from tests.conftest import BASE_CONFIG
+
+    folder = newsroom.root / "mytemplates"
+    folder.mkdir()
+    (folder / "digest.txt.j2").write_text("{{ newsletter.no_such_key }}\n", "utf-8")
+    newsroom.set_config(
+        base=BASE_CONFIG.replace(
+            "items_per_feed = 5", 'items_per_feed = 5\ntemplates_dir = "mytemplates"'
+        )
+    )
+    cfg = newsroom.config()
+    store = newsroom.store()
+    put(store, article(1, "world", hours_ago(2)))
+    subscribe(cfg, store, "a@example.com")
+    subscribe(cfg, store, "b@example.com", beats="world")
+    with pytest.raises(TemplateError, match=r"digest\.txt\.j2"):
+        send_newsletter(cfg, store, "daily", now=NOW)
+    with store.read() as conn:
+        rows = conn.execute(sa.select(s.deliveries.c.status, s.deliveries.c.attempts)).all()
+    assert sorted(tuple(r) for r in rows) == [("queued", 0), ("queued", 0)]
+    # fixed: the same edition goes out to both
+    (folder / "digest.txt.j2").write_text("{{ newsletter.title }}\n", "utf-8")
+    r = send_newsletter(cfg, store, "daily", now=NOW)
+    assert (r.created, r.status, r.sent) == (False, "sent", 2)

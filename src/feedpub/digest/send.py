@@ -335,6 +335,19 @@ def cancel_unsubscribed(store: Store, edition_id: int, newsletter: str, now: dat
         return int(res.rowcount or 0)
 
 
+def _owed_selections(store: Store, edition_id: int) -> list[tuple[str, ...]]:
+    """The distinct beat selections of the edition's rows not yet sent (as the delivery
+    manager reads them)."""
+    d = s.deliveries
+    with store.read() as conn:
+        values = conn.execute(
+            sa.select(d.c.selection)
+            .where(d.c.edition_id == edition_id, d.c.status.in_(("queued", "sending", "failed")))
+            .distinct()
+        ).scalars()
+        return [tuple(b for b in v.split(";") if b) for v in values]
+
+
 def _edition_names(store: Store, edition_id: int) -> dict[int, str]:
     """Names of the edition's recipients (the address is frozen in the ledger; the name,
     used only in greetings and the To display name, is read when sending)."""
@@ -425,6 +438,10 @@ def _send_edition(
         retry_base=smtp.retry_base,
         hard_bounce_limit=smtp.hard_bounce_limit,
     )
+    # Render every selection still owed before a row is claimed: a broken (user) template
+    # is a configuration error with the ledger untouched, not a failure of every row.
+    for selection in _owed_selections(store, edition_id):
+        builder.prepared(selection)
     names = _edition_names(store, edition_id)
     envelope_from = from_address(nl.from_)
 
