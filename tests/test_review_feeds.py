@@ -19,6 +19,7 @@ from feedpub.feeds.model import FeedDoc
 from feedpub.feeds.plan import to_item
 from feedpub.feeds.stream_writer import render_atom as stream_atom
 from feedpub.feeds.stream_writer import render_rss as stream_rss
+from feedpub.sources.dates import DateParseError, to_aware
 from feedpub.sources.pasted import Pasted, parse_pasted
 from feedpub.store import Store
 from feedpub.text import plain_line
@@ -236,3 +237,21 @@ def test_beat_refiled_by_a_config_change_does_not_move_updated(newsroom: Newsroo
     newsroom.write("a.md", md("Zeta project launches", body="New text."))
     collect(newsroom.config(), store, now=NOW + timedelta(days=2))
     assert by_slug(store)["zeta-project-launches"].updated == NOW + timedelta(days=2)
+
+
+def test_ambiguous_or_incomplete_date_text_is_rejected_not_guessed() -> None:
+    tz = ZoneInfo("Asia/Colombo")
+    # dateutil read "05/11/2026" month first (May 11) and filled what was missing from the
+    # machine's clock: "Friday" became the next Friday, "9:30" today.
+    for text in ("05/11/2026", "11.05.2026", "Friday", "9:30", "Nov 20"):
+        with pytest.raises(DateParseError):
+            to_aware(text, tz)
+    assert to_aware("20/11/2026", tz) == datetime(2026, 11, 20, tzinfo=tz)
+    assert to_aware("Nov 20, 2026 9:30 AM", tz) == datetime(2026, 11, 20, 9, 30, tzinfo=tz)
+    assert to_aware("2026-11-20 09:30 +0530", tz) == datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+
+
+def test_ambiguous_pasted_date_is_rejected_at_its_line() -> None:
+    with pytest.raises(ContentError) as e:
+        pasted("- Ann Lee\n- 05/11/2026", "Body.")
+    assert e.value.line == 3 and "2026-11-05" in str(e.value)

@@ -40,16 +40,39 @@ def to_aware(value: object, tz: ZoneInfo) -> datetime:
         try:
             dt = _dateutil.isoparse(value.strip())
         except ValueError:
-            try:
-                dt = _dateutil.parse(value.strip())
-            except (ValueError, OverflowError):
-                raise DateParseError(
-                    f"cannot read date {value!r}: write it like 2026-11-20 09:30 or "
-                    "2026-11-20T09:30:00+05:30"
-                ) from None
+            dt = _free_form(value.strip())
     else:
         raise DateParseError(f"cannot read date {value!r}: write it like 2026-11-20 09:30")
     return dt.replace(tzinfo=tz) if dt.tzinfo is None else dt
+
+
+_NUMERIC_DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b")
+# Two defaults differing in year, month and day: a part the text leaves out shows up as
+# a difference (dateutil silently fills it from the default, i.e. the machine's clock).
+_DEFAULTS = (datetime(2000, 1, 1), datetime(2004, 2, 2))
+
+
+def _free_form(text: str) -> datetime:
+    """'Nov 20, 2026 9:30 AM', '20 November 2026', '20/11/2026': a full date, never guessed."""
+    m = _NUMERIC_DMY.match(text)
+    if m and int(m.group(1)) <= 12 and int(m.group(2)) <= 12 and m.group(1) != m.group(2):
+        a, b, y = int(m.group(1)), int(m.group(2)), m.group(3)
+        raise DateParseError(
+            f"date {text!r} is ambiguous (day {a} of month {b}, or month {a} day {b}?): "
+            f"write it as {y}-{b:02d}-{a:02d} or {y}-{a:02d}-{b:02d}"
+        )
+    try:
+        parsed = [_dateutil.parse(text, default=d) for d in _DEFAULTS]
+    except (ValueError, OverflowError):
+        raise DateParseError(
+            f"cannot read date {text!r}: write it like 2026-11-20 09:30 or "
+            "2026-11-20T09:30:00+05:30"
+        ) from None
+    if parsed[0].date() != parsed[1].date():
+        raise DateParseError(
+            f"date {text!r} has no full day, month and year: write it like 2026-11-20 09:30"
+        )
+    return parsed[0]
 
 
 def month_day_without_year(text: str) -> tuple[int, int] | None:
