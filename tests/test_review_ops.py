@@ -7,12 +7,14 @@ import logging
 import os
 import socket
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
 
 from feedpub.cli import main
 from feedpub.collect import collect
+from feedpub.digest import send_newsletter
 from feedpub.digest import subscribers as subs
 from feedpub.digest.send import cancel_unsubscribed
 from feedpub.scheduler.daemon import Daemon
@@ -149,3 +151,29 @@ def test_rejections_keep_brackets_in_their_reason(newsroom: Newsroom) -> None:
     assert res.exit_code == 1, res.output
     [line] = [x for x in res.output.splitlines() if x.startswith("rejected")]
     assert "notes [draft].md:2" in line, line
+
+
+def test_status_numbers_editions_as_readers_and_digest_commands_do(newsroom: Newsroom) -> None:
+    # A skipped edition takes no number readers see: mail "No. 1", `digest list` "No. 1",
+    # `digest status daily/1`; `feedpub status` said "#2".
+    newsroom.set_config(base=CONFIG)
+    cfg = newsroom.config()
+    store = newsroom.store()
+    with store.begin() as conn:
+        subs.add(cfg, conn, "ok@example.com", newsletters=["daily"], now=NOW)
+    day_before = SLOT - timedelta(days=1)
+    first = send_newsletter(cfg, store, "daily", now=day_before, slot=day_before)
+    assert first.status == "skipped"  # nothing to send yet
+    newsroom.write("a.md", "---\ntitle: Port strike ends\ndate: 2026-11-25 09:00\n---\nBody.\n")
+    collect(cfg, store, now=NOW)
+    second = send_newsletter(cfg, store, "daily", now=NOW, slot=SLOT)
+    assert second.status == "sent" and second.number == 1
+    store.close()
+    res = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "status", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    issues = {e["slot"]: e["issue"] for e in data["editions"]}
+    assert issues == {"2026-11-26T07:00Z": 1, "2026-11-25T07:00Z": None}
+    assert data["newsletters"][0]["last_edition"]["issue"] == 1
+    table = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "status"])
+    assert "#1" in table.output and "#2" not in table.output, table.output

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from feedpub import schema as s
 from feedpub.config import Config, source_name
+from feedpub.digest.send import issue_number
 from feedpub.locks import lock_for, sqlite_path
 from feedpub.slots import next_slot
 from feedpub.sources.upstream_state import upstream_states
@@ -54,6 +55,7 @@ class EditionInfo:
     sent: int = 0
     failed: int = 0
     bounced: int = 0
+    issue: int | None = None  # the "No." readers see (digest list/status use it); None: skipped
 
 
 @dataclass
@@ -269,6 +271,7 @@ def _editions(
                 sent=c.get("sent", 0),
                 failed=c.get("failed", 0),
                 bounced=c.get("bounced", 0),
+                issue=None if r.status == "skipped" else issue_number(conn, r.newsletter, r.number),
             )
         )
     return out

@@ -30,6 +30,11 @@ def _when(d: datetime | None, now: datetime) -> str:
     return f"{d.astimezone(UTC):%Y-%m-%d %H:%M}Z ({rel})"
 
 
+def _no(issue: int | None) -> str:
+    """An edition's number as readers and ``digest list`` see it; skipped ones have none."""
+    return "-" if issue is None else f"#{issue}"
+
+
 def _size(n: int | None) -> str:
     if n is None:
         return "-"
@@ -91,7 +96,7 @@ def print_status(app: App, st: Status) -> None:
             escape(n.slug),
             escape(f"{n.schedule} {n.timezone}"),
             _when(n.next_run, now) + ("" if n.next_run_from == "daemon" else " [dim](cron)[/dim]"),
-            f"#{last.number} {escape(last.slot)} {last.status}" if last else "-",
+            f"{_no(last.issue)} {escape(last.slot)} {last.status}" if last else "-",
         )
     c.print(nl)
 
@@ -103,7 +108,7 @@ def print_status(app: App, st: Status) -> None:
     for e in st.editions:
         ed.add_row(
             escape(e.newsletter),
-            str(e.number),
+            _no(e.issue).lstrip("#"),
             escape(e.slot),
             e.status,
             str(e.articles),
