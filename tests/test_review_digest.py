@@ -260,3 +260,37 @@ def test_broken_template_is_a_config_error_not_a_failure_of_every_row(
     (folder / "digest.txt.j2").write_text("{{ newsletter.title }}\n", "utf-8")
     r = send_newsletter(cfg, store, "daily", now=NOW)
     assert (r.created, r.status, r.sent) == (False, "sent", 2)
+
+
+# ---- To header folding ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Dr. Jonathan Alexander Montgomery-Fitzgerald III, Esq., Department of Long Names",
+        "Ann Reader",
+        "A" * 120,  # no space to fold at: left long (still far under 998)
+        "Ann " * 37 + "Z",
+    ],
+)
+def test_long_ascii_to_header_is_folded(name: str) -> None:
+    """RFC 5322 §2.1.1: header lines SHOULD stay within 78 characters; a long ASCII
+    display name gave a single To line of 125+ characters."""
+    from feedpub.digest.compose import PreparedMessage, Recipient
+    from tests.test_digest_compose import COMPOSER, EDITION, HTML, TEXT
+
+    prepared = PreparedMessage.build(EDITION, TEXT, HTML, "fp-b")
+    addr = "jonathan.montgomery@example.com"
+    data = COMPOSER.compose(prepared, Recipient(3, addr, name))
+    head = data.split(b"\r\n\r\n", 1)[0]
+    to_block = head[head.index(b"\r\nTo: ") + 2 :]
+    to_lines = [to_block.split(b"\r\n")[0]]
+    for line in to_block.split(b"\r\n")[1:]:
+        if not line.startswith(b" "):
+            break
+        to_lines.append(line)
+    if " " in name:
+        assert all(len(x) <= 78 for x in to_lines), to_lines
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    (a,) = msg["To"].addresses
+    assert (a.display_name, a.addr_spec) == (name, addr)

@@ -102,7 +102,7 @@ def _to(name: str, addr: str) -> bytes:
     name becomes RFC 2047 base64 encoded words of at most 75 characters each (§2), one per
     folded line: white space between adjacent encoded words is not displayed (§6.2)."""
     if name.isascii() and len(name) <= 150:
-        return formataddr((name, addr)).encode("ascii")
+        return _fold_at_spaces(formataddr((name, addr)), len("To: ")).encode("ascii")
     words: list[str] = []
     chunk = b""
     for ch in name:
@@ -117,6 +117,25 @@ def _to(name: str, addr: str) -> bytes:
         "=?utf-8?b?" + base64.b64encode(w.encode("utf-8")).decode("ascii") + "?=" for w in words
     )
     return f"{encoded}\r\n <{addr}>".encode("ascii")
+
+
+def _fold_at_spaces(value: str, used: int) -> str:
+    """Fold a header value at its spaces so lines stay within 78 characters where a space
+    allows (RFC 5322 §2.1.1, §2.2.3: unfolding removes only the CRLF, so the space stays;
+    folding white space may also sit inside a quoted-string, §3.2.4)."""
+    if used + len(value) <= 78:
+        return value
+    words = value.split(" ")
+    lines = [words[0]]
+    width = used + len(words[0])
+    for w in words[1:]:
+        if width + 1 + len(w) > 78:
+            lines.append(w)
+            width = 1 + len(w)
+        else:
+            lines[-1] += " " + w
+            width += 1 + len(w)
+    return "\r\n ".join(lines)
 
 
 class PreparedMessage:
