@@ -294,3 +294,19 @@ def test_long_ascii_to_header_is_folded(name: str) -> None:
     assert isinstance(msg, EmailMessage)
     (a,) = msg["To"].addresses
     assert (a.display_name, a.addr_spec) == (name, addr)
+
+
+# ---- bad addresses on the digest commands ------------------------------------------------------
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("digest", "test", "daily", "--to", "Ann <ann@example.com>"),
+        ("digest", "preview", "daily", "--subscriber", "not-an-email"),
+    ],
+)
+def test_bad_address_option_is_a_usage_error_not_a_traceback(
+    newsroom: Newsroom, args: tuple[str, ...]
+) -> None:
+    code, _, err = _run(newsroom, *args)
+    assert code == 2, err
+    assert "not a valid email address" in err and "Traceback" not in err

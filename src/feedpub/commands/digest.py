@@ -15,7 +15,9 @@ from feedpub.commands.common import App, handle_errors, pass_app
 from feedpub.delivery.manager import DeliveryReport
 from feedpub.delivery.status import find_edition, ledger_status
 from feedpub.digest.send import SendReport, list_editions, send_newsletter, write_preview
+from feedpub.digest.subscribers import SubscriberError
 from feedpub.digest.testmail import send_test
+from feedpub.errors import UsageError
 
 
 @click.group()
@@ -37,9 +39,12 @@ def digest() -> None:
 def preview_cmd(app: App, newsletter: str, out: Path | None, subscriber: str | None) -> None:
     """Render the next edition without changing any state: writes digest.html,
     digest.txt and digest.eml (for a sample subscriber) and prints the folder."""
-    p = write_preview(
-        app.config, app.store, newsletter, now=app.now(), folder=out, sample_email=subscriber
-    )
+    try:
+        p = write_preview(
+            app.config, app.store, newsletter, now=app.now(), folder=out, sample_email=subscriber
+        )
+    except SubscriberError as e:
+        raise UsageError(f"--subscriber: {e}") from None
     if p.skipped:
         app.console.print(
             f"{newsletter}: nothing new since the last edition — it would be skipped "
@@ -193,7 +198,10 @@ def status_cmd(app: App, edition: str) -> None:
 def test_cmd(app: App, newsletter: str, to: str) -> None:
     """Send one message of the next edition to ADDRESS, outside the ledger: no edition is
     frozen and nothing is recorded. The subject starts with "[test]"."""
-    t = send_test(app.config, app.store, newsletter, to, now=app.now())
+    try:
+        t = send_test(app.config, app.store, newsletter, to, now=app.now())
+    except SubscriberError as e:
+        raise UsageError(f"--to: {e}") from None
     where = f"written to {t.path}" if t.path is not None else f"sent by {t.backend}"
     app.console.print(
         f"test message for {escape(t.recipient)} ({t.articles} article(s)) {where}; "
