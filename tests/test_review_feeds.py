@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import feedparser
 import pytest
 from lxml import etree
+from lxml import html as lxml_html
 
 from feedpub.collect import collect
 from feedpub.errors import ContentError
@@ -255,3 +256,23 @@ def test_ambiguous_pasted_date_is_rejected_at_its_line() -> None:
     with pytest.raises(ContentError) as e:
         pasted("- Ann Lee\n- 05/11/2026", "Body.")
     assert e.value.line == 3 and "2026-11-05" in str(e.value)
+
+
+def test_rss_description_shows_the_plain_summary_as_written() -> None:
+    # RSS <description> is HTML to every reader (RSS Best Practices Profile, "description";
+    # feedparser types it text/html and sanitizes it), while our summary is plain text:
+    # "Why <blink> died" lost "<blink>" in RSS but not in Atom. It is now HTML-escaped
+    # first (then XML-escaped), so both formats show the same text.
+    want = "Why <blink> died: AT&amp;T & R&D, a < b"
+    doc = FeedDoc(info(), (item(1, summary=want), item(2, summary="", content_html="")))
+    for render, stream in ((render_rss, stream_rss),):
+        data = render(doc)
+        assert stream(doc) == data
+        rss = feedparser.parse(data).entries
+        assert rss[0].summary_detail.type == "text/html"
+        assert (
+            lxml_html.fragment_fromstring(rss[0].summary, create_parent="p").text_content() == want
+        )
+        assert rss[1].summary == "Title"
+    atom = feedparser.parse(render_atom(doc)).entries
+    assert atom[0].summary_detail.type == "text/plain" and atom[0].summary == want

@@ -25,6 +25,7 @@ the RSS image...).
 from __future__ import annotations
 
 import email.utils
+import html
 from datetime import datetime
 from typing import Any
 
@@ -127,6 +128,13 @@ class _EntryExt(BaseEntryExtension):  # type: ignore[misc]
         return entry
 
 
+def rss_description(item: Item) -> str:
+    """RSS <description> is HTML to readers (RSS Best Practices Profile, "description"):
+    the plain-text summary (or title) is HTML-escaped so "<blink>" or "&amp;" show as
+    written, as they do in Atom's text summary."""
+    return html.escape(item.summary or item.title, quote=False)
+
+
 def rss_authors_with_email(item: Item) -> bool:
     """RSS 2.0 <author> needs an email; without one for every author, all of them go to
     dc:creator (an item should not mix both: W3C validator "DuplicateItemAuthor")."""
@@ -212,7 +220,7 @@ def _generator(doc: FeedDoc, fmt: Format) -> FeedGenerator:
             if rss_authors_with_email(item):
                 for p in item.authors:
                     fe.author({"name": p.name, "email": p.email})
-            fe.description(item.summary or item.title)
+            fe.description(rss_description(item))
             if item.content_html:
                 fe.content(item.content_html)
     return fg

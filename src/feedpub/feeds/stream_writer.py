@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from feedpub.feeds.feedgen_writer import ATOM_NS, DC_NS, FH_NS, rfc822, rss_authors_with_email
+from feedpub.feeds.feedgen_writer import (
+    ATOM_NS,
+    DC_NS,
+    FH_NS,
+    rfc822,
+    rss_authors_with_email,
+    rss_description,
+)
 from feedpub.feeds.model import MEDIA_TYPES, FeedDoc, FeedInfo, Format, Item
 
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
@@ -50,7 +57,7 @@ def _links(info: FeedInfo, fmt: Format) -> Iterator[tuple[str, str]]:
 def _rss_item(item: Item) -> str:
     out = ["    <item>\n", f"      <title>{_t(item.title)}</title>\n"]
     out.append(f"      <link>{_t(item.url)}</link>\n")
-    out.append(f"      <description>{_t(item.summary or item.title)}</description>\n")
+    out.append(f"      <description>{_t(rss_description(item))}</description>\n")
     if item.content_html:
         out.append(f"      <content:encoded>{_t(item.content_html)}</content:encoded>\n")
     with_email = rss_authors_with_email(item)
