@@ -276,3 +276,23 @@ def test_rss_description_shows_the_plain_summary_as_written() -> None:
         assert rss[1].summary == "Title"
     atom = feedparser.parse(render_atom(doc)).entries
     assert atom[0].summary_detail.type == "text/plain" and atom[0].summary == want
+
+
+def test_body_paragraph_starting_with_the_authors_name_is_kept() -> None:
+    # With no blank line after the bullets (or the byline), any line starting with the
+    # author's surname was taken for a byline and silently dropped from the body.
+    for text in (
+        "A\n- Dilini Perera\n- Nov 20, 2026\nPerera said the budget would pass on Friday.\nMore.",
+        "A\n- Dilini Perera\n- Nov 20, 2026\nDilini Perera JadeTimes Staff\n"
+        "Perera Holdings is expected to expand.\nMore.",
+    ):
+        p = parse_pasted(text, "x.txt", now=NOW, tz=ZoneInfo("Asia/Colombo"))
+        assert p.html.startswith("<p>Perera ") and p.html.endswith("<p>More.</p>"), p.html
+    # The byline and bio are still taken out of the body.
+    seedlike = (
+        "A\n- Dilini Perera\n- Nov 20, 2026\nDilini Perera JadeTimes Staff\n"
+        "D. Perera is a Jadetimes reporter covering Sri Lanka\nPerera said so.\n"
+    )
+    p = parse_pasted(seedlike, "x.txt", now=NOW, tz=ZoneInfo("Asia/Colombo"))
+    assert p.html == "<p>Perera said so.</p>"
+    assert p.bio_beats == [("Dilini Perera", "Sri Lanka")]

@@ -31,6 +31,7 @@ from feedpub.sources.dates import (
 
 _READ = re.compile(r"^(\d+)\s*min(?:ute)?s?\s+read$", re.I)
 _COVERING = re.compile(r"\bcovering\s+(?:the\s+)?(?P<beat>.+?)\s*\.?$", re.I)
+_BIO = re.compile(r"\s(?:is an?|covers)\s", re.I)
 _AUTHOR_SPLIT = re.compile(r"\s*(?:,|&|\band\b)\s*")
 _FINAL_PUNCT = tuple(".!?:;,…\"”’')»")
 _TRAILING_RESIDUE = re.compile(
@@ -120,12 +121,14 @@ def parse_pasted(
         author = _line_author(s, result.authors)
         if author is None:
             break
-        lines.pop(0)
         if m := _COVERING.search(s):
             result.bio_beats.append((author, m.group("beat").strip()))
             result.bios.append((author, s))
-        elif " is " in s or " covers " in s:
+        elif _BIO.search(s):
             result.bios.append((author, s))
+        elif not is_heading(s):  # not a byline ("Name JadeTimes Staff"): the body begins
+            break  # ("Perera said on Friday ...")
+        lines.pop(0)
 
     # Body: drop the web page's trailing residue ("Comments").
     while lines and (not lines[-1][1].strip() or _TRAILING_RESIDUE.match(lines[-1][1].strip())):
