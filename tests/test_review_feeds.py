@@ -296,3 +296,18 @@ def test_body_paragraph_starting_with_the_authors_name_is_kept() -> None:
     p = parse_pasted(seedlike, "x.txt", now=NOW, tz=ZoneInfo("Asia/Colombo"))
     assert p.html == "<p>Perera said so.</p>"
     assert p.bio_beats == [("Dilini Perera", "Sri Lanka")]
+
+
+def test_url_pattern_change_keeps_ids_and_updated(newsroom: Newsroom) -> None:
+    # A site restructure (article_path, or http -> https) re-links every article; ids
+    # stay (feed readers' first ask) and so does `updated`: nobody edited the articles.
+    newsroom.write("a.md", md("Alpha"))
+    store = newsroom.store()
+    collect(newsroom.config(), store, now=NOW)
+    before = by_slug(store)["alpha"]
+    cfg = newsroom.config_path.read_text()
+    newsroom.config_path.write_text(cfg.replace('"post/{slug}/"', '"news/{slug}/"'))
+    r = collect(newsroom.config(), store, now=NOW + timedelta(days=1))
+    after = by_slug(store)["alpha"]
+    assert r.changed and after.url == "https://news.example/news/alpha/"
+    assert after.id == before.id and after.updated == before.updated

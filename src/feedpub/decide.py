@@ -218,9 +218,10 @@ def plan_source(
             plan.unchanged += 1
             continue
         real_edit = digest != existing.content_hash or existing.status is ArticleStatus.RETRACTED
-        # Filed under another beat by a rule change, text untouched: not an edit to readers.
+        # Filed under another beat or re-linked (a rule or URL pattern change), text
+        # untouched: not an edit to readers, so `updated` stays (RFC 4287 §4.2.15).
         refiled = digest != existing.content_hash and (
-            content_hash(p, existing.beat) == existing.content_hash
+            content_hash(replace(p, url=existing.url), existing.beat) == existing.content_hash
         )
         moves = real_edit and not refiled
         updated = (_stated_updated(p, now) or now) if moves else existing.updated
