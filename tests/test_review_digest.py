@@ -310,3 +310,25 @@ def test_bad_address_option_is_a_usage_error_not_a_traceback(
     code, _, err = _run(newsroom, *args)
     assert code == 2, err
     assert "not a valid email address" in err and "Traceback" not in err
+
+
+# ---- control characters in names ---------------------------------------------------------------
+def test_control_characters_never_reach_a_stored_name_or_the_to_header(
+    newsroom: Newsroom,
+) -> None:
+    """clean_name removed only NUL: an ESC or BEL from a CSV went raw into the To header
+    (RFC 5322 §3.2.4 qtext has no control characters) and into the operator's terminal
+    through `subscribers list`. Format characters such as ZWJ (Sinhala) are kept."""
+    assert subs.clean_name("Ann\x1b[31m Red\x07\x7f\x85 x") == "Ann[31m Red x"
+    assert subs.clean_name("ශ්\u200dරී") == "ශ්\u200dරී"
+    store = newsroom.store()
+    cfg = newsroom.config()
+    put(store, article(1, "world", hours_ago(2)))
+    subscribe(cfg, store, "a@example.com", name="Ann\x1b]0;pwned\x07 Reader")
+    assert send_newsletter(cfg, store, "daily", now=NOW).sent == 1
+    (eml,) = (newsroom.root / OUTBOX).glob("*.eml")
+    data = eml.read_bytes()
+    assert not any((b < 32 and b not in (13, 10)) or b == 127 for b in data)
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    assert msg["To"].addresses[0].display_name == "Ann]0;pwned Reader"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,7 +51,11 @@ def normalize_email(value: str) -> str:
 
 
 def clean_name(value: str) -> str:
-    name = " ".join(value.replace("\x00", "").split())
+    # Control characters (Unicode Cc: NUL, ESC, BEL, DEL ...) have no place in a name, a
+    # header (RFC 5322 §3.2.4) or a terminal; white space is collapsed. Format characters
+    # (Cf, e.g. the ZWJ of Sinhala script) are kept.
+    kept = "".join(ch for ch in value if ch.isspace() or unicodedata.category(ch) != "Cc")
+    name = " ".join(kept.split())
     if len(name) > MAX_NAME:
         raise SubscriberError(f"name is longer than {MAX_NAME} characters")
     return name
