@@ -17,6 +17,7 @@ from feedpub.collect import collect
 from feedpub.digest import send_newsletter
 from feedpub.digest import subscribers as subs
 from feedpub.digest.send import cancel_unsubscribed
+from feedpub.logs import LogfmtFormatter, setup_logging
 from feedpub.scheduler.daemon import Daemon
 from feedpub.status import gather_status
 from tests import test_status
@@ -177,3 +178,37 @@ def test_status_numbers_editions_as_readers_and_digest_commands_do(newsroom: New
     assert data["newsletters"][0]["last_edition"]["issue"] == 1
     table = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "status"])
     assert "#1" in table.output and "#2" not in table.output, table.output
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    setup_logging("WARNING")
+
+
+def test_other_libraries_warnings_are_structured_too(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # asyncio (under aiosmtplib), sqlalchemy, httpx... log through the root logger; their
+    # warnings and errors came out as bare text lines between our JSON lines.
+    setup_logging("INFO", "json")
+    logging.getLogger("asyncio").error("Task exception was never retrieved")
+    logging.getLogger("some.library").info("chatter")  # below WARNING: not shown
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert [(r["logger"], r["level"], r["msg"]) for r in lines] == [
+        ("asyncio", "error", "Task exception was never retrieved")
+    ]
+
+
+def test_logfmt_quotes_control_characters() -> None:
+    # A carriage return or tab inside a value (an upstream error text) was written raw.
+    record = logging.makeLogRecord(
+        {"name": "feedpub.x", "levelname": "WARNING", "msg": "m", "error": "a\rb\tc"}
+    )
+    line = LogfmtFormatter().format(record)
+    assert "\r" not in line and "\t" not in line
+    assert 'error="a\\rb\\tc"' in line

@@ -13,7 +13,7 @@ _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 def _fmt_value(v: object) -> str:
     s = str(v)
-    if s == "" or any(c in s for c in ' "=\n'):
+    if s == "" or any(c in s for c in ' "=\\') or not s.isprintable():
         return json.dumps(s, ensure_ascii=False)
     return s
 
@@ -47,10 +47,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+class _OthersHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """On the root logger: other libraries' warnings (asyncio, sqlalchemy, httpx...) in
+    our format instead of Python's bare last-resort text."""
+
+
 def setup_logging(level: str = "INFO", fmt: str = "logfmt") -> None:
+    formatter = JsonFormatter() if fmt == "json" else LogfmtFormatter()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
+    handler.setFormatter(formatter)
     root = logging.getLogger("feedpub")
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    others = _OthersHandler(sys.stderr)
+    others.setFormatter(formatter)
+    others.setLevel(logging.WARNING)
+    top = logging.getLogger()
+    top.handlers[:] = [h for h in top.handlers if not isinstance(h, _OthersHandler)] + [others]
