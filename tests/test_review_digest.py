@@ -332,3 +332,27 @@ def test_control_characters_never_reach_a_stored_name_or_the_to_header(
     msg = email.message_from_bytes(data, policy=email.policy.default)
     assert isinstance(msg, EmailMessage)
     assert msg["To"].addresses[0].display_name == "Ann]0;pwned Reader"
+
+
+# ---- unsubscribe-token accepts what its help promises ---------------------------------------------
+def test_unsubscribe_token_command_accepts_the_url_and_the_mailto(newsroom: Newsroom) -> None:
+    """Its help says "(from a List-Unsubscribe mailto subject or URL)", but a pasted URL
+    or mailto link (or a "Re:" subject) was refused as "not a valid unsubscribe token"."""
+    from feedpub.digest.tokens import LinkMaker, tokens_for
+
+    cfg = newsroom.config()
+    store = newsroom.store()
+    links = LinkMaker(cfg, "daily", tokens_for(cfg))
+    forms = []
+    for email_ in ("a@example.com", "b@example.com", "c@example.com"):
+        sid = subscribe(cfg, store, email_)
+        https, mailto = (v.strip(" <>") for v in links.list_unsubscribe(sid).split(","))
+        forms.append((email_, https, mailto))
+    cases = [forms[0][1], forms[1][2], "Re: unsubscribe " + forms[2][1].split("t=")[1]]
+    for value in cases:
+        code, out, err = _run(newsroom, "subscribers", "unsubscribe-token", value)
+        assert code == 0 and ": unsubscribed" in out, (value, err)
+    with store.read() as conn:
+        assert subs.active_recipients(conn, "daily") == []
+    code, _, err = _run(newsroom, "subscribers", "unsubscribe-token", forms[0][1] + "x")
+    assert code == 2 and "not a valid unsubscribe token" in err

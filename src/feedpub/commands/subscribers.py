@@ -109,13 +109,13 @@ def import_cmd(app: App, file: Path) -> None:
 @pass_app
 @handle_errors
 def unsubscribe_token_cmd(app: App, token: str) -> None:
-    """Honour an unsubscribe TOKEN (from a List-Unsubscribe mailto subject or URL).
+    """Honour an unsubscribe TOKEN (a List-Unsubscribe mailto subject, or either URL).
 
     The token is checked with the key alone; a forged or altered one changes nothing
     (exit status 2)."""
-    from feedpub.digest.tokens import UNSUBSCRIBE, verify_token
+    from feedpub.digest.tokens import UNSUBSCRIBE, find_token, verify_token
 
-    raw = token.strip().removeprefix("unsubscribe").strip()
+    raw = find_token(token)
     found = verify_token(app.config, raw, UNSUBSCRIBE)
     if found is None:
         raise UsageError("not a valid unsubscribe token (forged, altered or another key)")

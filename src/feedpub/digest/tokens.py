@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from urllib.parse import urlsplit
+import re
+from urllib.parse import unquote, urlsplit
 
 from feedpub.config import Config
 
@@ -49,6 +50,20 @@ class Tokens:
         sid, newsletter, mac = int(parts[0]), parts[1], parts[2]
         expected = self.mac(purpose, sid, newsletter)
         return (sid, newsletter) if hmac.compare_digest(expected, mac) else None
+
+
+_MAC_CHARS = len(base64.urlsafe_b64encode(bytes(_MAC_BYTES)).rstrip(b"="))
+_TOKEN_IN_TEXT = re.compile(
+    rf"(?<![0-9])[0-9]+\.[a-z0-9]+(?:-[a-z0-9]+)*\.[A-Za-z0-9_-]{{{_MAC_CHARS}}}(?![A-Za-z0-9_-])"
+)
+
+
+def find_token(text: str) -> str:
+    """The token inside what an operator pastes: a mailto subject ("unsubscribe TOKEN",
+    "Re: ..."), the https or mailto URL (percent-encoded or not), or the bare token.
+    Returns the text stripped when no token-shaped part is found (it then fails to verify)."""
+    found = _TOKEN_IN_TEXT.search(unquote(text))
+    return found.group(0) if found else text.strip()
 
 
 def tokens_for(config: Config) -> Tokens:
