@@ -250,8 +250,10 @@ def to_item(
     cats: list[str] = []
     if article.beat:
         cats.append(beat_titles.get(article.beat, article.beat))
-    for t in article.tags:
-        if t not in cats:
+    seen = {c.casefold() for c in cats}
+    for t in article.tags:  # tag "technology" under beat "Technology": one category
+        if t.casefold() not in seen:
+            seen.add(t.casefold())
             cats.append(t)
     return Item(
         id=article.id,
