@@ -356,3 +356,33 @@ def test_unsubscribe_token_command_accepts_the_url_and_the_mailto(newsroom: News
         assert subs.active_recipients(conn, "daily") == []
     code, _, err = _run(newsroom, "subscribers", "unsubscribe-token", forms[0][1] + "x")
     assert code == 2 and "not a valid unsubscribe token" in err
+
+
+# ---- an internationalized sender domain ------------------------------------------------------------
+def test_idn_from_domain_is_written_in_its_ascii_form(newsroom: Newsroom) -> None:
+    """``from = "Новини <news@новини.укр>"``: the From header came out as
+    ``news@=?utf-8?b?...?=`` (an encoded word where a domain must be) and the Message-IDs
+    (frozen with the Unicode domain) could not be encoded: every row failed."""
+    from tests.conftest import BASE_CONFIG
+
+    newsroom.set_config(
+        base=BASE_CONFIG.replace(
+            'from = "Test Times <news@news.example>"', 'from = "Новини <news@новини.укр>"'
+        )
+    )
+    cfg = newsroom.config()
+    store = newsroom.store()
+    put(store, article(1, "world", hours_ago(2)))
+    subscribe(cfg, store, "a@example.com")
+    r = send_newsletter(cfg, store, "daily", now=NOW)
+    assert (r.status, r.sent, r.failed) == ("sent", 1, 0)
+    (eml,) = (newsroom.root / OUTBOX).glob("*.eml")
+    data = eml.read_bytes()
+    assert data.isascii()
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    (sender,) = msg["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("Новини", "news@xn--b1amarcd.xn--j1amh")
+    assert msg["Message-ID"].endswith("@xn--b1amarcd.xn--j1amh>")
+    assert msg["List-Id"].endswith("<daily.xn--b1amarcd.xn--j1amh>")
+    assert "mailto:unsubscribe@xn--b1amarcd.xn--j1amh?" in msg["List-Unsubscribe"]

@@ -16,7 +16,7 @@ from feedpub.config import Config, NewsletterConfig
 from feedpub.digest.compose import Composer, Edition, PreparedMessage, personal_context
 from feedpub.digest.edition import cap_section
 from feedpub.digest.render import Renderer
-from feedpub.digest.tokens import LinkMaker, Tokens, from_domain
+from feedpub.digest.tokens import LinkMaker, Tokens, ascii_from, from_domain
 from feedpub.feeds.plan import feeds_url
 from feedpub.types import Article
 
@@ -127,11 +127,11 @@ class EditionBuilder:
         return Edition(
             newsletter=self.nl.slug,
             key=self.edition.key,
-            from_=self.nl.from_,
+            from_=ascii_from(self.nl.from_),
             subject=self.subject(),
             date=self.edition.created,
             list_id=f"{self.nl.title} <{self.nl.slug}.{self.domain}>",
-            reply_to=self.nl.reply_to,
+            reply_to=ascii_from(self.nl.reply_to) if self.nl.reply_to else None,
         )
 
     def _article(self, a: Article) -> dict[str, Any]:

@@ -121,11 +121,34 @@ class LinkMaker:
         return f"<{self._unsub_prefix}{token}>{sep}<{self._mailto_prefix}{token}>"
 
 
+def _ascii_domain(domain: str) -> str:
+    """An internationalized domain in its ASCII form (IDNA, RFC 5890): what headers,
+    Message-IDs and SMTP without SMTPUTF8 can carry."""
+    if domain.isascii():
+        return domain
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain  # not a valid IDN: left as written
+
+
 def from_domain(from_header: str) -> str:
-    """The domain of a From value such as ``Name <news@example.com>``."""
-    addr = from_header.rsplit("<", 1)[-1].rstrip(">").strip()
+    """The domain of a From value such as ``Name <news@example.com>`` (ASCII form)."""
+    addr = from_address(from_header)
     return addr.rsplit("@", 1)[-1].lower() if "@" in addr else "localhost"
 
 
 def from_address(from_header: str) -> str:
-    return from_header.rsplit("<", 1)[-1].rstrip(">").strip()
+    """The bare address of a From value, its domain in ASCII form."""
+    addr = from_header.rsplit("<", 1)[-1].rstrip(">").strip()
+    local, at, domain = addr.rpartition("@")
+    return f"{local}@{_ascii_domain(domain)}" if at else addr
+
+
+def ascii_from(from_header: str) -> str:
+    """A From / Reply-To value with its address's domain in ASCII form (the display name
+    is left for the header encoder: RFC 2047 cannot encode a domain)."""
+    if "<" not in from_header:
+        return from_address(from_header)
+    name = from_header.rsplit("<", 1)[0]
+    return f"{name}<{from_address(from_header)}>"
