@@ -318,3 +318,15 @@ def test_tag_repeating_the_beat_title_is_not_a_second_category() -> None:
     # (5 of the sample newsroom's 22 articles).
     it = to_item(art(tags=("technology", "AI", "ai", "x")), CFG, {}, {"tech": "Technology"})
     assert it.categories == ("Technology", "AI", "x")
+
+
+def test_markdown_h1_repeating_the_title_is_not_shown_twice(newsroom: Newsroom) -> None:
+    # Static-site habits: front matter title *and* "# Title" atop the body. Readers then
+    # showed the title twice (theirs, then the content's <h1>).
+    newsroom.write("a.md", md("Alpha & Omega", body="# Alpha &amp; omega\n\nText."))
+    newsroom.write("b.md", md("Beta", body="# A different heading\n\nText."))
+    store = newsroom.store()
+    collect(newsroom.config(), store, now=NOW)
+    arts = by_slug(store)
+    assert arts["alpha-omega"].content_html == "<p>Text.</p>"
+    assert arts["beta"].content_html.startswith("<h1>A different heading</h1>")

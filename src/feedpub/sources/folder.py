@@ -154,8 +154,11 @@ def parse_file(
         body_html = pasted.html
     elif suffix in (".md", ".markdown"):
         body = doc.body
+        h1, rest = _leading_h1(body)
         if title is None:
-            title, body = _leading_h1(body)
+            title, body = h1, rest
+        elif h1 is not None and plain_line(h1).casefold() == plain_line(title).casefold():
+            body = rest  # the title again as "# Title": readers would show it twice
         body_html = markdown.render(body)
     else:
         body_html = doc.body
