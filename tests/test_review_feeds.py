@@ -330,3 +330,25 @@ def test_markdown_h1_repeating_the_title_is_not_shown_twice(newsroom: Newsroom) 
     arts = by_slug(store)
     assert arts["alpha-omega"].content_html == "<p>Text.</p>"
     assert arts["beta"].content_html.startswith("<h1>A different heading</h1>")
+
+
+def test_a_broken_edit_keeps_the_last_good_version_published(newsroom: Newsroom) -> None:
+    # A typo while correcting a published article (bad YAML, a bad date) rejected the
+    # file — and retracted the article from every feed until the typo was fixed.
+    p = newsroom.write("a.md", md("Alpha"))
+    store = newsroom.store()
+    collect(newsroom.config(), store, now=NOW)
+    before = by_slug(store)["alpha"]
+    p.write_text("---\ntitle: Alpha: broken\ndate: 2026-11-20 09:00\n---\nBody, edited.\n")
+    r = collect(newsroom.config(), store, now=NOW + timedelta(hours=1))
+    assert r.counts["rejected"] == 1 and r.counts["retracted"] == 0
+    assert by_slug(store)["alpha"].status is ArticleStatus.PUBLISHED
+    # Still reported on the next collect (not skipped by size and mtime), still published.
+    r = collect(newsroom.config(), store, now=NOW + timedelta(hours=2))
+    assert r.counts["rejected"] == 1 and r.counts["retracted"] == 0
+    # Fixed: an ordinary update of the same article.
+    p.write_text(md("Alpha", body="Body, edited."))
+    r = collect(newsroom.config(), store, now=NOW + timedelta(hours=3))
+    after = by_slug(store)["alpha"]
+    assert r.counts["updated"] == 1 and after.id == before.id
+    assert after.status is ArticleStatus.PUBLISHED

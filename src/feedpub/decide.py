@@ -144,7 +144,15 @@ def plan_source(
 ) -> Plan:
     plan = Plan(rejected=list(result.rejected), unchanged=len(result.unchanged_keys))
     mine = {st.source_key: st for st in stored if st.source == result.name}
-    present = set(result.unchanged_keys) | {p.key for p in result.articles} | result.drafts
+    # A rejected input is still there (a typo in an edit): its last good version stays
+    # published, never retracted (retraction: the input was deleted or made a draft).
+    rejected_keys = {e.source for e in result.rejected}
+    present = (
+        set(result.unchanged_keys)
+        | {p.key for p in result.articles}
+        | result.drafts
+        | rejected_keys
+    )
     claimed: dict[str, str] = {}  # article id -> key that claimed it in this batch
     urls: dict[str, str] = {}  # url -> key, to reject duplicates within the batch
 
