@@ -4,6 +4,7 @@ through the real CLI stages and real parsers (feedparser, lxml, json)."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -352,3 +353,26 @@ def test_a_broken_edit_keeps_the_last_good_version_published(newsroom: Newsroom)
     after = by_slug(store)["alpha"]
     assert r.counts["updated"] == 1 and after.id == before.id
     assert after.status is ArticleStatus.PUBLISHED
+
+
+def test_unreadable_subfolder_retracts_nothing(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A sub-folder that cannot be listed (permissions, a flaky network mount) was skipped
+    # silently and the listing still counted as complete: all its articles were retracted.
+    newsroom.write("desk/a.md", md("Alpha"))
+    newsroom.write("b.md", md("Beta"))
+    store = newsroom.store()
+    collect(newsroom.config(), store, now=NOW)
+    real_scandir = os.scandir
+
+    def failing_scandir(path: str) -> object:
+        if os.fspath(path).endswith("desk"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", failing_scandir)
+    r = collect(newsroom.config(), store, now=NOW + timedelta(hours=1))
+    assert r.counts["retracted"] == 0
+    assert by_slug(store)["alpha"].status is ArticleStatus.PUBLISHED
+    assert any("desk" in w for w in r.warnings)

@@ -45,7 +45,8 @@ class FolderSource:
             result.complete = False  # never retract everything because a mount is missing
             return result
         reuse = ctx.state.get("rules_fingerprint") == ctx.rules_fingerprint
-        for rel, path, st_size, st_mtime in _walk(root):
+        unreadable: list[tuple[str, str]] = []
+        for rel, path, st_size, st_mtime in _walk(root, unreadable):
             stat = (st_size, st_mtime)
             if reuse and ctx.file_stats.get(rel) == stat:
                 result.unchanged_keys.add(rel)
@@ -62,11 +63,19 @@ class FolderSource:
                 continue
             result.articles.append(parsed)
             result.warnings.extend(parsed.warnings)
+        if unreadable:
+            # What we could not list may still be there: retract nothing this time.
+            result.complete = False
+            result.warnings.extend(
+                f"{folder}: cannot list this folder ({err}); its articles stay as they are "
+                "until it can be read"
+                for folder, err in unreadable
+            )
         ctx.state["rules_fingerprint"] = ctx.rules_fingerprint
         return result
 
 
-def _walk(root: Path) -> Iterator[tuple[str, str, int, int]]:
+def _walk(root: Path, unreadable: list[tuple[str, str]]) -> Iterator[tuple[str, str, int, int]]:
     """(relative posix path, full path, size, mtime_ns) of every content file, sorted.
 
     Plain strings, not Path objects: a no-change re-collect of 10,000 files is mostly
@@ -77,7 +86,8 @@ def _walk(root: Path) -> Iterator[tuple[str, str, int, int]]:
         folder, prefix = stack.pop()
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
+        except OSError as e:
+            unreadable.append((prefix or ".", e.strerror or type(e).__name__))
             continue
         for entry in entries:
             name = entry.name
