@@ -17,6 +17,8 @@ from feedpub.collect import collect
 from feedpub.digest import send_newsletter
 from feedpub.digest import subscribers as subs
 from feedpub.digest.send import cancel_unsubscribed
+from feedpub.errors import ConfigError
+from feedpub.locks import lock_for
 from feedpub.logs import LogfmtFormatter, setup_logging
 from feedpub.scheduler.daemon import Daemon
 from feedpub.status import gather_status
@@ -212,3 +214,51 @@ def test_logfmt_quotes_control_characters() -> None:
     line = LogfmtFormatter().format(record)
     assert "\r" not in line and "\t" not in line
     assert 'error="a\\rb\\tc"' in line
+
+
+def start_refused(newsroom: Newsroom) -> ConfigError:
+    """Daemon.start must raise (a CLI `run` would otherwise block here for good)."""
+    d = Daemon(newsroom.config(), newsroom.store(), clock=Clock(NOW))
+    try:
+        with pytest.raises(ConfigError) as err:
+            d.start(paused=True)
+    finally:
+        if d.lock.holder() is not None:
+            d.stop(timeout=10)
+        d.store.close()
+    assert err.value.exit_code == 2  # `feedpub run` exits 2: systemd does not restart it
+    assert lock_for(newsroom.config().store_url).holder() is None
+    return err.value
+
+
+def test_run_refuses_to_start_without_the_secrets_its_newsletters_need(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The daemon started, collected for hours and failed every newsletter slot with a
+    # config error; systemd kept it "active". Refuse at start, as `digest send` does.
+    monkeypatch.delenv("FEEDPUB_TEST_SECRET")
+    err = start_refused(newsroom)
+    assert "FEEDPUB_TEST_SECRET" in str(err) and "secrets.token_key_env" in str(err)
+
+
+def test_run_refuses_to_start_without_the_smtp_password(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FEEDPUB_QA_SMTP_PASSWORD", raising=False)
+    newsroom.set_config(
+        '[delivery]\nbackend = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\n'
+        'username = "news"\npassword_env = "FEEDPUB_QA_SMTP_PASSWORD"\n'
+    )
+    assert "FEEDPUB_QA_SMTP_PASSWORD" in str(start_refused(newsroom))
+
+
+def test_run_without_newsletters_needs_no_token_secret(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FEEDPUB_TEST_SECRET")
+    cfg_text = CONFIG[: CONFIG.index("[[newsletters]]")] + CONFIG[CONFIG.index("[secrets]") :]
+    newsroom.set_config(base=cfg_text)
+    d = Daemon(newsroom.config(), newsroom.store(), clock=Clock(NOW))
+    d.start(paused=True)
+    assert d.stop(timeout=10)
+    d.store.close()

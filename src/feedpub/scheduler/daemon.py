@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from feedpub import schema as s
 from feedpub.collect import CollectReport, collect
 from feedpub.config import Config, NewsletterConfig
+from feedpub.delivery.smtp import server_passwords
 from feedpub.digest import SendReport, send_newsletter
 from feedpub.errors import FeedpubError
 from feedpub.feeds import build_feeds
@@ -161,6 +162,7 @@ class Daemon:
         ``paused``: reconcile and decide the catch-up but run nothing (tests then call
         :meth:`startup`, :meth:`tick`, :meth:`newsletter_job` with their own ``now``)."""
         global _current
+        self.check_secrets()
         self.lock.acquire()
         try:
             now = self.clock()
@@ -185,6 +187,14 @@ class Daemon:
                 "store": redact_url(self.config.store_url),
             },
         )
+
+    def check_secrets(self) -> None:
+        """ConfigError (exit 2) when a secret the jobs need is unset: better than starting
+        and failing every newsletter slot for as long as nobody reads the log."""
+        if self.config.newsletters:
+            self.config.token_key()
+            if self.config.delivery.backend == "smtp":
+                server_passwords(self.config)
 
     def prepare(self, now: datetime) -> list[CatchUp]:
         """Decide catch-ups from the store, then make the stored jobs match config.toml."""
