@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,8 +20,8 @@ from feedpub.collect import collect
 from feedpub.digest import send_newsletter
 from feedpub.digest import subscribers as subs
 from feedpub.digest.send import cancel_unsubscribed
-from feedpub.errors import ConfigError
-from feedpub.locks import lock_for
+from feedpub.errors import ConfigError, LockedError
+from feedpub.locks import FileLock, lock_for
 from feedpub.logs import LogfmtFormatter, setup_logging
 from feedpub.scheduler.daemon import Daemon
 from feedpub.status import gather_status
@@ -262,3 +265,33 @@ def test_run_without_newsletters_needs_no_token_secret(
     d.start(paused=True)
     assert d.stop(timeout=10)
     d.store.close()
+
+
+def test_a_status_probe_does_not_make_a_starting_daemon_think_another_one_runs(
+    tmp_path: Path,
+) -> None:
+    # `feedpub status` probes the lock with a shared flock. A daemon (re)started by systemd
+    # at that instant was refused with "another feedpub daemon is already running" and
+    # exit 2, which RestartPreventExitStatus=2 leaves down for good.
+    path = tmp_path / "feedpub.db.daemon.lock"
+    path.write_text("")
+    probe = os.open(path, os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # what FileLock.holder() does
+    release = threading.Timer(0.2, lambda: fcntl.flock(probe, fcntl.LOCK_UN))
+    release.start()
+    lock = FileLock(path)
+    try:
+        lock.acquire()  # waits out the probe instead of refusing
+        assert lock.held
+    finally:
+        release.join()
+        lock.release()
+        os.close(probe)
+    # A real holder (exclusive) is still refused at once.
+    holder = FileLock(path)
+    holder.acquire()
+    try:
+        with pytest.raises(LockedError):
+            FileLock(path).acquire()
+    finally:
+        holder.release()

@@ -45,6 +45,21 @@ class Lock(Protocol):
     ) -> None: ...
 
 
+# How long ``acquire`` waits out shared ``holder()`` probes (``feedpub status``), which
+# hold a shared flock for microseconds; an exclusive holder is still refused at once.
+PROBE_GRACE = 5.0
+
+
+def _only_shared_holders(fd: int) -> bool:
+    """True when nobody holds the lock exclusively (only ``holder()`` probes share it)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
+
+
 class FileLock:
     """An exclusive, non-blocking ``flock`` on ``path``; released by the kernel on exit."""
 
@@ -69,6 +84,7 @@ class FileLock:
                 "write beside the database (check the folder's owner and permissions)"
             ) from None
         deadline = time.monotonic() + self.wait
+        probes_deadline = time.monotonic() + PROBE_GRACE
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -76,6 +92,9 @@ class FileLock:
             except BlockingIOError:
                 if time.monotonic() < deadline:
                     time.sleep(0.05)
+                    continue
+                if time.monotonic() < probes_deadline and _only_shared_holders(fd):
+                    time.sleep(0.01)  # a `status` probe, not a holder: it lets go at once
                     continue
             os.close(fd)
             info = self._read_info()
