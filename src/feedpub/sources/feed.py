@@ -133,6 +133,9 @@ class FeedSource:
         try:
             feed = parse_feed(resp.body, resp.content_type, tz=ctx.config.site.tz)
         except UpstreamParseError as e:
+            # Not a feed (a maintenance page...): forget its validators, or the next poll
+            # gets a 304 for it and reports the source fine.
+            state.pop(u.S_VALIDATORS_FOR, None)
             result.status = "error"
             result.error = f"{resp.url}: {e}"
             return result

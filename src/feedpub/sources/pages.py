@@ -240,6 +240,7 @@ class PagesSource:
         try:
             sm = parse_sitemap(resp.body, self.cfg.max_bytes)
         except UpstreamParseError as e:
+            state.pop(u.S_VALIDATORS_FOR, None)  # no 304 for a page that is not a sitemap
             result.status = "error"
             result.error = f"sitemap {resp.url}: {e}"
             return None
@@ -264,7 +265,12 @@ class PagesSource:
                 child_sm = parse_sitemap(cr.body, self.cfg.max_bytes)
             except (http.FetchError, UpstreamParseError) as e:
                 complete = False
-                result.warnings.append(f"sitemap {child_url}: {e}; its pages were skipped")
+                # The index may not change: no 304 shortcut next poll, so this child is
+                # asked again (its pages are tried next run, like a failed page).
+                state.pop(u.S_VALIDATORS_FOR, None)
+                result.warnings.append(
+                    f"sitemap {child_url}: {e}; its pages were skipped (tried again next run)"
+                )
                 continue
             if child_sm.problem:
                 complete = False
