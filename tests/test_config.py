@@ -48,6 +48,12 @@ def test_base_url_gets_trailing_slash(newsroom: Newsroom) -> None:
             "unknown key",
         ),
         ('default_beat = "world"', 'default_beat = "sport"', "site.default_beat", "not defined"),
+        (
+            'token_key_env = "FEEDPUB_TEST_SECRET"',
+            'token_key_env = "FEEDPUB_TEST_SECRET"\n[schedule]\ncollect_every = "5 minutes"',
+            "schedule.collect_every",
+            '"PT5M"',
+        ),
     ],
 )
 def test_config_errors_name_the_key(

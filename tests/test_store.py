@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from feedpub import schema
-from feedpub.errors import StoreError
+from feedpub.errors import ConfigError, StoreError
 from feedpub.store import Store, get_meta, set_meta
 
 
@@ -53,9 +53,10 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         Store(url)
 
 
-def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="does not exist"):
+def test_missing_folder_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"store\.url: folder .*nope for the database") as ei:
         Store(f"sqlite:///{tmp_path / 'nope' / 'x.db'}")
+    assert ei.value.exit_code == 2
 
 
 def test_naive_datetimes_are_refused(tmp_path: Path) -> None:

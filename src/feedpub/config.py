@@ -482,6 +482,8 @@ def _format(e: ValidationError) -> list[tuple[str, str]]:
             msg = "unknown key: check the spelling (see README 'Configuration')"
         elif err["type"] == "missing":
             msg = "required key is missing"
+        elif err["type"].startswith("time_delta"):
+            msg = f'{msg}: write an ISO 8601 duration such as "PT5M", "PT6H" or "P1D", or seconds'
         out.append((key, msg))
     return out
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from feedpub import schema as s
-from feedpub.errors import StoreError
+from feedpub.errors import ConfigError, StoreError
 from feedpub.types import Article, ArticleStatus, Image
 
 
@@ -62,8 +62,12 @@ class Store:
             if path and path != ":memory:":
                 parent = Path(path).parent
                 if not parent.exists():
-                    raise StoreError(
-                        f"{path}: folder {parent} does not exist; create it or fix [store] url"
+                    # A configuration mistake, not a store fault: exit 2, so a service
+                    # manager does not restart-loop on it.
+                    raise ConfigError(
+                        f"folder {parent} for the database {path} does not exist; "
+                        "create it or fix the URL",
+                        key="store.url",
                     )
         try:
             self.engine: Engine = sa.create_engine(url, echo=echo)
