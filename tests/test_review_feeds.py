@@ -24,7 +24,7 @@ from feedpub.feeds.stream_writer import render_rss as stream_rss
 from feedpub.sources.dates import DateParseError, to_aware
 from feedpub.sources.pasted import Pasted, parse_pasted
 from feedpub.store import Store
-from feedpub.text import plain_line
+from feedpub.text import absolute_url, plain_line, sanitize_html
 from feedpub.types import Article, ArticleStatus
 
 from .conftest import Newsroom
@@ -376,3 +376,18 @@ def test_unreadable_subfolder_retracts_nothing(
     assert r.counts["retracted"] == 0
     assert by_slug(store)["alpha"].status is ArticleStatus.PUBLISHED
     assert any("desk" in w for w in r.warnings)
+
+
+def test_urls_with_spaces_or_non_ascii_are_percent_encoded() -> None:
+    # "image: /media/my photo.jpg" gave <enclosure url="…/my photo.jpg"> (W3C: "url must
+    # be a full URL", "Invalid character in a URI"); raw HTML links likewise.
+    base = "https://n.example/post/a/"
+    assert absolute_url("/media/my photo.jpg", base) == "https://n.example/media/my%20photo.jpg"
+    assert absolute_url("/ü/päge?q=é#frä", base) == (
+        "https://n.example/%C3%BC/p%C3%A4ge?q=%C3%A9#fr%C3%A4"
+    )
+    assert absolute_url("https://bücher.example/x", base) == "https://xn--bcher-kva.example/x"
+    for same in ("https://n.example/a%20b?x=1&y=2#top", "mailto:desk@n.example"):
+        assert absolute_url(same, base) == same  # never encoded twice
+    html = sanitize_html('<a href="/annual report.pdf">r</a>', base)
+    assert html == '<a href="https://n.example/annual%20report.pdf">r</a>'

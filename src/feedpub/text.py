@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import nh3
 from slugify import slugify as _slugify
@@ -74,13 +74,42 @@ def one_line(value: str) -> str:
 
 
 def absolute_url(url: str, base: str) -> str | None:
-    """Resolve ``url`` against ``base``; None for schemes we never publish (javascript:, data:)."""
+    """Resolve ``url`` against ``base``; None for schemes we never publish (javascript:, data:).
+    Spaces and non-ASCII are percent-encoded (RFC 3986 §2.1; the host in IDNA form): RSS
+    and many readers need URIs, not IRIs. Existing %XX escapes are kept."""
     url = clean_text(url).strip()
     if not url:
         return None
     joined = urljoin(base, url)
     scheme = urlsplit(joined).scheme.lower()
-    return joined if scheme in URL_SCHEMES else None
+    if scheme not in URL_SCHEMES:
+        return None
+    return _uri(joined) if _NOT_URI.search(joined) else joined
+
+
+# Characters that may not appear in a URI as such (RFC 3986 §2; '%' stays: escapes are kept).
+_NOT_URI = re.compile(r"[^A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]")
+_SAFE = "-._~:/?#[]@!$&'()*+,;=%"
+
+
+def _uri(iri: str) -> str:
+    parts = urlsplit(iri)
+    netloc = parts.netloc
+    if not netloc.isascii() and parts.hostname:
+        try:
+            host = parts.hostname.encode("idna").decode("ascii")
+        except UnicodeError:
+            host = quote(parts.hostname, safe="")
+        netloc = re.sub(re.escape(parts.hostname), host, netloc, count=1, flags=re.I)
+    return urlunsplit(
+        (
+            parts.scheme,
+            quote(netloc, safe=_SAFE),
+            quote(parts.path, safe=_SAFE),
+            quote(parts.query, safe=_SAFE),
+            quote(parts.fragment, safe=_SAFE),
+        )
+    )
 
 
 def sanitize_html(fragment: str, base_url: str) -> str:
