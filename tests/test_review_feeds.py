@@ -391,3 +391,12 @@ def test_urls_with_spaces_or_non_ascii_are_percent_encoded() -> None:
         assert absolute_url(same, base) == same  # never encoded twice
     html = sanitize_html('<a href="/annual report.pdf">r</a>', base)
     assert html == '<a href="https://n.example/annual%20report.pdf">r</a>'
+
+
+def test_wrong_type_in_front_matter_names_the_key_and_line(newsroom: Newsroom) -> None:
+    newsroom.write("a.md", md("Alpha", extra="tags: {a: b}\n"))
+    newsroom.write("b.md", md("Beta", extra="summary: [x, y]\n"))
+    r = collect(newsroom.config(), newsroom.store(), now=NOW)
+    errors = {e.source: e for e in r.rejected}
+    assert errors["a.md"].line == 4 and "'tags'" in errors["a.md"].reason
+    assert errors["b.md"].line == 4 and "'summary'" in errors["b.md"].reason

@@ -135,8 +135,8 @@ def parse_file(
     ]
     suffix = path.suffix.lower()
 
-    title: str | None = _str(meta.get("title"), rel, "title")
-    authors = _names(meta.get("author", meta.get("authors")), rel)
+    title: str | None = _str(meta.get("title"), rel, "title", text)
+    authors = _names(meta.get("author", meta.get("authors")), rel, text, "author")
     published: datetime | None = None
     date_inferred = False
     minutes: int | None = None
@@ -203,8 +203,8 @@ def parse_file(
                 "future; the feeds show the collection time instead. Fix the date."
             )
 
-    slug = _str(meta.get("slug"), rel, "slug") or slugify(title)
-    url_value = _str(meta.get("url"), rel, "url")
+    slug = _str(meta.get("slug"), rel, "slug", text) or slugify(title)
+    url_value = _str(meta.get("url"), rel, "url", text)
     base = config.site.base_url
     if url_value:
         url = absolute_url(url_value, base)
@@ -216,14 +216,14 @@ def parse_file(
         url = base + config.site.article_path.format(slug=slug).lstrip("/")
 
     content_html = sanitize_html(body_html, url)
-    summary_value = _str(meta.get("summary"), rel, "summary")
+    summary_value = _str(meta.get("summary"), rel, "summary", text)
     summary = plain_line(summary_value) if summary_value else summarize(content_html)
-    tags = _names(meta.get("tags"), rel)
-    beat = _str(meta.get("beat"), rel, "beat")
+    tags = _names(meta.get("tags"), rel, text, "tags")
+    beat = _str(meta.get("beat"), rel, "beat", text)
     image = _image(meta.get("image"), url, rel, text)
-    explicit_id = _str(meta.get("id"), rel, "id")
+    explicit_id = _str(meta.get("id"), rel, "id", text)
     draft = _bool(meta.get("draft", False), rel, text)
-    language = _str(meta.get("language", meta.get("lang")), rel, "language")
+    language = _str(meta.get("language", meta.get("lang")), rel, "language", text)
     if not authors and cfg.author:
         authors = [cfg.author]
 
@@ -280,22 +280,27 @@ def _key_line(text: str, key: str) -> int | None:
     return None
 
 
-def _str(value: Any, rel: str, key: str) -> str | None:
+def _str(value: Any, rel: str, key: str, text: str = "") -> str | None:
     if value is None:
         return None
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value)
-    raise ContentError(rel, f"front matter {key!r} must be text, not {type(value).__name__}")
+    raise ContentError(
+        rel,
+        f"front matter {key!r} must be text, not {type(value).__name__}",
+        line=_key_line(text, key),
+    )
 
 
-def _names(value: Any, rel: str) -> list[str]:
+def _names(value: Any, rel: str, text: str, key: str) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
         return [v.strip() for v in value.split(",")] if "," in value else [value]
     if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
         return [str(v) for v in value]
-    raise ContentError(rel, "author and tags must be a name or a list of names")
+    line = _key_line(text, key) or (_key_line(text, "authors") if key == "author" else None)
+    raise ContentError(rel, f"front matter {key!r} must be a name or a list of names", line=line)
 
 
 def _bool(value: Any, rel: str, text: str) -> bool:
