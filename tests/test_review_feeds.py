@@ -400,3 +400,15 @@ def test_wrong_type_in_front_matter_names_the_key_and_line(newsroom: Newsroom) -
     errors = {e.source: e for e in r.rejected}
     assert errors["a.md"].line == 4 and "'tags'" in errors["a.md"].reason
     assert errors["b.md"].line == 4 and "'summary'" in errors["b.md"].reason
+
+
+def test_front_matter_language_is_a_bcp47_tag(newsroom: Newsroom) -> None:
+    # "language: en_US" went verbatim into JSON Feed's item language (RFC 5646: en-US).
+    newsroom.write("a.md", md("Alpha", extra="language: uk_UA\n"))
+    newsroom.write("b.md", md("Beta", extra="language: Ukrainian!\n"))
+    store = newsroom.store()
+    r = collect(newsroom.config(), store, now=NOW)
+    arts = by_slug(store)
+    assert arts["alpha"].language == "uk-UA"
+    assert arts["beta"].language is None
+    assert any("b.md" in w and "language" in w for w in r.warnings)

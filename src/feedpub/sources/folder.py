@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from feedpub.text import (
 )
 from feedpub.types import Image, ParsedArticle
 
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 SUFFIXES = (".md", ".markdown", ".html", ".htm", ".txt")
 
 
@@ -224,6 +226,15 @@ def parse_file(
     explicit_id = _str(meta.get("id"), rel, "id", text)
     draft = _bool(meta.get("draft", False), rel, text)
     language = _str(meta.get("language", meta.get("lang")), rel, "language", text)
+    if language is not None:
+        # BCP 47 (RFC 5646), as feeds need it: "en_US" is written "en-US".
+        tag = language.strip().replace("_", "-")
+        if not _LANGUAGE.fullmatch(tag):
+            warnings.append(
+                f"{rel}:{_key_line(text, 'language') or _key_line(text, 'lang') or 1}: "
+                f"language {language!r} is not a language tag like 'en' or 'uk-UA'; ignored"
+            )
+        language = tag if _LANGUAGE.fullmatch(tag) else None
     if not authors and cfg.author:
         authors = [cfg.author]
 
