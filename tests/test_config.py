@@ -100,3 +100,35 @@ def test_cli_exits_2_on_config_error(newsroom: Newsroom) -> None:
     result = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "collect"])
     assert result.exit_code == 2
     assert "site.timezone" in result.output
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "hint"),
+    [
+        ('from = "Test Times, Colombo <news@news.example>"', "newsletters[0].from", "one address"),
+        ('from = "not an address"', "newsletters[0].from", "one address"),
+        ('title = "Daily\\r\\nBcc: all@example.com"', "newsletters[0].title", "one line"),
+    ],
+)
+def test_newsletter_header_fields_are_checked(
+    newsroom: Newsroom, line: str, key: str, hint: str
+) -> None:
+    base = BASE_CONFIG.replace('title = "Test Daily"\nfrom = "Test Times <news@news.example>"', "")
+    assert base != BASE_CONFIG
+    other = 'title = "Test Daily"' if not line.startswith("title") else 'from = "a@news.example"'
+    newsroom.set_config(base=base.replace('slug = "daily"\n', f'slug = "daily"\n{line}\n{other}\n'))
+    with pytest.raises(ConfigError) as ei:
+        newsroom.config()
+    assert key in str(ei.value) and hint in str(ei.value)
+
+
+def test_newsletters_need_an_https_unsubscribe_url(newsroom: Newsroom) -> None:
+    newsroom.set_config(base=BASE_CONFIG.replace("https://news.example/", "http://news.example/"))
+    with pytest.raises(ConfigError, match=r"\(RFC 8058\) needs an https URL"):
+        newsroom.config()
+    # An https unsubscribe endpoint elsewhere is enough.
+    newsroom.set_config(
+        '[delivery]\nunsubscribe_url = "https://mail.example/unsubscribe"\n',
+        base=BASE_CONFIG.replace("https://news.example/", "http://news.example/"),
+    )
+    assert newsroom.config().delivery.unsubscribe_url == "https://mail.example/unsubscribe"

@@ -146,7 +146,7 @@ def test_error_messages_keep_their_bracketed_config_keys(newsroom: Newsroom) -> 
     # "[store] url" was printed as " url": rich took "[store]" for a markup tag.
     newsroom.set_config(base=CONFIG.replace("sqlite:///feedpub.db", "sqlite:///missing/f.db"))
     res = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "status"])
-    assert res.exit_code != 0
+    assert res.exit_code == 2
     assert "create it or fix [store] url" in " ".join(res.output.split()), res.output
 
 

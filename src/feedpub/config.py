@@ -7,6 +7,7 @@ Secrets never live in the file: it names environment variables that hold them.
 
 from __future__ import annotations
 
+import email.utils
 import os
 import re
 import tomllib
@@ -245,6 +246,29 @@ class NewsletterConfig(_Model):
     def _tz(cls, v: str) -> str:
         return _check_timezone(v)
 
+    @field_validator("from_", "reply_to")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        """One mailbox, 'Name <addr@domain>' or 'addr@domain' (RFC 5322 §3.4)."""
+        if v is None:
+            return None
+        if any(c in v for c in "\r\n\x00"):
+            raise ValueError("must be one line")
+        found = email.utils.getaddresses([v])
+        if len(found) != 1 or "@" not in found[0][1]:
+            raise ValueError(
+                f"{v!r} is not one address: write 'Name <news@example.com>' and put a "
+                "display name containing commas in double quotes"
+            )
+        return v
+
+    @field_validator("title", "subject", "postal_address")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        if any(c in v for c in "\r\n\x00"):
+            raise ValueError("must be one line (it goes into mail headers)")
+        return v
+
     @field_validator("schedule")
     @classmethod
     def _cron(cls, v: str) -> str:
@@ -393,6 +417,14 @@ class Config(_Model):
             names.add(n.slug)
             for nb in n.beats or ():
                 check(f"newsletters[{i}].beats", nb)
+        if self.newsletters:
+            unsub = self.delivery.unsubscribe_url or self.site.base_url
+            if not unsub.startswith("https://"):
+                raise ValueError(
+                    "delivery.unsubscribe_url: one-click unsubscribe (RFC 8058) needs an https "
+                    f"URL, and {unsub!r} is not; serve the site over https or set "
+                    "delivery.unsubscribe_url to an https address"
+                )
         src_names: set[str] = set()
         for i, s in enumerate(self.sources):
             name = source_name(s)

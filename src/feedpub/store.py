@@ -66,7 +66,7 @@ class Store:
                     # manager does not restart-loop on it.
                     raise ConfigError(
                         f"folder {parent} for the database {path} does not exist; "
-                        "create it or fix the URL",
+                        "create it or fix [store] url",
                         key="store.url",
                     )
         try:
