@@ -344,3 +344,20 @@ def test_tick_prunes_old_collect_and_build_runs(room: Newsroom, daemons: list[Da
     kinds = sorted(k for k, started in rows if started == old)
     assert kinds == ["catch-up"]  # old collect/build rows gone, other kinds kept
     assert d.store.last_run("collect") is not None and d.store.last_run("build") is not None
+
+
+def test_an_edition_left_unfinished_after_its_last_message_is_finished(
+    room: Newsroom, daemons: list[Daemon]
+) -> None:
+    """The sender died after its last message was recorded sent but before the edition was
+    marked sent: no ledger row is due, yet the daemon must not leave it 'sending' forever."""
+    d = start(room, daemons, SLOT)
+    d.newsletter_job("daily", SLOT)
+    assert editions(d.store) == [("2026-11-26T07:00Z", "sent")]
+    with d.store.begin() as conn:
+        conn.execute(sa.update(s.editions).values(status="sending", finished=None))
+    at = SLOT + timedelta(minutes=5)
+    assert d.due_editions(at) == [("daily", SLOT)]
+    d.tick(at)
+    assert editions(d.store) == [("2026-11-26T07:00Z", "sent")]
+    assert len(outbox_files(room)) == 3  # nobody mailed twice

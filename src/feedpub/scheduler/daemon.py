@@ -388,7 +388,8 @@ class Daemon:
 
     def due_editions(self, now: datetime) -> list[tuple[str, datetime]]:
         """Unfinished scheduled editions (within the resume window) with ledger rows due
-        now: queued, failed whose next attempt came, or sending claims gone stale. Mirrors
+        now: queued, failed whose next attempt came, or sending claims gone stale; or with
+        nothing left to send but not yet marked sent. Mirrors
         ``DeliveryManager.due_rows``; the manager re-checks each row when claiming it."""
         e, d = s.editions, s.deliveries
         due = sa.or_(
@@ -399,11 +400,17 @@ class Daemon:
             ),
             sa.and_(d.c.status == "sending", d.c.updated <= now - STALE_CLAIM),
         )
+        # A sender that died after its last message but before marking the edition sent
+        # leaves no row due: such an edition is due too, so `send_newsletter` finishes it.
+        owed = d.c.status.in_(("queued", "sending", "failed"))
         q = (
             sa.select(e.c.newsletter, e.c.slot)
             .where(
                 e.c.status.not_in(sorted(FINISHED_STATUSES)),
-                sa.exists().where(d.c.edition_id == e.c.id, due),
+                sa.or_(
+                    sa.exists().where(d.c.edition_id == e.c.id, due),
+                    ~sa.exists().where(d.c.edition_id == e.c.id, owed),
+                ),
             )
             .order_by(e.c.created)
         )
