@@ -7,13 +7,12 @@ which a newsroom can override by putting a file of that name in ``[output] templ
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import jinja2
+from feedpub.templating import html_environment
 
 TEMPLATE = "feeds_index.html.j2"
 
@@ -30,20 +29,6 @@ class IndexFeed:
     updated: datetime | None
 
 
-@functools.lru_cache(maxsize=8)
-def _env(templates_dir: Path | None) -> jinja2.Environment:
-    loaders: list[jinja2.BaseLoader] = []
-    if templates_dir is not None:
-        loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
-    loaders.append(jinja2.PackageLoader("feedpub", "templates"))
-    return jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-
-
 def render_index(
     *,
     site_title: str,
@@ -57,7 +42,7 @@ def render_index(
     for f in feeds:
         groups.setdefault(f.group, []).append(f)
     html = (
-        _env(templates_dir)
+        html_environment(templates_dir, keep_trailing_newline=True)
         .get_template(TEMPLATE)
         .render(
             site_title=site_title,

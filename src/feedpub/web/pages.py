@@ -4,15 +4,12 @@ overrides ours). Every value is escaped by Jinja2's autoescaping."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from feedpub.config import Config
+from feedpub.templating import html_environment
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,21 +19,6 @@ class BeatChoice:
     checked: bool
 
 
-@functools.lru_cache(maxsize=8)
-def _env(templates_dir: Path | None) -> jinja2.Environment:
-    loaders: list[jinja2.BaseLoader] = []
-    if templates_dir is not None:
-        loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
-    loaders.append(jinja2.PackageLoader("feedpub", "templates"))
-    return jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def _render(config: Config, name: str, **context: Any) -> bytes:
     tdir = config.resolve(config.output.templates_dir) if config.output.templates_dir else None
     site = {
@@ -44,7 +26,12 @@ def _render(config: Config, name: str, **context: Any) -> bytes:
         "base_url": config.site.base_url,
         "language": config.site.language,
     }
-    return _env(tdir).get_template(name).render(site=site, **context).encode("utf-8")
+    return (
+        html_environment(tdir, trim_blocks=True)
+        .get_template(name)
+        .render(site=site, **context)
+        .encode("utf-8")
+    )
 
 
 def unsubscribe_page(
