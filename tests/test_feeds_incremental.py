@@ -331,3 +331,24 @@ def test_builds_of_one_store_take_turns(room: Room, monkeypatch: pytest.MonkeyPa
             build_feeds(room.config, room.store, now=NOW, force=True, ping=False)
     finally:
         held.release()
+
+
+def test_a_wiped_output_folder_is_rebuilt_without_force(room: Room) -> None:
+    """An operator deletes feeds/ (a fresh deploy): the next build must not say 'nothing
+    changed' while the site has no feeds."""
+    import shutil
+
+    room.add(1)
+    room.publish()
+    before = room.files()
+    shutil.rmtree(room.out)
+    rep = build_feeds(room.config, room.store, now=NOW, ping=False)
+    assert not rep.skipped
+    assert room.files() == before
+    # ...and the tick after that is the O(1) no-op again.
+    assert build_feeds(room.config, room.store, now=NOW, ping=False).skipped
+
+
+def test_an_empty_newsroom_still_settles_to_a_no_op(room: Room) -> None:
+    assert not build_feeds(room.config, room.store, now=NOW, ping=False).skipped
+    assert build_feeds(room.config, room.store, now=NOW, ping=False).skipped

@@ -97,6 +97,15 @@ class BuildReport:
         }
 
 
+SITE_FILES = ("rss.xml", "atom.xml", "feed.json", "index.html", "feeds.opml")
+
+
+def _site_files_present(config: Config) -> bool:
+    """The files every build writes at the top of the output folder (a few stat calls)."""
+    out = config.output_dir
+    return all((out / name).is_file() for name in SITE_FILES)
+
+
 def _quick_fingerprint(config: Config) -> str:
     """The config part of the O(1) check (authors are covered by the generation)."""
     raw = json.dumps(
@@ -166,6 +175,13 @@ def _build_feeds(
         raise ValueError("build_feeds: now must be timezone-aware")
     report = BuildReport()
     quick = _quick_fingerprint(config)
+    if not force and not _site_files_present(config):
+        # The output folder was wiped or replaced (a fresh deploy, a cleaned disk): the
+        # stored fingerprints describe files that are gone, so write everything again.
+        log.info(
+            "output folder incomplete; rebuilding every feed", extra={"dir": config.output_dir}
+        )
+        force = True
     with store.read() as conn:
         generation, built, state = queries.read_state(conn)
         report.generation = generation
