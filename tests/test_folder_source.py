@@ -221,3 +221,11 @@ def test_recollect_skips_files_by_size_and_mtime(newsroom: Newsroom) -> None:
     assert list(after) == ["bbbb"]
     assert after["bbbb"].id == first["aaaa"].id
     assert after["bbbb"].url == "https://news.example/post/bbbb/"
+
+
+def test_emoji_only_titles_take_their_slug_from_the_file_name(newsroom: Newsroom) -> None:
+    newsroom.write("storm-watch.md", "---\ntitle: 🌀🌧️\ndate: 2026-11-20\n---\nRain.\n")
+    newsroom.write("quake.md", "---\ntitle: 🌋\ndate: 2026-11-20\n---\nShake.\n")
+    _, arts = run(newsroom)
+    assert sorted(arts) == ["quake", "storm-watch"]
+    assert arts["quake"].title == "🌋"

@@ -160,7 +160,8 @@ def reading_minutes(fragment: str) -> int:
     return max(1, math.ceil(word_count(fragment) / WORDS_PER_MINUTE))
 
 
-def slugify(text: str) -> str:
-    """ASCII slug (Cyrillic and other scripts transliterated): 'Ukraine’s Peace' -> 'ukraines-peace'."""
+def slugify(text: str, fallback: str = "article") -> str:
+    """ASCII slug (Cyrillic and other scripts transliterated): 'Ukraine’s Peace' -> 'ukraines-peace'.
+    ``fallback`` when nothing sluggable is left (a title of emoji only)."""
     text = re.sub(r"(\w)['’](\w)", r"\1\2", text)
-    return _slugify(text, max_length=80, word_boundary=True) or "article"
+    return _slugify(text, max_length=80, word_boundary=True) or fallback

@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from feedpub.config import Config, FolderSourceConfig
@@ -205,7 +205,10 @@ def parse_file(
                 "future; the feeds show the collection time instead. Fix the date."
             )
 
-    slug = _str(meta.get("slug"), rel, "slug", text) or slugify(title)
+    # A title with nothing to transliterate (emoji only) takes its slug from the file name.
+    slug = _str(meta.get("slug"), rel, "slug", text) or slugify(
+        title, fallback=slugify(PurePosixPath(rel).stem)
+    )
     url_value = _str(meta.get("url"), rel, "url", text)
     base = config.site.base_url
     if url_value:
