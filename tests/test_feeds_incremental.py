@@ -352,3 +352,20 @@ def test_a_wiped_output_folder_is_rebuilt_without_force(room: Room) -> None:
 def test_an_empty_newsroom_still_settles_to_a_no_op(room: Room) -> None:
     assert not build_feeds(room.config, room.store, now=NOW, ping=False).skipped
     assert build_feeds(room.config, room.store, now=NOW, ping=False).skipped
+
+
+def test_a_beat_with_no_article_yet_is_dated_when_the_store_began(room: Room) -> None:
+    """Not 1970 (the W3C validator's 'implausible date'), and stable across rebuilds."""
+    from feedpub.store import get_meta
+
+    room.add(1)  # technology only: "world" has no article yet
+    room.publish()
+    with room.store.read() as conn:
+        created = datetime.fromisoformat(get_meta(conn, "created") or "")
+    world = feedparser.parse((room.out / "beats/world/atom.xml").read_bytes())
+    assert world.entries == []
+    updated = datetime.fromisoformat(world.feed.updated)
+    assert updated == created and updated.year >= 2026
+    before = room.files()
+    build_feeds(room.config, room.store, now=NOW, force=True, ping=False)
+    assert room.files() == before

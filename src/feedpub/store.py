@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,8 @@ class Store:
                         _set_meta(conn, "schema_version", str(version))
                 if row is None:
                     _set_meta(conn, "generation", "0")
+                    # When this store began: the date of a feed that has no item yet.
+                    _set_meta(conn, "created", datetime.now(UTC).isoformat(timespec="seconds"))
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(f"cannot open the store {self.url}: {e}") from None
 

@@ -53,7 +53,7 @@ from feedpub.feeds.plan import (
     to_item,
 )
 from feedpub.locks import lock_for, sqlite_path
-from feedpub.store import Store
+from feedpub.store import Store, get_meta
 from feedpub.types import ArticleStatus
 
 log = logging.getLogger("feedpub.feeds")
@@ -248,6 +248,8 @@ class _Builder:
         self.store = store
         self.conn = conn
         self.now = now
+        created = get_meta(conn, "created")
+        self.empty_updated = datetime.fromisoformat(created) if created else EPOCH
         self.force = force
         self.report = report
         self.out = OutputDir(config.output_dir)
@@ -447,7 +449,9 @@ class _Builder:
                     and a.published <= self.now
                 ):
                     items.append(to_item(a, self.config, self.authors, self.beat_titles))
-            doc = make_doc(self.config, spec, items, page=page, n_full=n_full)
+            doc = make_doc(
+                self.config, spec, items, page=page, n_full=n_full, empty_updated=self.empty_updated
+            )
             writers = self.archive_writer if page is not None else self.current_writer
             changed_any = False
             for f in Format:

@@ -288,14 +288,18 @@ def make_doc(
     *,
     page: int | None,
     n_full: int,
+    empty_updated: datetime = EPOCH,
 ) -> FeedDoc:
     """The document for the current feed (``page`` None) or one archive page.
 
-    ``n_full``: number of archive pages (the current feed links to the newest)."""
+    ``n_full``: number of archive pages (the current feed links to the newest).
+    ``empty_updated``: the date of a feed with no item yet (a new beat). Feeds must carry
+    one (RFC 4287 §4.2.15); the store's creation time is stable, so rebuilds stay
+    byte-identical, and plausible, unlike 1970 (the W3C validator warns about that)."""
     ordered = sort_items(items)
     base = feeds_url(config)
     site = config.site
-    updated = max((i.updated for i in ordered), default=EPOCH).astimezone(site.tz)
+    updated = max((i.updated for i in ordered), default=empty_updated).astimezone(site.tz)
     prev = page - 1 if page is not None else n_full
     info = FeedInfo(
         kind=spec.kind,
