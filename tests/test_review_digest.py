@@ -386,3 +386,47 @@ def test_idn_from_domain_is_written_in_its_ascii_form(newsroom: Newsroom) -> Non
     assert msg["Message-ID"].endswith("@xn--b1amarcd.xn--j1amh>")
     assert msg["List-Id"].endswith("<daily.xn--b1amarcd.xn--j1amh>")
     assert "mailto:unsubscribe@xn--b1amarcd.xn--j1amh?" in msg["List-Unsubscribe"]
+
+
+# ---- retractions after the freeze ------------------------------------------------------------
+def test_a_story_retracted_while_the_edition_was_paused_is_not_sent(newsroom: Newsroom) -> None:
+    """The relay was down when the edition froze; an editor then retracts a story. The
+    resumed edition must not mail it, and a reader whose only story it was gets nothing."""
+    import email
+    import email.policy
+
+    from feedpub.delivery.outbox import OutboxMessenger
+    from feedpub.errors import ServerUnavailableError
+    from feedpub.types import ArticleStatus
+    from tests.test_digest_delivery import Recorder
+
+    cfg = newsroom.config()
+    store = newsroom.store()
+    keep = article(1, "world", hours_ago(2), title="Kept story")
+    gone = article(2, "technology", hours_ago(3), title="Retracted story")
+    put(store, keep, gone)
+    subscribe(cfg, store, "all@example.com")
+    subscribe(cfg, store, "tech@example.com", beats="technology")
+    rec = Recorder(OutboxMessenger(newsroom.root / "outbox", store))
+    for who in ("all@example.com", "tech@example.com"):
+        rec.fail[who] = ServerUnavailableError("relay down")
+    first = send_newsletter(cfg, store, "daily", now=NOW, messenger=rec)
+    assert first.status == "paused" and first.sent == 0
+    with store.begin() as conn:
+        store.set_status(conn, gone.id, ArticleStatus.RETRACTED, 2)
+    rec.fail.clear()
+    again = send_newsletter(cfg, store, "daily", now=NOW, messenger=rec)
+    assert again.status == "sent"
+    assert [m.recipient for m in rec.sent] == ["all@example.com"]
+    msg = email.message_from_bytes(rec.sent[0].data, policy=email.policy.default)
+    text = msg.get_body(("plain",))
+    assert text is not None
+    body = str(text.get_content())  # type: ignore[attr-defined]
+    assert "Kept story" in body and "Retracted story" not in body
+    with store.read() as conn:
+        import sqlalchemy as sa
+
+        from feedpub import schema as s
+
+        status = dict(conn.execute(sa.select(s.deliveries.c.email, s.deliveries.c.status)).all())
+    assert status == {"all@example.com": "sent", "tech@example.com": "cancelled"}

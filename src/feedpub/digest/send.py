@@ -282,7 +282,17 @@ def load_builder(
             )
         ]
         ids = [aid for aid, _ in order]
-        arts = {a.id: a for a in store.load_articles(conn, s.articles.c.id.in_(ids))} if ids else {}
+        # A story retracted after the edition froze is left out of every message not yet
+        # sent (and of the archive page): an editor's retraction beats the frozen edition.
+        arts = (
+            {
+                a.id: a
+                for a in store.load_articles(conn, s.articles.c.id.in_(ids))
+                if a.status is not ArticleStatus.RETRACTED
+            }
+            if ids
+            else {}
+        )
         shown_number = issue_number(conn, row.newsletter, row.number)
     info = EditionInfo(
         id=row.id,
@@ -333,6 +343,34 @@ def cancel_unsubscribed(store: Store, edition_id: int, newsletter: str, now: dat
             .values(status="cancelled", last_error="unsubscribed before delivery", updated=now)
         )
         return int(res.rowcount or 0)
+
+
+def cancel_emptied(store: Store, edition_id: int, live_beats: set[str], now: datetime) -> int:
+    """Rows not yet sent whose beats have no story left (every one retracted after the
+    edition froze) become "cancelled": nobody gets a digest with nothing in it."""
+    d = s.deliveries
+    with store.begin() as conn:
+        rows = conn.execute(
+            sa.select(d.c.subscriber_id, d.c.selection).where(
+                d.c.edition_id == edition_id, d.c.status.in_(("queued", "failed"))
+            )
+        ).all()
+        emptied = [r.subscriber_id for r in rows if not set(r.selection.split(";")) & live_beats]
+        for i in range(0, len(emptied), 500):
+            conn.execute(
+                sa.update(d)
+                .where(
+                    d.c.edition_id == edition_id,
+                    d.c.subscriber_id.in_(emptied[i : i + 500]),
+                    d.c.status.in_(("queued", "failed")),
+                )
+                .values(
+                    status="cancelled",
+                    last_error="every story for this reader was retracted before delivery",
+                    updated=now,
+                )
+            )
+    return len(emptied)
 
 
 def _owed_selections(store: Store, edition_id: int) -> list[tuple[str, ...]]:
@@ -429,6 +467,8 @@ def _send_edition(
     cancel_unsubscribed(store, edition_id, nl.slug, now)
     renderer = Renderer(config)
     builder = load_builder(config, store, nl, edition_id, tokens, renderer)
+    if row.article_count:  # an edition sent empty on purpose (skip_when_empty off) stays so
+        cancel_emptied(store, edition_id, {beat for beat, _ in builder.sections}, now)
     smtp = config.delivery.smtp
     manager = DeliveryManager(
         store,
