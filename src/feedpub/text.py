@@ -60,8 +60,11 @@ def plain_line(value: str) -> str:
     """A one-line plain-text field (title, author name) from text that may hold HTML:
     no tags, no control chars, entities decoded once, white space collapsed."""
     text = clean_text(value)
-    if "<" in text:
-        text = _TAG.sub("", text)
+    while "<" in text:  # to a fixpoint: "<<b>b>" leaves "<b>" after one pass
+        stripped = _TAG.sub("", text)
+        if stripped == text:
+            break
+        text = stripped
     if "&" in text:
         text = html.unescape(text)
     return one_line(text)
