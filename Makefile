@@ -40,4 +40,4 @@ bench: $(VENV)/.installed
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf feeds outbox preview feedpub.db feedpub.db-* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf feeds outbox preview feedpub.db feedpub.db-* feedpub.db.*.lock .pytest_cache .mypy_cache .ruff_cache
