@@ -229,3 +229,21 @@ def test_emoji_only_titles_take_their_slug_from_the_file_name(newsroom: Newsroom
     _, arts = run(newsroom)
     assert sorted(arts) == ["quake", "storm-watch"]
     assert arts["quake"].title == "🌋"
+
+
+def test_a_bio_in_config_wins_over_one_seen_in_an_article(newsroom: Newsroom) -> None:
+    newsroom.set_config(
+        '[[authors]]\nname = "Iruni Kalupahana"\nbio = "Our Kyiv correspondent."\n',
+        base=newsroom.config_path.read_text(),
+    )
+    (newsroom.content / SEED.name).write_bytes(SEED.read_bytes())  # has its own bio line
+    store, _ = run(newsroom)
+    import sqlalchemy as sa
+
+    from feedpub import schema
+
+    with store.read() as conn:
+        bio = conn.execute(
+            sa.select(schema.authors.c.bio).where(schema.authors.c.slug == "iruni-kalupahana")
+        ).scalar_one()
+    assert bio == "Our Kyiv correspondent."

@@ -117,6 +117,7 @@ def collect(config: Config, store: Store, *, now: datetime | None = None) -> Col
     with store.begin() as conn:
         changed = store.sync_beats(conn, [(b.slug, b.title, b.description) for b in config.beats])
         configured_slugs = _sync_config_authors(store, conn, config)
+        configured_bios = {configured_slugs[a.name.casefold()] for a in config.authors if a.bio}
         needed = any(_needs_states(r, ctx) for r, ctx in zip(results, contexts, strict=True))
         stored = store.article_states(conn) if needed else []
         by_url = {st.url: st for st in stored}
@@ -140,7 +141,7 @@ def collect(config: Config, store: Store, *, now: datetime | None = None) -> Col
         ]
         _keep_moved_articles(plans)
         for result, ctx, plan in zip(results, contexts, plans, strict=True):
-            _save_authors(store, conn, result, configured_slugs)
+            _save_authors(store, conn, result, configured_slugs, configured_bios)
             wrote |= _apply(store, conn, plan, result, generation, now)
             _save_source_state(conn, result, ctx)
             report.sources.append(_source_report(result, plan))
@@ -228,8 +229,14 @@ def _sync_config_authors(store: Store, conn: Connection, config: Config) -> dict
 
 
 def _save_authors(
-    store: Store, conn: Connection, result: SourceResult, slugs: dict[str, str]
+    store: Store,
+    conn: Connection,
+    result: SourceResult,
+    slugs: dict[str, str],
+    configured_bios: set[str],
 ) -> None:
+    """Authors of this result; a bio line seen in an article never overrides the bio
+    written in config.toml (the order files are read in must not decide)."""
     seen: set[str] = set()
     for p in result.articles:
         bios = {name: (bio, beat) for name, bio, beat in p.author_bios}
@@ -239,6 +246,8 @@ def _save_authors(
                 continue
             seen.add(slug)
             bio, beat = bios.get(name, (None, None))
+            if slug in configured_bios:
+                bio = None
             store.upsert_author(conn, slug, name, bio=bio, beat=beat)
 
 
