@@ -26,7 +26,7 @@ from feedpub.config import (
     PagesSourceConfig,
     source_name,
 )
-from feedpub.decide import BeatRules, Change, Plan, author_slug, plan_source
+from feedpub.decide import BeatRules, Plan, author_slug, plan_source
 from feedpub.errors import ContentError
 from feedpub.sources.base import Source, SourceContext, SourceResult
 from feedpub.store import Store
@@ -270,39 +270,32 @@ def _apply(
             )
         elif ch.status is not None:
             store.set_status(conn, ch.article_id, ch.status, generation)
-    _save_file_stats(conn, result, plan.changes)
+    _save_file_stats(conn, result)
     return wrote
 
 
-def _save_file_stats(conn: Connection, result: SourceResult, changes: list[Change]) -> None:
+def _save_file_stats(conn: Connection, result: SourceResult) -> None:
+    """Remember (size, mtime) of the files read or skipped, so the next collect skips the
+    unchanged ones. Read again inside the write transaction: a concurrent collect may
+    have changed the rows since the source looked."""
     if not result.file_stats and not result.complete:
         return
-    ids = {c.source_key: c.article_id for c in changes}
-    existing = {
-        r.path: r
-        for r in conn.execute(
-            sa.select(s.source_files).where(s.source_files.c.source == result.name)
-        )
-    }
     t = s.source_files
+    existing = {
+        r.path: (r.size, r.mtime_ns)
+        for r in conn.execute(sa.select(t).where(t.c.source == result.name))
+    }
     for key, (size, mtime) in result.file_stats.items():
-        row = existing.pop(key, None)
-        if row is None:
+        old = existing.pop(key, None)
+        if old is None:
             conn.execute(
-                sa.insert(t).values(
-                    source=result.name,
-                    path=key,
-                    size=size,
-                    mtime_ns=mtime,
-                    content_hash="",
-                    article_id=ids.get(key),
-                )
+                sa.insert(t).values(source=result.name, path=key, size=size, mtime_ns=mtime)
             )
-        elif (row.size, row.mtime_ns) != (size, mtime) or key in ids:
+        elif old != (size, mtime):
             conn.execute(
                 sa.update(t)
                 .where(t.c.source == result.name, t.c.path == key)
-                .values(size=size, mtime_ns=mtime, article_id=ids.get(key, row.article_id))
+                .values(size=size, mtime_ns=mtime)
             )
     if result.complete:
         for key in existing:  # deleted files, and files rejected this time

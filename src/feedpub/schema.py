@@ -123,8 +123,6 @@ source_files = sa.Table(
     sa.Column("path", sa.String(1000), primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("mtime_ns", sa.BigInteger, nullable=False),
-    sa.Column("content_hash", sa.String(64), nullable=False),
-    sa.Column("article_id", sa.String(500), nullable=True),
 )
 
 # Per-source state of upstream sources (ETag, Last-Modified, moved URL, disabled...).
