@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import sqlalchemy as sa
 
@@ -60,7 +60,26 @@ def _only_shared_holders(fd: int) -> bool:
     return True
 
 
-class FileLock:
+class _ContextLock:
+    """``with lock:`` acquires and releases, for every implementation."""
+
+    def acquire(self) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+class FileLock(_ContextLock):
     """An exclusive, non-blocking ``flock`` on ``path``; released by the kernel on exit."""
 
     def __init__(self, path: Path, name: str = "daemon", wait: float = 0.0) -> None:
@@ -148,17 +167,8 @@ class FileLock:
             return None
         return data if isinstance(data, dict) else None
 
-    def __enter__(self) -> FileLock:
-        self.acquire()
-        return self
 
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()
-
-
-class AdvisoryLock:
+class AdvisoryLock(_ContextLock):
     """PostgreSQL session advisory lock with the same interface (not yet exercised in CI:
     no PostgreSQL server in the test environment)."""
 
@@ -210,15 +220,6 @@ class AdvisoryLock:
                 {"key": self.key},
             ).scalar()
         return None if pid is None else {"backend_pid": pid, "lock": f"advisory:{self.key}"}
-
-    def __enter__(self) -> AdvisoryLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()
 
 
 def sqlite_path(store_url: str) -> Path | None:
