@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -98,3 +99,27 @@ def newsroom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Newsro
 
 
 SEED = Path(__file__).resolve().parents[1] / "content" / "000_ba0e262c9b2a7c31.txt"
+
+
+class LogRecords(logging.Handler):
+    """Keeps every record it is handed (a test reads ``.records``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def scheduler_log() -> Iterator[LogRecords]:
+    """Every record the scheduler logs during the test, DEBUG and up."""
+    h = LogRecords()
+    logger = logging.getLogger("feedpub.scheduler")
+    old_level = logger.level
+    logger.addHandler(h)
+    logger.setLevel(logging.DEBUG)
+    yield h
+    logger.removeHandler(h)
+    logger.setLevel(old_level)

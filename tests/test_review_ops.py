@@ -26,7 +26,7 @@ from feedpub.logs import LogfmtFormatter, setup_logging
 from feedpub.scheduler.daemon import Daemon
 from feedpub.status import gather_status
 from tests import test_status
-from tests.conftest import Newsroom
+from tests.conftest import LogRecords, Newsroom
 from tests.test_scheduler_daemon import CONFIG, SLOT, Clock
 from tests.test_status import NOW
 
@@ -63,29 +63,8 @@ def test_status_json_daemon_since_is_utc_with_z(sent_room: Newsroom) -> None:
     assert daemon["since"].endswith("Z"), daemon["since"]
 
 
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def scheduler_log() -> Iterator[Records]:
-    h = Records()
-    logger = logging.getLogger("feedpub.scheduler")
-    old_level = logger.level
-    logger.addHandler(h)
-    logger.setLevel(logging.DEBUG)
-    yield h
-    logger.removeHandler(h)
-    logger.setLevel(old_level)
-
-
 def test_daemon_tick_logs_which_source_failed_and_which_file_was_rejected(
-    newsroom: Newsroom, scheduler_log: Records
+    newsroom: Newsroom, scheduler_log: LogRecords
 ) -> None:
     # Under `feedpub run` the logs are all the operator has: "warnings=1 rejected=1" is
     # not enough, the failing source and the rejected file must be named.
@@ -117,7 +96,7 @@ def closed_port() -> int:
 
 
 def test_daemon_does_not_log_a_paused_edition_as_sent(
-    newsroom: Newsroom, scheduler_log: Records
+    newsroom: Newsroom, scheduler_log: LogRecords
 ) -> None:
     newsroom.set_config(
         f'[delivery]\nbackend = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\n'

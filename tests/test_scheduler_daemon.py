@@ -5,7 +5,6 @@ shutdown in the middle of a send."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ from feedpub.errors import LockedError
 from feedpub.scheduler.daemon import Daemon, run_job, scheduled_since
 from feedpub.scheduler.engine import JOBS_TABLE
 from feedpub.store import Store
-from tests.conftest import BASE_CONFIG, Newsroom
+from tests.conftest import BASE_CONFIG, LogRecords, Newsroom
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # first start of the daemon
 SLOT = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)  # 07:00 Europe/London (GMT)
@@ -98,27 +97,6 @@ def stored_jobs(store: Store) -> dict[str, float | None]:
     with store.read() as conn:
         rows = conn.execute(sa.text(f"SELECT id, next_run_time FROM {JOBS_TABLE}")).all()
     return {r[0]: r[1] for r in rows}
-
-
-class Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def logs() -> Iterator[Capture]:
-    h = Capture()
-    logger = logging.getLogger("feedpub.scheduler")
-    old = logger.level
-    logger.addHandler(h)
-    logger.setLevel(logging.DEBUG)
-    yield h
-    logger.removeHandler(h)
-    logger.setLevel(old)
 
 
 # ---- jobs in the store -----------------------------------------------------------------
@@ -246,7 +224,7 @@ def test_missed_slot_within_grace_is_sent_once_and_restart_sends_nothing_more(
 
 
 def test_missed_slot_beyond_grace_is_skipped_and_logged(
-    room: Newsroom, daemons: list[Daemon], logs: Capture
+    room: Newsroom, daemons: list[Daemon], scheduler_log: LogRecords
 ) -> None:
     d = start(room, daemons, T0)
     assert d.stop(timeout=10)
@@ -255,7 +233,7 @@ def test_missed_slot_beyond_grace_is_skipped_and_logged(
     d2.startup(at)
     assert editions(d2.store) == []
     assert outbox_files(room) == []
-    skipped = [r for r in logs.records if r.getMessage() == "missed slots skipped"]
+    skipped = [r for r in scheduler_log.records if r.getMessage() == "missed slots skipped"]
     assert len(skipped) == 1
     # both the 25th and the 26th were missed since T0; neither is sent
     assert skipped[0].__dict__["slots"] == "2026-11-25T07:00Z,2026-11-26T07:00Z"
