@@ -80,11 +80,8 @@ class FeedSource:
             ctx.config.site.timezone,
             self.cfg.full_text,
         )
-        validators_ok = (
-            bool(ctx.known)
-            and S_FULL_TEXT_PENDING not in state
-            and state.get(u.S_VALIDATORS_FOR) == url
-            and state.get(u.S_CONFIG_FP) == config_fp
+        validators_ok, etag, last_modified = u.validators(
+            state, url, config_fp, bool(ctx.known) and S_FULL_TEXT_PENDING not in state
         )
         try:
             with http.make_client(max_connections=1) as client:
@@ -94,8 +91,8 @@ class FeedSource:
                     timeout=self.cfg.timeout,
                     max_bytes=self.cfg.max_bytes,
                     accept=http.FEED_ACCEPT,
-                    etag=state.get(u.S_ETAG) if validators_ok else None,
-                    last_modified=state.get(u.S_LAST_MODIFIED) if validators_ok else None,
+                    etag=etag,
+                    last_modified=last_modified,
                 )
         except http.FetchError as e:
             return self._failed(result, e, ctx)
@@ -115,13 +112,7 @@ class FeedSource:
             return result
 
         # Remember validators for the URL we asked (the stored one after a permanent move).
-        for key, value in ((u.S_ETAG, resp.etag), (u.S_LAST_MODIFIED, resp.last_modified)):
-            if value:
-                state[key] = value
-            else:
-                state.pop(key, None)
-        state[u.S_VALIDATORS_FOR] = url
-        state[u.S_CONFIG_FP] = config_fp
+        u.remember_validators(state, url, config_fp, resp.etag, resp.last_modified)
 
         body_sha = hashlib.sha256(resp.body).hexdigest()[:32]
         if validators_ok and state.get(u.S_BODY_SHA) == body_sha:
@@ -368,19 +359,11 @@ class FeedSource:
         title = e.title or summarize(content, 80)
         if not title:
             raise ContentError(self.name, f"{where}: no title and no text; skipped")
-        art_warnings: list[str] = []
-        if e.published is not None:
-            published = e.published
-        else:
-            published, new = first_seen.date(key, ctx.now)
-            if new:
-                art_warnings.append(f"{where}: no date; dated {published.isoformat()} (first seen)")
+        published, art_warnings = first_seen.published(
+            key, e.published, ctx.now, f"{where}: no date"
+        )
         authors = u.split_authors(e.authors) or ((self.cfg.author,) if self.cfg.author else ())
-        image = None
-        if e.image:
-            img_url = absolute_url(e.image.url, link)
-            if img_url:
-                image = Image(img_url, e.image.type, e.image.length)
+        image = u.image(e.image.url, link, e.image.type, e.image.length) if e.image else None
         warnings.extend(art_warnings)
         return ParsedArticle(
             source=self.name,

@@ -37,7 +37,7 @@ from feedpub.text import (
     sanitize_html,
     summarize,
 )
-from feedpub.types import Image, ParsedArticle
+from feedpub.types import ParsedArticle
 
 MAX_CHILD_SITEMAPS = 50
 MAX_WORKERS = 8
@@ -192,11 +192,8 @@ class PagesSource:
         url = self.cfg.sitemap
         fp = u.fingerprint(PARSER_VERSION, ctx.rules_fingerprint)
         # A 304 is only useful when nothing from the last listing is still waiting.
-        validators_ok = (
-            bool(ctx.known)
-            and S_PENDING not in state
-            and state.get(u.S_VALIDATORS_FOR) == url
-            and state.get(u.S_CONFIG_FP) == fp
+        _, etag, last_modified = u.validators(
+            state, url, fp, bool(ctx.known) and S_PENDING not in state
         )
         try:
             with limiter.slot(url):
@@ -206,8 +203,8 @@ class PagesSource:
                     timeout=self.cfg.timeout,
                     max_bytes=self.cfg.max_bytes,
                     accept=http.XML_ACCEPT,
-                    etag=state.get(u.S_ETAG) if validators_ok else None,
-                    last_modified=state.get(u.S_LAST_MODIFIED) if validators_ok else None,
+                    etag=etag,
+                    last_modified=last_modified,
                 )
         except http.FetchError as e:
             if e.kind == "gone":
@@ -230,13 +227,7 @@ class PagesSource:
             result.status = "not-modified"
             # Same listing as last time, and nothing from it waits: every page is unchanged.
             return [Listed(k, v) for k, v in fetched.items() if k in ctx.known], True
-        for key, value in ((u.S_ETAG, resp.etag), (u.S_LAST_MODIFIED, resp.last_modified)):
-            if value:
-                state[key] = value
-            else:
-                state.pop(key, None)
-        state[u.S_VALIDATORS_FOR] = url
-        state[u.S_CONFIG_FP] = fp
+        u.remember_validators(state, url, fp, resp.etag, resp.last_modified)
         try:
             sm = parse_sitemap(resp.body, self.cfg.max_bytes)
         except UpstreamParseError as e:
@@ -367,20 +358,10 @@ class PagesSource:
         content = sanitize_html(content, url)
         if not html_to_text(content).strip():
             raise ContentError(self.name, f"{key}: no article text found on the page; skipped")
-        art_warnings: list[str] = []
-        if data.published is not None:
-            published = data.published
-        else:
-            published, new = first_seen.date(key, ctx.now)
-            if new:
-                art_warnings.append(
-                    f"{key}: no date on the page; dated {published.isoformat()} (first seen)"
-                )
-        image = None
-        if data.image:
-            img = absolute_url(data.image, url)
-            if img:
-                image = Image(img)
+        published, art_warnings = first_seen.published(
+            key, data.published, ctx.now, f"{key}: no date on the page"
+        )
+        image = u.image(data.image, url)
         warnings.extend(art_warnings)
         return ParsedArticle(
             source=self.name,

@@ -12,7 +12,8 @@ from urllib.parse import unquote, urlsplit
 
 from feedpub.config import Config
 from feedpub.sources.folder import match_beat_title  # one rule for beat names in prose
-from feedpub.text import plain_line, slugify
+from feedpub.text import absolute_url, plain_line, slugify
+from feedpub.types import Image
 
 _COVERING = re.compile(r"\bcovering\s+(?:the\s+)?(?P<beat>.+?)\s*\.?$", re.I)
 _LEAD_P = re.compile(r"^\s*(?:<figure\b.*?</figure>\s*|<img\b[^>]*>\s*)*<p>(.*?)</p>", re.S | re.I)
@@ -121,6 +122,16 @@ class FirstSeen:
         self._dates[key] = now.isoformat()
         return now, True
 
+    def published(
+        self, key: str, given: datetime | None, now: datetime, where: str
+    ) -> tuple[datetime, list[str]]:
+        """The stated date, else the date ``key`` was first seen (with a warning the
+        first time, naming ``where``)."""
+        if given is not None:
+            return given, []
+        date, new = self.date(key, now)
+        return date, [f"{where}; dated {date.isoformat()} (first seen)"] if new else []
+
     def save(self, state: dict[str, str], keep: Iterable[str]) -> None:
         """Keep dates of keys seen now or still stored; drop the rest (bounded state)."""
         keep_set = set(keep) | self._used
@@ -197,3 +208,39 @@ def bio_paragraphs(
             break  # an ordinary first paragraph that happens to start with the name
         content = content[: m.start(1) - 3] + content[m.end() :]
     return content, tuple(bios)
+
+
+def image(
+    src: str | None, base: str, mime: str | None = None, length: int | None = None
+) -> Image | None:
+    """The lead image, its URL made absolute against the article (None if unusable)."""
+    url = absolute_url(src, base) if src else None
+    return Image(url, mime, length) if url else None
+
+
+# ---- conditional GET (RFC 9110 §13.1) -------------------------------------------------------
+
+
+def validators(
+    state: Mapping[str, str], url: str, fp: str, usable: bool
+) -> tuple[bool, str | None, str | None]:
+    """(current, ETag, Last-Modified) for the next GET of ``url``. ``current``: what is
+    remembered belongs to this very URL and configuration, and ``usable`` (the caller can
+    act on a 304: something stored, nothing left pending); otherwise nothing is sent."""
+    current = usable and state.get(S_VALIDATORS_FOR) == url and state.get(S_CONFIG_FP) == fp
+    if not current:
+        return False, None, None
+    return True, state.get(S_ETAG), state.get(S_LAST_MODIFIED)
+
+
+def remember_validators(
+    state: dict[str, str], url: str, fp: str, etag: str | None, last_modified: str | None
+) -> None:
+    """Keep the validators of a full answer for ``url`` (drop any the server stopped sending)."""
+    for key, value in ((S_ETAG, etag), (S_LAST_MODIFIED, last_modified)):
+        if value:
+            state[key] = value
+        else:
+            state.pop(key, None)
+    state[S_VALIDATORS_FOR] = url
+    state[S_CONFIG_FP] = fp
