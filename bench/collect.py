@@ -14,35 +14,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from _corpus import WORDS  # bench/ is on sys.path when a script runs
+
 from feedpub.collect import collect
 from feedpub.config import Config, parse_config
 from feedpub.store import Store
-
-WORDS = [
-    "the",
-    "war",
-    "ministers",
-    "port",
-    "monsoon",
-    "software",
-    "election",
-    "budget",
-    "grid",
-    "tea",
-    "Kremlin",
-    "Colombo",
-    "talks",
-    "drones",
-    "power",
-    "prices",
-    "farmers",
-    "schools",
-    "data",
-    "climate",
-    "emissions",
-    "startup",
-    "court",
-]
 
 
 def make_folder(root: Path, n: int, rng: random.Random) -> None:
