@@ -355,17 +355,8 @@ class Daemon:
             except Exception as e:
                 self._failed("build", now, e)
                 return
-            self.store.record_run(
-                "build",
-                now,
-                self.clock(),
-                True,
-                {
-                    "written": len(build.written),
-                    "skipped": build.skipped,
-                    "generation": build.generation,
-                },
-            )
+            # The same record `feedpub build` makes, so `status` reads both alike.
+            self.store.record_run("build", now, self.clock(), True, build.summary())
             log.info(
                 "tick",
                 extra={
