@@ -3,15 +3,70 @@
 from __future__ import annotations
 
 import logging
+import os
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from feedpub.config import Config, load_config
 from feedpub.store import Store
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--wall-clock",
+        default=os.environ.get("FEEDPUB_TEST_WALL_CLOCK") or None,
+        metavar="ISO-DATE",
+        help="run the suite with this process's wall clock moved to ISO-DATE (it keeps "
+        "ticking): proves no test depends on today's date (make test-future)",
+    )
+
+
+_travel: Any = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Move the wall clock before any test module is imported (module-level NOWs too).
+    Monotonic time is left alone (timeouts, sockets); subprocesses keep the real date."""
+    global _travel
+    when = config.getoption("--wall-clock")
+    if when:
+        import time_machine
+
+        dest = datetime.fromisoformat(when)
+        if dest.tzinfo is None:
+            dest = dest.replace(tzinfo=UTC)
+        _travel = time_machine.travel(dest, tick=True)
+        _travel.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _travel
+    if _travel is not None:
+        _travel.stop()
+        _travel = None
+
+
+def real_now() -> datetime:
+    """The real wall clock, even while --wall-clock moves this process's: what a
+    subprocess (which keeps the real date) reads. Tests that date content for a
+    ``feedpub`` subprocess use this, so their assertions hold on any date."""
+    if _travel is not None:
+        from time_machine import escape_hatch
+
+        return escape_hatch.datetime.datetime.now(UTC)
+    return datetime.now(UTC)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    when = config.getoption("--wall-clock")
+    return f"wall clock moved to {when} (time-machine)" if when else None
+
 
 BASE_CONFIG = """
 [site]
@@ -96,6 +151,45 @@ def newsroom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Newsro
     cfg = tmp_path / "config.toml"
     cfg.write_text(BASE_CONFIG, encoding="utf-8")
     yield Newsroom(tmp_path, cfg)
+
+
+# PostgreSQL: every machine of this project runs one on 127.0.0.1:5432 (trust auth). Each
+# test gets a database of its own, dropped afterwards; no server answering is a skip that
+# says so. FEEDPUB_TEST_POSTGRES_ADMIN_URL points elsewhere.
+PG_ADMIN_URL = os.environ.get(
+    "FEEDPUB_TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _pg_admin() -> Any:
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as e:  # no driver, no server, refused
+        pytest.skip(f"no PostgreSQL answers at {PG_ADMIN_URL} ({type(e).__name__}: {e})"[:300])
+    return engine
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database for this test alone."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    engine = _pg_admin()
+    name = f"feedpub_test_{uuid.uuid4().hex[:12]}"
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield engine.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
 
 
 SEED = Path(__file__).resolve().parents[1] / "content" / "000_ba0e262c9b2a7c31.txt"

@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from feedpub import schema as s
+from feedpub.clock import running_from
 from feedpub.delivery.base import OutgoingMessage
 from feedpub.delivery.manager import DeliveryManager
 from feedpub.delivery.outbox import OutboxMessenger
@@ -117,10 +118,10 @@ def test_two_drainers_never_send_one_row_twice(newsroom: Newsroom) -> None:
     def compose_fn(row):  # type: ignore[no-untyped-def]
         return OutgoingMessage(row.edition_id, row.subscriber_id, "a@b", row.email, "x", b"x")
 
-    second = DeliveryManager(store, other)
+    second = DeliveryManager(store, other, clock=running_from(NOW))
     # While the first process sends its first message, a second one drains everything.
     rec.during_send = lambda: second.deliver(edition_id, compose_fn)
-    first = DeliveryManager(store, rec).deliver(edition_id, compose_fn)
+    first = DeliveryManager(store, rec, clock=running_from(NOW)).deliver(edition_id, compose_fn)
     got = [m.recipient for m in rec.sent] + [m.recipient for m in other.sent]
     assert sorted(got) == sorted(f"reader{i}@example.com" for i in range(5))
     assert len(got) == len(set(got))

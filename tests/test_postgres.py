@@ -1,14 +1,12 @@
 """The same sample newsroom on PostgreSQL: collect, build and a digest send give what
 they give on SQLite (feeds byte for byte, the same ledger).
 
-Opt-in: set FEEDPUB_TEST_POSTGRES_URL to an empty database you can write to, e.g.
-``postgresql+psycopg://postgres@127.0.0.1:5432/feedpub_test``, with the ``postgres``
-extra installed (``pip install -e '.[postgres]'``). Every table is dropped first.
+Runs by default against the PostgreSQL on 127.0.0.1:5432, each test in a database of
+its own (the ``pg_url`` fixture); skips, saying why, when no server answers.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,15 +23,13 @@ from feedpub.feeds import build_feeds
 from feedpub.locks import lock_for
 from feedpub.store import Store
 
-PG_URL = os.environ.get("FEEDPUB_TEST_POSTGRES_URL", "")
 SAMPLE = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-pytestmark = pytest.mark.skipif(not PG_URL, reason="set FEEDPUB_TEST_POSTGRES_URL to run")
 
 
 def _newsroom(root: Path, store_url: str) -> Path:
     shutil.copytree(SAMPLE / "content", root / "content")
+    shutil.copytree(SAMPLE / "templates", root / "templates")
     text = (SAMPLE / "config.toml").read_text(encoding="utf-8")
     text = text.replace('url = "sqlite:///feedpub.db"', f'url = "{store_url}"')
     (root / "config.toml").write_text(text, encoding="utf-8")
@@ -71,32 +67,29 @@ def _run(config_path: Path) -> tuple[dict[str, bytes], list[tuple[str, str]]]:
     return files, ledger
 
 
-def test_postgres_gives_what_sqlite_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_postgres_gives_what_sqlite_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str
+) -> None:
     monkeypatch.setenv("FEEDPUB_SECRET", "test-secret")
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as conn:
-        schema.metadata.drop_all(conn)
-        conn.execute(sa.text("DROP TABLE IF EXISTS meta, scheduler_jobs CASCADE"))
-    engine.dispose()
-    on_pg = _run(_newsroom(tmp_path / "pg", PG_URL))
+    on_pg = _run(_newsroom(tmp_path / "pg", pg_url))
     on_sqlite = _run(_newsroom(tmp_path / "lite", "sqlite:///feedpub.db"))
     assert on_pg[1] == on_sqlite[1]
     assert on_pg[0].keys() == on_sqlite[0].keys()
     assert on_pg[0] == on_sqlite[0]
 
 
-def test_postgres_daemon_lock_is_exclusive() -> None:
+def test_postgres_daemon_lock_is_exclusive(pg_url: str) -> None:
     from feedpub.errors import LockedError
 
-    engine = sa.create_engine(PG_URL)
+    engine = sa.create_engine(pg_url)
     try:
-        first = lock_for(PG_URL, "daemon", engine=engine)
+        first = lock_for(pg_url, "daemon", engine=engine)
         first.acquire()
         try:
             with pytest.raises(LockedError):
-                lock_for(PG_URL, "daemon", engine=engine).acquire()
+                lock_for(pg_url, "daemon", engine=engine).acquire()
         finally:
             first.release()
-        lock_for(PG_URL, "daemon", engine=engine).acquire()  # free again
+        lock_for(pg_url, "daemon", engine=engine).acquire()  # free again
     finally:
         engine.dispose()

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from feedpub.cli import main
+from feedpub.clock import running_from
 from feedpub.digest import send_newsletter
 from feedpub.digest import subscribers as subs
 from feedpub.digest.tokens import UNSUBSCRIBE, Tokens
@@ -69,7 +70,7 @@ def test_one_click_with_non_ascii_token_gets_400(newsroom: Newsroom) -> None:
     import io
 
     cfg = newsroom.config()
-    app = WebApp(cfg, newsroom.store(), tokens=Tokens(b"k"))
+    app = WebApp(cfg, newsroom.store(), tokens=Tokens(b"k"), clock=running_from(NOW))
     body = b"List-Unsubscribe=One-Click"
     for raw in ("%C2%B2.daily.abc", "1.daily.%C3%80bc"):
         status: list[str] = []

@@ -16,13 +16,12 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from feedpub import schema as s
-from tests.conftest import Newsroom
+from tests.conftest import Newsroom, real_now
 from tests.smtpserver import SmtpTestServer
 from tests.test_smtp_delivery import edition_status, make_room
 
@@ -97,7 +96,7 @@ def test_sigkill_at_many_points_loses_nobody_and_duplicates_only_in_flight(
 ) -> None:
     with SmtpTestServer() as srv:
         store, emails = make_room(
-            newsroom, srv.port, SUBSCRIBERS, now=datetime.now(UTC), pool_size=POOL, timeout=5
+            newsroom, srv.port, SUBSCRIBERS, now=real_now(), pool_size=POOL, timeout=5
         )
         store.close()
         url = newsroom.config().store_url

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from lxml import html as lxml_html
 
 from feedpub.cli import main
+from feedpub.clock import running_from
 from feedpub.config import Config
 from feedpub.digest import subscribers as subs
 from feedpub.digest.tokens import PREFERENCES, UNSUBSCRIBE, LinkMaker, tokens_for
@@ -59,7 +60,7 @@ def site(newsroom: Newsroom) -> Iterator[Site]:
         article(2, "world", hours_ago(2), title="Second & last"),
     )
     build_feeds(config, store, now=NOW, ping=False)
-    server = make_server(config, store, "127.0.0.1", 0)
+    server = make_server(config, store, "127.0.0.1", 0, clock=running_from(NOW))
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
@@ -324,7 +325,7 @@ def test_page_escapes_configured_text(newsroom: Newsroom) -> None:
     store = Store(config.store_url)
     try:
         sid = subscribe(config, store, "ann@example.com")
-        app = WebApp(config, store)
+        app = WebApp(config, store, clock=running_from(NOW))
         token = app.tokens.make(UNSUBSCRIBE, sid, "daily")
         out: list[str] = []
         body = b"".join(

@@ -12,13 +12,14 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
+from feedpub.clock import running_from
 from feedpub.config import (
     Config,
     FeedSourceConfig,
@@ -90,8 +91,10 @@ def rules_fingerprint(config: Config) -> str:
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def collect(config: Config, store: Store, *, now: datetime | None = None) -> CollectReport:
-    now = now or datetime.now(UTC)
+def collect(config: Config, store: Store, *, now: datetime) -> CollectReport:
+    """Read every source into the store as of ``now`` (the run is recorded as ending
+    ``now`` plus the time it took)."""
+    clock = running_from(now)
     report = CollectReport(now=now)
     sources = [make_source(c) for c in config.sources]
     fingerprint = rules_fingerprint(config)
@@ -163,7 +166,7 @@ def collect(config: Config, store: Store, *, now: datetime | None = None) -> Col
     store.record_run(
         "collect",
         now,
-        datetime.now(UTC),
+        clock(),
         not report.rejected and not report.source_errors,
         {
             "counts": report.counts,

@@ -17,13 +17,13 @@ import hashlib
 import json
 import os
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 import sqlalchemy as sa
 
+from feedpub.clock import Clock
 from feedpub.errors import ConfigError, LockedError, StoreError
 
 
@@ -82,7 +82,10 @@ class _ContextLock:
 class FileLock(_ContextLock):
     """An exclusive, non-blocking ``flock`` on ``path``; released by the kernel on exit."""
 
-    def __init__(self, path: Path, name: str = "daemon", wait: float = 0.0) -> None:
+    def __init__(
+        self, path: Path, name: str = "daemon", wait: float = 0.0, *, clock: Clock | None = None
+    ) -> None:
+        self.clock = clock
         self.path = path
         self.name = name
         self.wait = wait  # seconds to wait for a holder to finish before LockedError
@@ -123,9 +126,10 @@ class FileLock(_ContextLock):
                 f"another feedpub {self.name} is already running on this store ({who}{since}; "
                 f"lock {self.path}); stop it first, or use 'feedpub status' to see what it does"
             ) from None
-        info_text = json.dumps(
-            {"pid": os.getpid(), "started": datetime.now(UTC).isoformat(timespec="seconds")}
-        )
+        mine: dict[str, object] = {"pid": os.getpid()}
+        if self.clock is not None:
+            mine["started"] = self.clock().isoformat(timespec="seconds")
+        info_text = json.dumps(mine)
         os.ftruncate(fd, 0)
         os.pwrite(fd, info_text.encode(), 0)
         self._fd = fd
@@ -231,12 +235,18 @@ def sqlite_path(store_url: str) -> Path | None:
 
 
 def lock_for(
-    store_url: str, name: str = "daemon", engine: sa.Engine | None = None, wait: float = 0.0
+    store_url: str,
+    name: str = "daemon",
+    engine: sa.Engine | None = None,
+    wait: float = 0.0,
+    *,
+    clock: Clock | None = None,
 ) -> Lock:
-    """The lock guarding ``name`` on this store; ``wait`` seconds for a holder to let go."""
+    """The lock guarding ``name`` on this store; ``wait`` seconds for a holder to let go.
+    With a ``clock``, a lock file also records since when it is held (``feedpub status``)."""
     db = sqlite_path(store_url)
     if db is not None:
-        return FileLock(db.with_name(f"{db.name}.{name}.lock"), name, wait)
+        return FileLock(db.with_name(f"{db.name}.{name}.lock"), name, wait, clock=clock)
     if sa.engine.make_url(store_url).get_backend_name() == "postgresql" and engine is not None:
         return AdvisoryLock(engine, name, wait)
     raise ConfigError(

@@ -102,8 +102,6 @@ class Store:
                         _set_meta(conn, "schema_version", str(version))
                 if row is None:
                     _set_meta(conn, "generation", "0")
-                    # When this store began: the date of a feed that has no item yet.
-                    _set_meta(conn, "created", datetime.now(UTC).isoformat(timespec="seconds"))
         except sa.exc.SQLAlchemyError as e:
             raise StoreError(f"cannot open the store {self.url}: {e}") from None
 
@@ -126,6 +124,19 @@ class Store:
     def read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             yield conn
+
+    def began(self, now: datetime) -> datetime:
+        """When this store was first used (the first collect or build, given its ``now``):
+        the date of a feed that has no item yet. Recorded once; later calls read it."""
+        with self.read() as conn:
+            known = get_meta(conn, "created")
+        if known is None:
+            with self.begin() as conn:
+                known = get_meta(conn, "created")
+                if known is None:
+                    known = now.astimezone(UTC).isoformat(timespec="seconds")
+                    _set_meta(conn, "created", known)
+        return datetime.fromisoformat(known)
 
     # ---- generation ------------------------------------------------------------------
     def generation(self, conn: Connection | None = None) -> int:

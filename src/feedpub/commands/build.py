@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
+from feedpub.clock import running_from
 from feedpub.commands.common import App, handle_errors, pass_app
 from feedpub.config import Config
 from feedpub.feeds import BuildReport, build_feeds
@@ -14,12 +15,13 @@ from feedpub.store import Store
 
 def run_build(config: Config, store: Store, now: datetime, *, force: bool) -> BuildReport:
     """Build and record the run (``feedpub status`` shows the last one)."""
+    clock = running_from(now)
     try:
         report = build_feeds(config, store, now=now, force=force)
     except Exception as e:
-        store.record_run("build", now, datetime.now(UTC), False, {"error": str(e)})
+        store.record_run("build", now, clock(), False, {"error": str(e)})
         raise
-    store.record_run("build", now, datetime.now(UTC), True, report.summary())
+    store.record_run("build", now, clock(), True, report.summary())
     return report
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from feedpub.clock import Clock, system_clock
 from feedpub.config import Config, load_config
 from feedpub.errors import FeedpubError
 from feedpub.logs import setup_logging
@@ -32,6 +33,7 @@ class App:
     log_level: str | None = None
     console: Console = field(default_factory=lambda: Console(highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    clock: Clock = system_clock  # the command layer's one reading of the wall clock
     _config: Config | None = None
     _store: Store | None = None
 
@@ -49,7 +51,7 @@ class App:
         return self._store
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return self.clock()
 
     def close(self) -> None:
         if self._store is not None:

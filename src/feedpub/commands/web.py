@@ -24,7 +24,7 @@ def serve(app: App, host: str, port: int) -> None:
 
     config = app.config
     try:
-        server = make_server(config, app.store, host, port)
+        server = make_server(config, app.store, host, port, clock=app.clock)
     except OSError as e:
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 

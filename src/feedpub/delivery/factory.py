@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from feedpub.config import Config
 from feedpub.delivery.base import Messenger
@@ -12,12 +12,13 @@ from feedpub.delivery.smtp import SmtpMessenger
 from feedpub.store import Store
 
 
-def open_messenger(config: Config, store: Store) -> Messenger:
+def open_messenger(config: Config, store: Store, now: datetime) -> Messenger:
     """The configured messenger. SMTP settings (AUTH password variable, DKIM key file) are
     checked here, before an edition is frozen or a message composed: ConfigError. The
-    hourly rate limit starts from what the ledger sent in the last hour (every process)."""
+    hourly rate limit starts from what the ledger sent in the hour before ``now`` (every
+    process)."""
     if config.delivery.backend == "smtp":
         per_hour = config.delivery.smtp.rate_per_hour
-        ago = sent_in_last_hour(store, datetime.now(UTC), per_hour) if per_hour else []
+        ago = sent_in_last_hour(store, now, per_hour) if per_hour else []
         return SmtpMessenger.from_config(config, sent_ago=ago)
     return OutboxMessenger(config.resolve(config.delivery.outbox_dir), store)

@@ -30,13 +30,14 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
+from feedpub.clock import Clock
 from feedpub.delivery.base import Messenger, OutgoingMessage
 from feedpub.errors import (
     DeliveryError,
@@ -86,10 +87,6 @@ class BatchMessenger(Protocol):
     """A messenger that sends several messages at once (the pooled SMTP messenger)."""
 
     def send_many(self, messages: Iterable[OutgoingMessage], on_result: ResultCallback) -> None: ...
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---- who claimed a row, and is it still alive? ----------------------------------------------
@@ -197,7 +194,7 @@ class DeliveryManager:
         store: Store,
         messenger: Messenger,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Clock,
         max_attempts: int = 5,
         max_age: timedelta | None = None,
         retry_base: timedelta = timedelta(minutes=1),

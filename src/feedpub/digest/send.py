@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.atomicfile import write_atomic
+from feedpub.clock import Clock, running_from
 from feedpub.config import Config, NewsletterConfig
 from feedpub.delivery.base import Messenger, OutgoingMessage
 from feedpub.delivery.factory import open_messenger
@@ -405,7 +406,8 @@ def send_newsletter(
     store: Store,
     newsletter_slug: str,
     *,
-    now: datetime | None = None,
+    now: datetime,
+    clock: Clock | None = None,
     slot: datetime | None = None,
     messenger: Messenger | None = None,
     dry_run: bool = False,
@@ -416,10 +418,12 @@ def send_newsletter(
     """Freeze (or find) the edition of this slot, deliver what its ledger still owes, and
     publish it to the web archive once every row is sent or bounced.
 
-    ``progress`` is called with the running DeliveryReport after each message;
+    ``now`` decides the slot and the edition's contents; ``clock`` (default: a clock that
+    starts at ``now`` and runs) stamps the ledger and judges retries while the edition is
+    sent. ``progress`` is called with the running DeliveryReport after each message;
     ``should_stop`` before each new message (a shutting-down daemon)."""
     nl = _newsletter(config, newsletter_slug)
-    now = now or datetime.now(UTC)
+    clock = clock or running_from(now)
     tokens = tokens_for(config)  # a missing key stops us before anything is frozen
     key = choose_slot(nl, now, slot, extra)
     if key.startswith("manual-"):  # finish an interrupted manual edition first
@@ -429,10 +433,10 @@ def send_newsletter(
         return _dry_run(config, store, nl, key, now, tokens, report)
     own = messenger is None
     if messenger is None:  # [delivery] backend; SMTP secrets and DKIM key checked here
-        messenger = open_messenger(config, store)
+        messenger = open_messenger(config, store, now)
     try:
-        return _send_edition(config, store, nl, key, now, tokens, report, messenger, progress,
-                             should_stop)  # fmt: skip
+        return _send_edition(config, store, nl, key, now, clock, tokens, report, messenger,
+                             progress, should_stop)  # fmt: skip
     finally:
         if own:
             messenger.close()
@@ -444,6 +448,7 @@ def _send_edition(
     nl: NewsletterConfig,
     key: str,
     now: datetime,
+    clock: Clock,
     tokens: Tokens,
     report: SendReport,
     messenger: Messenger,
@@ -473,6 +478,7 @@ def _send_edition(
     manager = DeliveryManager(
         store,
         messenger,
+        clock=clock,
         max_attempts=smtp.max_attempts,
         max_age=smtp.max_age,
         retry_base=smtp.retry_base,
@@ -607,14 +613,13 @@ def write_preview(
     store: Store,
     newsletter_slug: str,
     *,
-    now: datetime | None = None,
+    now: datetime,
     folder: Path | None = None,
     sample_email: str | None = None,
 ) -> PreviewFiles:
     """``digest preview``: write HTML, text and one .eml for a sample subscriber. No state
     changes (the store is only read)."""
     nl = _newsletter(config, newsletter_slug)
-    now = now or datetime.now(UTC)
     tokens = tokens_for(config)
     p = build_preview(config, store, nl, now=now, tokens=tokens)
     out = folder or config.resolve(Path("preview") / nl.slug)

@@ -33,11 +33,8 @@ class TestMail:
     articles: int
 
 
-def send_test(
-    config: Config, store: Store, newsletter: str, to: str, *, now: datetime | None = None
-) -> TestMail:
+def send_test(config: Config, store: Store, newsletter: str, to: str, *, now: datetime) -> TestMail:
     nl = _newsletter(config, newsletter)
-    now = now or datetime.now(UTC)
     address = subs.normalize_email(to)
     tokens = tokens_for(config)
     p = build_preview(config, store, nl, now=now, tokens=tokens)
@@ -57,7 +54,7 @@ def send_test(
         path = config.resolve(config.delivery.outbox_dir) / nl.slug / "test" / f"{msgid}.eml"
         write_atomic(path, data)
         return TestMail(address, msgid, backend, path, p.article_count)
-    messenger = open_messenger(config, store)
+    messenger = open_messenger(config, store, now)
     assert not isinstance(messenger, OutboxMessenger)
     try:
         messenger.send(message)

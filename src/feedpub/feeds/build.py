@@ -53,7 +53,7 @@ from feedpub.feeds.plan import (
     to_item,
 )
 from feedpub.locks import lock_for, sqlite_path
-from feedpub.store import Store, get_meta
+from feedpub.store import Store
 from feedpub.types import ArticleStatus
 
 log = logging.getLogger("feedpub.feeds")
@@ -143,7 +143,7 @@ def build_feeds(
     config: Config,
     store: Store,
     *,
-    now: datetime | None = None,
+    now: datetime,
     force: bool = False,
     ping: bool = True,
 ) -> BuildReport:
@@ -165,12 +165,11 @@ def _build_feeds(
     config: Config,
     store: Store,
     *,
-    now: datetime | None,
+    now: datetime,
     force: bool,
     ping: bool,
 ) -> BuildReport:
     started = time.perf_counter()
-    now = now or datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError("build_feeds: now must be timezone-aware")
     report = BuildReport()
@@ -195,7 +194,9 @@ def _build_feeds(
             report.skipped = True
             report.seconds = time.perf_counter() - started
             return report
-        builder = _Builder(config, store, conn, now, force, report)
+    began = store.began(now)  # once per store; before the read (on SQLite reads lock too)
+    with store.read() as conn:
+        builder = _Builder(config, store, conn, now, force, report, began)
         builder.run(state, built)
     builder.out.sync()
     new_state = {
@@ -243,13 +244,13 @@ class _Builder:
         now: datetime,
         force: bool,
         report: BuildReport,
+        began: datetime,
     ) -> None:
         self.config = config
         self.store = store
         self.conn = conn
         self.now = now
-        created = get_meta(conn, "created")
-        self.empty_updated = datetime.fromisoformat(created) if created else EPOCH
+        self.empty_updated = began  # the date of a feed with no item yet
         self.force = force
         self.report = report
         self.out = OutputDir(config.output_dir)

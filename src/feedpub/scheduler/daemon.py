@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
+from feedpub.clock import Clock, system_clock
 from feedpub.collect import CollectReport, collect
 from feedpub.config import Config, NewsletterConfig
 from feedpub.delivery.smtp import server_passwords
@@ -59,10 +59,6 @@ PRUNE_EVERY = timedelta(hours=1)
 PRUNED_KINDS = ("collect", "build")
 
 _current: Daemon | None = None  # the daemon of this process, for run_job
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def run_job(kind: str, newsletter: str | None = None) -> None:
@@ -140,13 +136,13 @@ class Daemon:
         config: Config,
         store: Store,
         *,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = system_clock,
         lock: Lock | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
-        self.lock = lock or lock_for(config.store_url, "daemon", store.engine)
+        self.lock = lock or lock_for(config.store_url, "daemon", store.engine, clock=clock)
         self.stopping = threading.Event()
         self._work = threading.Lock()  # one job body at a time, however it is called
         self._scheduler: Any = None

@@ -23,12 +23,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from feedpub.clock import Clock
 from feedpub.config import Config
 from feedpub.digest import subscribers as subs
 from feedpub.digest.tokens import (
@@ -146,12 +146,12 @@ class WebApp:
         store: Store,
         *,
         tokens: Tokens | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock,
     ) -> None:
         self.config = config
         self.store = store
         self.tokens = tokens or tokens_for(config)  # ConfigError when the key is unset
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock
         self.static = StaticFiles(config.output_dir)
         self.static_prefix = urlsplit(feeds_url(config)).path or "/"
         self.unsubscribe_path = urlsplit(unsubscribe_base(config)).path or "/"

@@ -12,6 +12,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from wsgiref.simple_server import make_server as _make_server
 
 from feedpub import __version__
+from feedpub.clock import Clock
 from feedpub.config import Config
 from feedpub.store import Store
 from feedpub.web.app import WebApp
@@ -50,11 +51,11 @@ class QuietHandler(WSGIRequestHandler):
 
 
 def make_server(
-    config: Config, store: Store, host: str = "127.0.0.1", port: int = 8080
+    config: Config, store: Store, host: str = "127.0.0.1", port: int = 8080, *, clock: Clock
 ) -> ThreadingWSGIServer:
     """A bound server (``port=0``: any free port, see ``server.server_port``); call
     ``serve_forever()`` to run it and ``shutdown()`` from another thread to stop it."""
-    app = WebApp(config, store)
+    app = WebApp(config, store, clock=clock)
     server = _make_server(
         host, port, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler
     )
