@@ -27,8 +27,8 @@ from feedpub import schema as s
 from feedpub.config import parse_config
 from feedpub.digest.build import EditionBuilder, EditionInfo
 from feedpub.digest.compose import Recipient, fill_placeholders
+from feedpub.digest.freeze import freeze
 from feedpub.digest.render import Renderer
-from feedpub.digest.send import freeze
 from feedpub.digest.tokens import Tokens
 from feedpub.store import Store
 from feedpub.types import Article, ArticleStatus, Image

@@ -15,7 +15,7 @@ from feedpub.delivery.base import OutgoingMessage
 from feedpub.delivery.manager import DeliveryManager
 from feedpub.delivery.outbox import OutboxMessenger
 from feedpub.digest import send_newsletter
-from feedpub.digest.send import freeze
+from feedpub.digest.freeze import freeze
 from feedpub.errors import PermanentDeliveryError, ServerUnavailableError, TemporaryDeliveryError
 from feedpub.store import Store
 from tests.conftest import Newsroom

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from feedpub import schema as s
 from feedpub.config import Config, source_name
-from feedpub.digest.send import issue_number
+from feedpub.digest.frozen import issue_number
 from feedpub.locks import lock_for, sqlite_path
 from feedpub.slots import next_slot
 from feedpub.sources.upstream_state import upstream_states

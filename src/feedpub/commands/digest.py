@@ -14,7 +14,9 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from feedpub.commands.common import App, handle_errors, pass_app
 from feedpub.delivery.manager import DeliveryReport
 from feedpub.delivery.status import find_edition, ledger_status
-from feedpub.digest.send import SendReport, list_editions, send_newsletter, write_preview
+from feedpub.digest.listing import list_editions
+from feedpub.digest.preview import write_preview
+from feedpub.digest.send import SendReport, send_newsletter
 from feedpub.digest.subscribers import SubscriberError
 from feedpub.digest.testmail import send_test
 from feedpub.errors import UsageError

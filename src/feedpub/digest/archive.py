@@ -29,6 +29,7 @@ from feedpub.digest.build import (
     index_url,
     long_date,
 )
+from feedpub.digest.frozen import issue_number, slot_time
 from feedpub.digest.render import Renderer
 from feedpub.store import Store
 
@@ -90,8 +91,6 @@ def write_archive(
         write_atomic(page, html.encode("utf-8"))
     editions = _sent_editions(store, nl.slug)
     items = []
-    from feedpub.digest.send import issue_number, slot_time  # local: send imports us
-
     for row in editions:
         with store.read() as conn:
             shown = issue_number(conn, nl.slug, row.number)

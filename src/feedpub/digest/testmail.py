@@ -19,7 +19,8 @@ from feedpub.delivery.factory import open_messenger
 from feedpub.delivery.outbox import OutboxMessenger
 from feedpub.digest import subscribers as subs
 from feedpub.digest.compose import Recipient
-from feedpub.digest.send import _newsletter, build_preview
+from feedpub.digest.freeze import newsletter_or_error
+from feedpub.digest.preview import build_preview
 from feedpub.digest.tokens import from_address, from_domain, tokens_for
 from feedpub.store import Store
 
@@ -34,7 +35,7 @@ class TestMail:
 
 
 def send_test(config: Config, store: Store, newsletter: str, to: str, *, now: datetime) -> TestMail:
-    nl = _newsletter(config, newsletter)
+    nl = newsletter_or_error(config, newsletter)
     address = subs.normalize_email(to)
     tokens = tokens_for(config)
     p = build_preview(config, store, nl, now=now, tokens=tokens)
