@@ -65,3 +65,32 @@ def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
         conn.execute(
             sa.insert(schema.runs).values(kind="x", started=datetime(2026, 1, 1), summary={})
         )
+
+
+def test_ensure_schema_adds_missing_tables_columns_and_indexes(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    old = sa.MetaData()
+    sa.Table("things", old, sa.Column("id", sa.Integer, primary_key=True))
+    new = sa.MetaData()
+    sa.Table(
+        "things",
+        new,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("label", sa.Text, nullable=True),
+        sa.Column("rank", sa.Integer, nullable=False, server_default="0"),
+        sa.Index("ix_things_rank", "rank"),
+    )
+    sa.Table("others", new, sa.Column("id", sa.Integer, primary_key=True))
+    with engine.begin() as conn:
+        old.create_all(conn)
+        conn.execute(sa.text("INSERT INTO things (id) VALUES (1)"))
+    for _ in range(2):  # idempotent
+        with engine.begin() as conn:
+            schema.ensure_schema(conn, new)
+    with engine.connect() as conn:
+        insp = sa.inspect(conn)
+        assert {c["name"] for c in insp.get_columns("things")} == {"id", "label", "rank"}
+        assert {i["name"] for i in insp.get_indexes("things")} == {"ix_things_rank"}
+        assert "others" in insp.get_table_names()
+        assert conn.execute(sa.text("SELECT rank FROM things")).scalar_one() == 0
+    engine.dispose()

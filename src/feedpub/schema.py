@@ -243,7 +243,33 @@ def _v1(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+def ensure_schema(conn: Connection, md: sa.MetaData = metadata) -> None:
+    """Bring a store up to ``md``: create missing tables, add missing columns and indexes.
+    Idempotent, so a step may run on a store whose v1 already created the newest tables
+    (v1 is ``create_all`` of today's metadata). A column added to an existing table must be
+    nullable or have a ``server_default`` (what ALTER TABLE ADD COLUMN allows everywhere).
+    Renames and data changes need a step of their own."""
+    insp = sa.inspect(conn)
+    existing = set(insp.get_table_names())
+    prep = conn.dialect.identifier_preparer
+    for table in md.sorted_tables:
+        if table.name not in existing:
+            table.create(conn)
+            continue
+        have = {c["name"] for c in insp.get_columns(table.name)}
+        for col in table.columns:
+            if col.name not in have:
+                ddl = sa.schema.CreateColumn(col).compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {ddl}")
+        indexes = {i["name"] for i in insp.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(conn)
+
+
 # Append-only: (version, migration). Never edit a released migration; add the next one.
+# Adding tables, nullable columns or indexes: declare them above and append a step that
+# runs ``ensure_schema``.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
 ]
