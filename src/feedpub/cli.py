@@ -17,6 +17,7 @@ from feedpub.commands import content
 from feedpub.commands import daemon as daemon_cmds
 from feedpub.commands import digest as digest_cmds
 from feedpub.commands import status as status_cmds
+from feedpub.commands import store as store_cmds
 from feedpub.commands import subscribers as subscriber_cmds
 from feedpub.commands import web as web_cmds
 from feedpub.commands.common import App
@@ -56,5 +57,5 @@ for _cmd in build_commands.COMMANDS:
     main.add_command(_cmd)
 for _cmd in [*digest_cmds.COMMANDS, *subscriber_cmds.COMMANDS]:
     main.add_command(_cmd)
-for _cmd in web_cmds.COMMANDS:
+for _cmd in [*web_cmds.COMMANDS, *store_cmds.COMMANDS]:
     main.add_command(_cmd)
