@@ -12,6 +12,7 @@ from feedpub.config import load_config
 from feedpub.errors import ConfigError
 
 from .conftest import BASE_CONFIG, Newsroom
+from .test_scheduler_daemon import CONFIG
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,6 +101,14 @@ def test_cli_exits_2_on_config_error(newsroom: Newsroom) -> None:
     result = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "collect"])
     assert result.exit_code == 2
     assert "site.timezone" in result.output
+
+
+def test_error_messages_keep_their_bracketed_config_keys(newsroom: Newsroom) -> None:
+    # "[store] url" was printed as " url": rich took "[store]" for a markup tag.
+    newsroom.set_config(base=CONFIG.replace("sqlite:///feedpub.db", "sqlite:///missing/f.db"))
+    res = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "status"])
+    assert res.exit_code == 2
+    assert "create it or fix [store] url" in " ".join(res.output.split()), res.output
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,9 @@
-"""Digest editions end to end: real SQLite, real outbox files parsed with the email package."""
+"""Digest editions end to end: real SQLite, real outbox files parsed with the email package.
+
+What an edition holds and who gets it; the digest commands (a bad address option is a usage
+error); user templates (a broken one is a configuration error, nothing is sent); the web
+archive of editions, linked where the output folder is served; issue numbers that skip
+skipped editions, the same in the mail, the archive and ``digest list``/``digest status``."""
 
 from __future__ import annotations
 
@@ -24,9 +29,15 @@ from feedpub.errors import ConfigError
 from feedpub.store import Store
 from feedpub.types import ArticleStatus
 from tests.conftest import Newsroom
-from tests.test_digest_support import NOW, article, hours_ago, put, subscribe
-
-OUTBOX = Path("outbox/daily/2026-11-26T0700Z")
+from tests.test_digest_support import (
+    NOW,
+    OUTBOX,
+    _run,
+    article,
+    hours_ago,
+    put,
+    subscribe,
+)
 
 
 def _msgs(newsroom: Newsroom, folder: Path = OUTBOX) -> dict[str, EmailMessage]:
@@ -234,6 +245,21 @@ def test_cli_preview_exits_0_when_edition_would_be_empty(newsroom: Newsroom) -> 
     assert (newsroom.root / "preview" / "daily" / "digest.eml").exists()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("digest", "test", "daily", "--to", "Ann <ann@example.com>"),
+        ("digest", "preview", "daily", "--subscriber", "not-an-email"),
+    ],
+)
+def test_bad_address_option_is_a_usage_error_not_a_traceback(
+    newsroom: Newsroom, args: tuple[str, ...]
+) -> None:
+    code, _, err = _run(newsroom, *args)
+    assert code == 2, err
+    assert "not a valid email address" in err and "Traceback" not in err
+
+
 def test_cli_send_extra_and_list(room) -> None:  # type: ignore[no-untyped-def]
     newsroom, _ = room
     args = ["--config", str(newsroom.config_path), "digest"]
@@ -266,6 +292,39 @@ def test_user_templates_override_ours(room) -> None:  # type: ignore[no-untyped-
     assert "World story" in html  # the MJML template is still ours
 
 
+def test_broken_template_is_a_config_error_not_a_failure_of_every_row(
+    newsroom: Newsroom,
+) -> None:
+    """A user template that fails to render (here an unknown attribute) was caught per
+    message as a temporary failure: exit 0, every row "failed", and after max_attempts
+    runs every row "bounced" (gave up) and the edition "sent" to nobody."""
+    from feedpub.digest.render import TemplateError
+    from tests.conftest import BASE_CONFIG
+
+    folder = newsroom.root / "mytemplates"
+    folder.mkdir()
+    (folder / "digest.txt.j2").write_text("{{ newsletter.no_such_key }}\n", "utf-8")
+    newsroom.set_config(
+        base=BASE_CONFIG.replace(
+            "items_per_feed = 5", 'items_per_feed = 5\ntemplates_dir = "mytemplates"'
+        )
+    )
+    cfg = newsroom.config()
+    store = newsroom.store()
+    put(store, article(1, "world", hours_ago(2)))
+    subscribe(cfg, store, "a@example.com")
+    subscribe(cfg, store, "b@example.com", beats="world")
+    with pytest.raises(TemplateError, match=r"digest\.txt\.j2"):
+        send_newsletter(cfg, store, "daily", now=NOW)
+    with store.read() as conn:
+        rows = conn.execute(sa.select(s.deliveries.c.status, s.deliveries.c.attempts)).all()
+    assert sorted(tuple(r) for r in rows) == [("queued", 0), ("queued", 0)]
+    # fixed: the same edition goes out to both
+    (folder / "digest.txt.j2").write_text("{{ newsletter.title }}\n", "utf-8")
+    r = send_newsletter(cfg, store, "daily", now=NOW)
+    assert (r.created, r.status, r.sent) == (False, "sent", 2)
+
+
 def test_web_archive_page_index_and_atom(room) -> None:  # type: ignore[no-untyped-def]
     newsroom, store = room
     cfg = newsroom.config()
@@ -287,6 +346,46 @@ def test_web_archive_page_index_and_atom(room) -> None:  # type: ignore[no-untyp
     before = (folder / "atom.xml").stat().st_mtime_ns
     send_newsletter(cfg, store, "daily", now=NOW)  # nothing changes: not rewritten
     assert (folder / "atom.xml").stat().st_mtime_ns == before
+
+
+def test_archive_links_point_where_the_output_folder_is_served(newsroom: Newsroom) -> None:
+    """The archive is written into the output folder, served at ``[output] base_url``
+    (docs/web.md: ``https://news.example/feeds/``); "View in your browser" and the
+    archive's index and Atom links pointed under ``site.base_url`` instead: 404."""
+    from lxml import etree
+
+    from tests.conftest import BASE_CONFIG
+
+    newsroom.set_config(
+        base=BASE_CONFIG.replace(
+            "items_per_feed = 5", 'items_per_feed = 5\nbase_url = "https://news.example/feeds/"'
+        )
+    )
+    cfg = newsroom.config()
+    store = newsroom.store()
+    put(store, article(1, "world", hours_ago(2), title="World story"))
+    subscribe(cfg, store, "a@example.com")
+    report = send_newsletter(cfg, store, "daily", now=NOW)
+    assert report.status == "sent" and report.archive is not None
+    rel = report.archive.relative_to(cfg.output_dir).as_posix()
+    page_url = "https://news.example/feeds/" + rel
+    (eml,) = (newsroom.root / OUTBOX).glob("*.eml")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    for ctype in ("plain", "html"):
+        part = msg.get_body((ctype,))
+        assert part is not None
+        body = str(part.get_content())
+        assert page_url in body
+        assert not re.search(r"https://news\.example/newsletters/", body)
+    atom = etree.parse(str(cfg.output_dir / "newsletters/daily/atom.xml"))
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    assert atom.xpath("/a:feed/a:link[@rel='self']/@href", namespaces=ns) == [
+        "https://news.example/feeds/newsletters/daily/atom.xml"
+    ]
+    assert atom.xpath("/a:feed/a:entry/a:link/@href", namespaces=ns) == [page_url]
+    index = (cfg.output_dir / "newsletters/daily/index.html").read_text("utf-8")
+    assert f'href="{page_url}"' in index
 
 
 def test_skip_when_empty_off_sends_an_empty_edition(newsroom: Newsroom) -> None:
@@ -331,6 +430,36 @@ def test_skipped_editions_leave_no_gap_in_issue_numbers(room) -> None:  # type: 
     assert "· No. 2" in text
     index = (newsroom.root / "feeds/newsletters/daily/index.html").read_text("utf-8")
     assert "No. 2 ·" in index and "No. 1 ·" in index and "No. 3" not in index
+
+
+def test_operator_views_use_the_number_readers_see(newsroom: Newsroom) -> None:
+    """Readers' "No. N" skips skipped editions (issue_number); ``digest send``, ``digest
+    list`` and ``digest status daily/N`` used the stored sequence that counts them, so
+    after one empty day the mail said No. 2 while the tools called it No. 3, and
+    ``digest status daily/2`` showed the skipped edition."""
+    cfg = newsroom.config()
+    store = newsroom.store()
+    put(store, article(1, "world", hours_ago(2)))
+    subscribe(cfg, store, "a@example.com")
+    assert send_newsletter(cfg, store, "daily", now=NOW).number == 1
+    skipped = send_newsletter(cfg, store, "daily", now=NOW + timedelta(days=1))
+    assert skipped.status == "skipped"
+    day3 = NOW + timedelta(days=2)
+    put(store, article(2, "world", day3 - timedelta(hours=1)))
+    r = send_newsletter(cfg, store, "daily", now=day3)
+    assert (r.status, r.number) == ("sent", 2)
+    (eml,) = (newsroom.root / "outbox/daily/2026-11-28T0700Z").glob("*.eml")
+    assert b"No. 2" in eml.read_bytes()
+    code, out, _ = _run(newsroom, "digest", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert any("No. 2" in x and "2026-11-28T07:00Z" in x for x in lines), out
+    assert any("No. 1" in x and "2026-11-26T07:00Z" in x for x in lines), out
+    assert not any("No. 3" in x for x in lines), out
+    code, out, _ = _run(newsroom, "digest", "status", "daily/2")
+    assert code == 0 and "2026-11-28T07:00Z" in out and "No. 2" in out, out
+    code, out, _ = _run(newsroom, "digest", "status", "daily/2026-11-27T07:00Z")
+    assert code == 0 and "skipped" in out and "No. " not in out, out
 
 
 def test_unsubscribe_token_command_honours_genuine_tokens_only(room) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
-"""Prepared messages + per-subscriber substitution stay valid MIME for any value."""
+"""Prepared messages + per-subscriber substitution stay valid MIME for any value; a long
+ASCII To header is folded within 78 characters."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -105,6 +107,36 @@ def test_hostile_and_long_values() -> None:
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=200))
 def test_any_name_round_trips(name: str) -> None:
     _check(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Dr. Jonathan Alexander Montgomery-Fitzgerald III, Esq., Department of Long Names",
+        "Ann Reader",
+        "A" * 120,  # no space to fold at: left long (still far under 998)
+        "Ann " * 37 + "Z",
+    ],
+)
+def test_long_ascii_to_header_is_folded(name: str) -> None:
+    """RFC 5322 §2.1.1: header lines SHOULD stay within 78 characters; a long ASCII
+    display name gave a single To line of 125+ characters."""
+    prepared = PreparedMessage.build(EDITION, TEXT, HTML, "fp-b")
+    addr = "jonathan.montgomery@example.com"
+    data = COMPOSER.compose(prepared, Recipient(3, addr, name))
+    head = data.split(b"\r\n\r\n", 1)[0]
+    to_block = head[head.index(b"\r\nTo: ") + 2 :]
+    to_lines = [to_block.split(b"\r\n")[0]]
+    for line in to_block.split(b"\r\n")[1:]:
+        if not line.startswith(b" "):
+            break
+        to_lines.append(line)
+    if " " in name:
+        assert all(len(x) <= 78 for x in to_lines), to_lines
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    (a,) = msg["To"].addresses
+    assert (a.display_name, a.addr_spec) == (name, addr)
 
 
 def test_placeholders_survive_only_where_allowed() -> None:

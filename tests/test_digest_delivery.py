@@ -1,4 +1,7 @@
-"""The delivery ledger, the sending manager and the outbox backend (real SQLite, real files)."""
+"""The delivery ledger, the sending manager and the outbox backend (real SQLite, real files).
+
+A paused or crashed edition is resumed, not frozen again (a manual ``--extra`` one too);
+what changed since the freeze (an unsubscribe, a retraction) is honoured on resume."""
 
 from __future__ import annotations
 
@@ -214,3 +217,64 @@ def test_unsubscribe_after_freeze_is_honoured_on_resume(newsroom: Newsroom) -> N
     assert r.status == "sent"
     assert sorted(m.recipient for m in rec.sent) == ["reader0@example.com", "reader1@example.com"]
     assert _ledger(store)["reader2@example.com"] == "cancelled"
+
+
+def test_interrupted_extra_edition_is_resumed_by_the_next_extra_send(newsroom: Newsroom) -> None:
+    """A manual edition's key is the time of the send; before the fix a rerun of
+    ``digest send --extra`` froze a new (empty, skipped) edition instead, and the paused
+    or crashed one was never finished: its queued subscribers were lost."""
+    cfg = newsroom.config()
+    store = newsroom.store()
+    put(store, article(1, "world", hours_ago(2)))
+    for i in range(3):
+        subscribe(cfg, store, f"reader{i}@example.com")
+    rec = Recorder(OutboxMessenger(newsroom.root / "outbox", store))
+    rec.fail["reader1@example.com"] = ServerUnavailableError("relay down")
+    first = send_newsletter(cfg, store, "daily", now=NOW, extra=True, messenger=rec)
+    assert first.status == "paused" and first.sent == 1
+    rec.fail.clear()
+    again = send_newsletter(
+        cfg, store, "daily", now=NOW + timedelta(minutes=5), extra=True, messenger=rec
+    )
+    assert (again.slot, again.created, again.status) == (first.slot, False, "sent")
+    assert sorted(m.recipient for m in rec.sent) == [f"reader{i}@example.com" for i in range(3)]
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(s.editions)).scalar_one() == 1
+    # finished: the next --extra is a new edition (nothing new here: skipped)
+    third = send_newsletter(
+        cfg, store, "daily", now=NOW + timedelta(minutes=9), extra=True, messenger=rec
+    )
+    assert third.created and third.slot != first.slot and third.status == "skipped"
+
+
+def test_a_story_retracted_while_the_edition_was_paused_is_not_sent(newsroom: Newsroom) -> None:
+    """The relay was down when the edition froze; an editor then retracts a story. The
+    resumed edition must not mail it, and a reader whose only story it was gets nothing."""
+    from feedpub.types import ArticleStatus
+
+    cfg = newsroom.config()
+    store = newsroom.store()
+    keep = article(1, "world", hours_ago(2), title="Kept story")
+    gone = article(2, "technology", hours_ago(3), title="Retracted story")
+    put(store, keep, gone)
+    subscribe(cfg, store, "all@example.com")
+    subscribe(cfg, store, "tech@example.com", beats="technology")
+    rec = Recorder(OutboxMessenger(newsroom.root / "outbox", store))
+    for who in ("all@example.com", "tech@example.com"):
+        rec.fail[who] = ServerUnavailableError("relay down")
+    first = send_newsletter(cfg, store, "daily", now=NOW, messenger=rec)
+    assert first.status == "paused" and first.sent == 0
+    with store.begin() as conn:
+        store.set_status(conn, gone.id, ArticleStatus.RETRACTED, 2)
+    rec.fail.clear()
+    again = send_newsletter(cfg, store, "daily", now=NOW, messenger=rec)
+    assert again.status == "sent"
+    assert [m.recipient for m in rec.sent] == ["all@example.com"]
+    msg = email.message_from_bytes(rec.sent[0].data, policy=email.policy.default)
+    text = msg.get_body(("plain",))
+    assert text is not None
+    body = str(text.get_content())  # type: ignore[attr-defined]
+    assert "Kept story" in body and "Retracted story" not in body
+    with store.read() as conn:
+        status = dict(conn.execute(sa.select(s.deliveries.c.email, s.deliveries.c.status)).all())
+    assert status == {"all@example.com": "sent", "tech@example.com": "cancelled"}

@@ -1,14 +1,21 @@
-"""Helpers for the digest tests: articles straight into a real SQLite store."""
+"""Helpers for the digest tests: articles straight into a real SQLite store, subscribers,
+the outbox folder of the first edition, and the CLI on the newsroom's config."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from click.testing import CliRunner
+
+from feedpub.cli import main
 from feedpub.config import Config
 from feedpub.store import Store
 from feedpub.types import Article, ArticleStatus, Image
+from tests.conftest import Newsroom
 
 NOW = datetime(2026, 11, 26, 7, 30, tzinfo=UTC)  # after the 07:00 Europe/London slot
+OUTBOX = Path("outbox/daily/2026-11-26T0700Z")  # the edition of NOW's slot, under the root
 
 
 def article(
@@ -72,3 +79,9 @@ def subscribe(config: Config, store: Store, email: str, beats: str = "", name: s
         subs.add(config, conn, email, name=name, newsletters=["daily"], beats=beats, now=NOW)
         rows = subs.listing(conn, "daily")
     return next(r.id for r in rows if r.email == subs.normalize_email(email))
+
+
+def _run(newsroom: Newsroom, *args: str) -> tuple[int, str, str]:
+    """``feedpub --config NEWSROOM ARGS...``: (exit code, stdout, stderr)."""
+    r = CliRunner().invoke(main, ["--config", str(newsroom.config_path), *args])
+    return r.exit_code, r.stdout, r.stderr

@@ -1,4 +1,5 @@
-"""The pure feeds decider: no I/O, explicit ``now``."""
+"""The pure feeds decider: no I/O, explicit ``now``. Stored plain text is published as
+written; an item's categories are its beat, then its tags without repeating the beat."""
 
 from __future__ import annotations
 
@@ -136,9 +137,26 @@ def test_item_fields() -> None:
 def test_dirty_stored_text_is_cleaned() -> None:
     item = to_item(art(title=" Hi\x01  <b>there</b> ", content_html="<p>x\x0b</p>"), CFG, {}, {})
     # Stored titles are plain text: control characters and runs of white space go, but
-    # "<b>" is text a reader shows as typed (see test_review_feeds).
+    # "<b>" is text a reader shows as typed (test_stored_plain_text_is_published_verbatim).
     assert item.title == "Hi <b>there</b>"
     assert item.content_html == "<p>x</p>"
+
+
+def test_stored_plain_text_is_published_verbatim() -> None:
+    # Stored titles are plain text (sources' contract): the feeds must not strip "tags"
+    # out of them or decode entities a second time (an upstream title "a < b and c > d").
+    a = art(title="Why <blink> died: a < b and c > d", summary="x &lt; y", tags=("R&amp;D",))
+    it = to_item(a, CFG, {}, {"tech": "Technology"})
+    assert it.title == "Why <blink> died: a < b and c > d"
+    assert it.summary == "x &lt; y"
+    assert it.categories == ("Technology", "R&amp;D")
+
+
+def test_tag_repeating_the_beat_title_is_not_a_second_category() -> None:
+    # Beat "Technology" plus tag "technology" showed as two categories in every reader
+    # (5 of the sample newsroom's 22 articles).
+    it = to_item(art(tags=("technology", "AI", "ai", "x")), CFG, {}, {"tech": "Technology"})
+    assert it.categories == ("Technology", "AI", "x")
 
 
 def test_atom_id_of_non_iri_ids() -> None:

@@ -1,5 +1,6 @@
 """The writers: feedgen (current feeds) and the streaming writer (archive pages) must
-give the same feed; feedgen's known traps must stay handled."""
+give the same feed; feedgen's known traps must stay handled; an empty body writes no
+blank content element, and RSS shows a plain summary as written."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import feedparser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from lxml import html as lxml_html
 
 from feedpub.feeds import feedgen_writer, jsonfeed, stream_writer
+from feedpub.feeds.feedgen_writer import render_atom, render_rss
 from feedpub.feeds.model import (
     FILE_NAMES,
     Enclosure,
@@ -23,6 +26,8 @@ from feedpub.feeds.model import (
     Item,
     Person,
 )
+from feedpub.feeds.stream_writer import render_atom as stream_atom
+from feedpub.feeds.stream_writer import render_rss as stream_rss
 from feedpub.text import clean_text
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -192,3 +197,43 @@ def test_json_feed_fields() -> None:
     ]
     assert first["date_published"] == "2026-11-20T08:00:00+00:00"
     assert [a["name"] for a in first["authors"]] == ["Ann", "Оксана"]
+
+
+def test_empty_body_writes_no_blank_content_element() -> None:
+    # W3C: "content should not be blank" for <content type="html"></content>. An entry
+    # with an alternate link needs no content (RFC 4287 §4.1.1); RSS content:encoded
+    # is optional too. JSON Feed keeps content_html (one of content_html/text must exist).
+    # Atom then carries the title as summary, like RSS <description>.
+    doc = FeedDoc(info(), (item(1, content_html="", summary=""), item(2)))
+    for render, stream in ((render_atom, stream_atom), (render_rss, stream_rss)):
+        data = render(doc)
+        assert stream(doc) == data
+        root = etree.fromstring(data)
+        contents = root.findall(f".//{ATOM}content") + root.findall(
+            ".//{http://purl.org/rss/1.0/modules/content/}encoded"
+        )
+        assert len(contents) == 1 and contents[0].text
+        parsed = feedparser.parse(data)
+        assert not parsed.bozo and parsed.entries[0].title == "Title"
+        # ...but still some text (W3C "Missing textual content"): the title.
+        assert parsed.entries[0].summary == "Title"
+
+
+def test_rss_description_shows_the_plain_summary_as_written() -> None:
+    # RSS <description> is HTML to every reader (RSS Best Practices Profile, "description";
+    # feedparser types it text/html and sanitizes it), while our summary is plain text:
+    # "Why <blink> died" lost "<blink>" in RSS but not in Atom. It is now HTML-escaped
+    # first (then XML-escaped), so both formats show the same text.
+    want = "Why <blink> died: AT&amp;T & R&D, a < b"
+    doc = FeedDoc(info(), (item(1, summary=want), item(2, summary="", content_html="")))
+    for render, stream in ((render_rss, stream_rss),):
+        data = render(doc)
+        assert stream(doc) == data
+        rss = feedparser.parse(data).entries
+        assert rss[0].summary_detail.type == "text/html"
+        assert (
+            lxml_html.fragment_fromstring(rss[0].summary, create_parent="p").text_content() == want
+        )
+        assert rss[1].summary == "Title"
+    atom = feedparser.parse(render_atom(doc)).entries
+    assert atom[0].summary_detail.type == "text/plain" and atom[0].summary == want

@@ -1,19 +1,26 @@
-"""The content folder source: parsing rules for .md, .html and the pasted .txt layout."""
+"""The content folder source: parsing rules for .md, .html and the pasted .txt layout,
+the dates they state (never guessed when ambiguous), and front matter values of the
+wrong type or form."""
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from lxml import html as lxml_html
 
 from feedpub.collect import collect
+from feedpub.errors import ContentError
+from feedpub.sources.dates import DateParseError, to_aware
+from feedpub.sources.pasted import Pasted, parse_pasted
 from feedpub.store import Store
 from feedpub.types import Article
 
 from .conftest import SEED, Newsroom
+from .test_collect import md
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -92,6 +99,84 @@ def test_pasted_front_matter_wins(newsroom: Newsroom) -> None:
     assert a.published == datetime(2025, 2, 15, 4, 30, tzinfo=UTC)
 
 
+def pasted(bullets: str, body: str) -> Pasted:
+    return parse_pasted(
+        f"A Title\n{bullets}\n\n{body}", "x.txt", now=NOW, tz=ZoneInfo("Asia/Colombo")
+    )
+
+
+def test_comment_count_residue_is_dropped() -> None:
+    for residue in ("Comments (3)", "Comments(12)", "3 Comments", "Comments: 3", "Comments"):
+        p = pasted("- Ann Lee\n- Nov 20, 2026", f"The article body.\n{residue}")
+        assert p.html == "<p>The article body.</p>", residue
+
+
+def test_title_case_questions_are_headings_but_question_sentences_are_not() -> None:
+    p = pasted(
+        "- Ann Lee\n- Nov 20, 2026",
+        "What Happens Next?\nThe answer is not clear.\nIs this the end?\nWhy now?",
+    )
+    assert p.html.split("\n") == [
+        "<h2>What Happens Next?</h2>",
+        "<p>The answer is not clear.</p>",
+        "<p>Is this the end?</p>",
+        "<p>Why now?</p>",
+    ]
+
+
+def test_body_paragraph_starting_with_the_authors_name_is_kept() -> None:
+    # With no blank line after the bullets (or the byline), any line starting with the
+    # author's surname was taken for a byline and silently dropped from the body.
+    for text in (
+        "A\n- Dilini Perera\n- Nov 20, 2026\nPerera said the budget would pass on Friday.\nMore.",
+        "A\n- Dilini Perera\n- Nov 20, 2026\nDilini Perera JadeTimes Staff\n"
+        "Perera Holdings is expected to expand.\nMore.",
+    ):
+        p = parse_pasted(text, "x.txt", now=NOW, tz=ZoneInfo("Asia/Colombo"))
+        assert p.html.startswith("<p>Perera ") and p.html.endswith("<p>More.</p>"), p.html
+    # The byline and bio are still taken out of the body.
+    seedlike = (
+        "A\n- Dilini Perera\n- Nov 20, 2026\nDilini Perera JadeTimes Staff\n"
+        "D. Perera is a Jadetimes reporter covering Sri Lanka\nPerera said so.\n"
+    )
+    p = parse_pasted(seedlike, "x.txt", now=NOW, tz=ZoneInfo("Asia/Colombo"))
+    assert p.html == "<p>Perera said so.</p>"
+    assert p.bio_beats == [("Dilini Perera", "Sri Lanka")]
+
+
+def test_day_before_month_bullet_is_a_date_not_an_author() -> None:
+    # "- 15 Feb" (day first, as British and Sri Lankan pages write it) became an author.
+    p = pasted("- Ann Lee\n- 15 Feb\n- 2 min read", "Body.")
+    assert p.authors == ["Ann Lee"]
+    assert p.published == datetime(2026, 2, 15, tzinfo=ZoneInfo("Asia/Colombo"))
+    assert p.date_inferred
+
+
+def test_relative_date_bullet_is_rejected_at_its_line() -> None:
+    # "- 3 days ago" (what a page shows for a recent post) became a co-author "3 days ago".
+    with pytest.raises(ContentError) as e:
+        pasted("- Ann Lee\n- 3 days ago", "Body.")
+    assert e.value.line == 3 and "3 days ago" in str(e.value)
+
+
+def test_ambiguous_or_incomplete_date_text_is_rejected_not_guessed() -> None:
+    tz = ZoneInfo("Asia/Colombo")
+    # dateutil read "05/11/2026" month first (May 11) and filled what was missing from the
+    # machine's clock: "Friday" became the next Friday, "9:30" today.
+    for text in ("05/11/2026", "11.05.2026", "Friday", "9:30", "Nov 20"):
+        with pytest.raises(DateParseError):
+            to_aware(text, tz)
+    assert to_aware("20/11/2026", tz) == datetime(2026, 11, 20, tzinfo=tz)
+    assert to_aware("Nov 20, 2026 9:30 AM", tz) == datetime(2026, 11, 20, 9, 30, tzinfo=tz)
+    assert to_aware("2026-11-20 09:30 +0530", tz) == datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+
+
+def test_ambiguous_pasted_date_is_rejected_at_its_line() -> None:
+    with pytest.raises(ContentError) as e:
+        pasted("- Ann Lee\n- 05/11/2026", "Body.")
+    assert e.value.line == 3 and "2026-11-05" in str(e.value)
+
+
 def test_markdown_article_fields(newsroom: Newsroom) -> None:
     newsroom.write(
         "a.md",
@@ -133,6 +218,18 @@ def test_markdown_article_fields(newsroom: Newsroom) -> None:
         assert bad not in h
     assert a.summary.startswith("Intro with a relative link and span.")
     assert a.reading_minutes == 1
+
+
+def test_markdown_h1_repeating_the_title_is_not_shown_twice(newsroom: Newsroom) -> None:
+    # Static-site habits: front matter title *and* "# Title" atop the body. Readers then
+    # showed the title twice (theirs, then the content's <h1>).
+    newsroom.write("a.md", md("Alpha & Omega", body="# Alpha &amp; omega\n\nText."))
+    newsroom.write("b.md", md("Beta", body="# A different heading\n\nText."))
+    store = newsroom.store()
+    collect(newsroom.config(), store, now=NOW)
+    arts = articles(store)
+    assert arts["alpha-omega"].content_html == "<p>Text.</p>"
+    assert arts["beta"].content_html.startswith("<h1>A different heading</h1>")
 
 
 def test_html_article_and_explicit_url_and_id(newsroom: Newsroom) -> None:
@@ -187,6 +284,27 @@ def test_undefined_beat_rejects_only_that_file(newsroom: Newsroom) -> None:
     assert err.source == "bad.md"
     assert "beat 'sport' is not defined" in str(err)
     assert list(articles(store)) == ["good"]
+
+
+def test_wrong_type_in_front_matter_names_the_key_and_line(newsroom: Newsroom) -> None:
+    newsroom.write("a.md", md("Alpha", extra="tags: {a: b}\n"))
+    newsroom.write("b.md", md("Beta", extra="summary: [x, y]\n"))
+    r = collect(newsroom.config(), newsroom.store(), now=NOW)
+    errors = {e.source: e for e in r.rejected}
+    assert errors["a.md"].line == 4 and "'tags'" in errors["a.md"].reason
+    assert errors["b.md"].line == 4 and "'summary'" in errors["b.md"].reason
+
+
+def test_front_matter_language_is_a_bcp47_tag(newsroom: Newsroom) -> None:
+    # "language: en_US" went verbatim into JSON Feed's item language (RFC 5646: en-US).
+    newsroom.write("a.md", md("Alpha", extra="language: uk_UA\n"))
+    newsroom.write("b.md", md("Beta", extra="language: Ukrainian!\n"))
+    store = newsroom.store()
+    r = collect(newsroom.config(), store, now=NOW)
+    arts = articles(store)
+    assert arts["alpha"].language == "uk-UA"
+    assert arts["beta"].language is None
+    assert any("b.md" in w and "language" in w for w in r.warnings)
 
 
 def test_draft_and_hidden_files_are_not_published(newsroom: Newsroom) -> None:

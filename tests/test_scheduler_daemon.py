@@ -1,10 +1,13 @@
 """The daemon on a real newsroom (SQLite file, content folder, outbox), with an injected
 clock: stored jobs and reconciliation, catch-up within and beyond the grace window,
-restart without duplicates, the scheduler and a manual send racing for one slot, and a
-shutdown in the middle of a send."""
+restart without duplicates, the scheduler and a manual send racing for one slot, a
+shutdown in the middle of a send; what its logs name (the failing source, the rejected
+file, a paused edition), and refusing to start without the secrets its jobs need."""
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +21,8 @@ from feedpub.collect import collect
 from feedpub.delivery.outbox import OutboxMessenger
 from feedpub.digest import send_newsletter
 from feedpub.digest import subscribers as subs
-from feedpub.errors import LockedError
+from feedpub.errors import ConfigError, LockedError
+from feedpub.locks import lock_for
 from feedpub.scheduler.daemon import Daemon, run_job, scheduled_since
 from feedpub.scheduler.engine import JOBS_TABLE
 from feedpub.store import Store
@@ -26,6 +30,7 @@ from tests.conftest import BASE_CONFIG, LogRecords, Newsroom
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # first start of the daemon
 SLOT = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)  # 07:00 Europe/London (GMT)
+NOW = SLOT + timedelta(minutes=5)
 
 CONFIG = BASE_CONFIG.replace(
     'postal_address = "1 Test Street, Testville"',
@@ -339,3 +344,115 @@ def test_an_edition_left_unfinished_after_its_last_message_is_finished(
     d.tick(at)
     assert editions(d.store) == [("2026-11-26T07:00Z", "sent")]
     assert len(outbox_files(room)) == 3  # nobody mailed twice
+
+
+# ---- what the logs name -----------------------------------------------------------------
+
+
+def test_daemon_tick_logs_which_source_failed_and_which_file_was_rejected(
+    newsroom: Newsroom, scheduler_log: LogRecords
+) -> None:
+    # Under `feedpub run` the logs are all the operator has: "warnings=1 rejected=1" is
+    # not enough, the failing source and the rejected file must be named.
+    newsroom.set_config(
+        '[[sources]]\ntype = "feed"\nname = "gazette"\nurl = "http://127.0.0.1:9/feed.xml"\n'
+        "timeout = 2\n"
+    )
+    newsroom.write("ok.md", "---\ntitle: Fine\ndate: 2026-11-20 09:00\n---\nBody.\n")
+    newsroom.write("bad.md", "---\ntitle: [broken\n---\nBody.\n")
+    d = Daemon(newsroom.config(), newsroom.store(), clock=Clock(NOW))
+    try:
+        d.tick(NOW)
+    finally:
+        d.store.close()
+    warnings = [r for r in scheduler_log.records if r.levelno >= logging.WARNING]
+    by_source = {getattr(r, "source", None): r for r in warnings}
+    assert "gazette" in by_source, [r.getMessage() for r in warnings]
+    assert by_source["gazette"].status == "error"  # type: ignore[attr-defined]
+    assert "127.0.0.1:9" in by_source["gazette"].error  # type: ignore[attr-defined]
+    rejected = [r for r in warnings if "bad.md" in str(getattr(r, "input", ""))]
+    assert len(rejected) == 1 and "YAML" in rejected[0].input  # type: ignore[attr-defined]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # nothing listens there any more: connections are refused
+
+
+def test_daemon_does_not_log_a_paused_edition_as_sent(
+    newsroom: Newsroom, scheduler_log: LogRecords
+) -> None:
+    newsroom.set_config(
+        f'[delivery]\nbackend = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\n'
+        f"port = {closed_port()}\ntimeout = 5\n",
+        base=CONFIG,
+    )
+    newsroom.write("a.md", "---\ntitle: Port strike ends\ndate: 2026-11-25 09:00\n---\nBody.\n")
+    cfg = newsroom.config()
+    store = newsroom.store()
+    collect(cfg, store, now=NOW)
+    with store.begin() as conn:
+        subs.add(cfg, conn, "ok@example.com", newsletters=["daily"], now=NOW)
+    d = Daemon(cfg, store, clock=Clock(NOW))
+    try:
+        report = d.send_slot("daily", SLOT, NOW, reason="schedule")
+    finally:
+        store.close()
+    assert report is not None and report.status == "paused" and report.sent == 0
+    [rec] = [r for r in scheduler_log.records if getattr(r, "newsletter", None) == "daily"]
+    assert rec.levelno == logging.WARNING, rec.getMessage()
+    assert "sent" not in rec.getMessage() and "paused" in rec.getMessage()
+    assert rec.edition_remaining == 1  # type: ignore[attr-defined]
+
+
+# ---- refusing to start ------------------------------------------------------------------
+
+
+def start_refused(newsroom: Newsroom) -> ConfigError:
+    """Daemon.start must raise (a CLI `run` would otherwise block here for good)."""
+    d = Daemon(newsroom.config(), newsroom.store(), clock=Clock(NOW))
+    try:
+        with pytest.raises(ConfigError) as err:
+            d.start(paused=True)
+    finally:
+        if d.lock.holder() is not None:
+            d.stop(timeout=10)
+        d.store.close()
+    assert err.value.exit_code == 2  # `feedpub run` exits 2: systemd does not restart it
+    assert lock_for(newsroom.config().store_url).holder() is None
+    return err.value
+
+
+def test_run_refuses_to_start_without_the_secrets_its_newsletters_need(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The daemon started, collected for hours and failed every newsletter slot with a
+    # config error; systemd kept it "active". Refuse at start, as `digest send` does.
+    monkeypatch.delenv("FEEDPUB_TEST_SECRET")
+    err = start_refused(newsroom)
+    assert "FEEDPUB_TEST_SECRET" in str(err) and "secrets.token_key_env" in str(err)
+
+
+def test_run_refuses_to_start_without_the_smtp_password(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FEEDPUB_QA_SMTP_PASSWORD", raising=False)
+    newsroom.set_config(
+        '[delivery]\nbackend = "smtp"\n[delivery.smtp]\nhost = "127.0.0.1"\n'
+        'username = "news"\npassword_env = "FEEDPUB_QA_SMTP_PASSWORD"\n'
+    )
+    assert "FEEDPUB_QA_SMTP_PASSWORD" in str(start_refused(newsroom))
+
+
+def test_run_without_newsletters_needs_no_token_secret(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FEEDPUB_TEST_SECRET")
+    cfg_text = CONFIG[: CONFIG.index("[[newsletters]]")] + CONFIG[CONFIG.index("[secrets]") :]
+    newsroom.set_config(base=cfg_text)
+    d = Daemon(newsroom.config(), newsroom.store(), clock=Clock(NOW))
+    d.start(paused=True)
+    assert d.stop(timeout=10)
+    d.store.close()

@@ -1,11 +1,14 @@
-"""The daemon lock: one holder per store, named in the refusal, gone with its process."""
+"""The daemon lock: one holder per store, named in the refusal, gone with its process; a
+status probe (a shared flock) is waited out, not taken for another daemon."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -36,6 +39,36 @@ def test_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> Non
     with second:  # free again
         assert second.held
     assert not second.held
+
+
+def test_a_status_probe_does_not_make_a_starting_daemon_think_another_one_runs(
+    tmp_path: Path,
+) -> None:
+    # `feedpub status` probes the lock with a shared flock. A daemon (re)started by systemd
+    # at that instant was refused with "another feedpub daemon is already running" and
+    # exit 2, which RestartPreventExitStatus=2 leaves down for good.
+    path = tmp_path / "feedpub.db.daemon.lock"
+    path.write_text("")
+    probe = os.open(path, os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # what FileLock.holder() does
+    release = threading.Timer(0.2, lambda: fcntl.flock(probe, fcntl.LOCK_UN))
+    release.start()
+    lock = FileLock(path)
+    try:
+        lock.acquire()  # waits out the probe instead of refusing
+        assert lock.held
+    finally:
+        release.join()
+        lock.release()
+        os.close(probe)
+    # A real holder (exclusive) is still refused at once.
+    holder = FileLock(path)
+    holder.acquire()
+    try:
+        with pytest.raises(LockedError):
+            FileLock(path).acquire()
+    finally:
+        holder.release()
 
 
 def test_lock_dies_with_its_process(tmp_path: Path) -> None:

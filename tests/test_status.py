@@ -1,4 +1,6 @@
-"""`feedpub status`: gathered from a real store after real collect, build and sends."""
+"""`feedpub status`: gathered from a real store after real collect, build and sends.
+Cancelled deliveries are not pending; editions carry the number readers see (none for a
+skipped one); times in ``--json`` are UTC with a Z."""
 
 from __future__ import annotations
 
@@ -15,13 +17,12 @@ from feedpub.delivery.base import OutgoingMessage
 from feedpub.delivery.outbox import OutboxMessenger
 from feedpub.digest import send_newsletter
 from feedpub.digest import subscribers as subs
+from feedpub.digest.send import cancel_unsubscribed
 from feedpub.errors import PermanentDeliveryError, TemporaryDeliveryError
 from feedpub.scheduler.daemon import Daemon
 from feedpub.status import gather_status
 from tests.conftest import Newsroom
-from tests.test_scheduler_daemon import CONFIG, SLOT, Clock
-
-NOW = SLOT + timedelta(minutes=5)
+from tests.test_scheduler_daemon import CONFIG, NOW, SLOT, Clock
 
 
 class FaultyOutbox:
@@ -83,6 +84,21 @@ def test_gather_status_reports_runs_editions_and_store(sent_room: Newsroom) -> N
     store.close()
 
 
+def test_status_does_not_count_cancelled_deliveries_as_pending(sent_room: Newsroom) -> None:
+    # slow@ (a temporary failure, due for a retry) unsubscribes before the retry: its row
+    # becomes "cancelled" and will never be sent, so nothing is pending any more.
+    cfg = sent_room.config()
+    store = sent_room.store()
+    with store.begin() as conn:
+        subs.remove(conn, "slow@example.com", newsletter="daily", now=NOW)
+    [edition] = gather_status(cfg, store, NOW).editions
+    assert cancel_unsubscribed(store, edition.id, "daily", NOW) == 1
+    [edition] = gather_status(cfg, store, NOW).editions
+    assert (edition.sent, edition.failed, edition.bounced) == (1, 0, 1)
+    assert edition.pending == 0
+    store.close()
+
+
 def test_status_of_a_running_daemon_shows_its_pid_and_stored_next_run(
     sent_room: Newsroom,
 ) -> None:
@@ -101,6 +117,21 @@ def test_status_of_a_running_daemon_shows_its_pid_and_stored_next_run(
     assert st.newsletters[0].next_run == datetime(2026, 11, 27, 7, tzinfo=UTC)
 
 
+def test_status_json_daemon_since_is_utc_with_z(sent_room: Newsroom) -> None:
+    cfg = sent_room.config()
+    d = Daemon(cfg, sent_room.store(), clock=Clock(NOW))
+    d.start(paused=True)
+    try:
+        res = CliRunner().invoke(main, ["--config", str(sent_room.config_path), "status", "--json"])
+    finally:
+        assert d.stop(timeout=10)
+        d.store.close()
+    assert res.exit_code == 0, res.output
+    daemon = json.loads(res.output)["daemon"]
+    assert daemon["running"] is True and daemon["pid"] == os.getpid()
+    assert daemon["since"].endswith("Z"), daemon["since"]
+
+
 def test_status_command_json_and_table(sent_room: Newsroom) -> None:
     runner = CliRunner()
     res = runner.invoke(main, ["--config", str(sent_room.config_path), "status", "--json"])
@@ -116,6 +147,32 @@ def test_status_command_json_and_table(sent_room: Newsroom) -> None:
     assert res.exit_code == 0, res.output
     for text in ("not running", "collect", "build", "daily", "2026-11-26T07:00Z", "sending"):
         assert text in res.output
+
+
+def test_status_numbers_editions_as_readers_and_digest_commands_do(newsroom: Newsroom) -> None:
+    # A skipped edition takes no number readers see: mail "No. 1", `digest list` "No. 1",
+    # `digest status daily/1`; `feedpub status` said "#2".
+    newsroom.set_config(base=CONFIG)
+    cfg = newsroom.config()
+    store = newsroom.store()
+    with store.begin() as conn:
+        subs.add(cfg, conn, "ok@example.com", newsletters=["daily"], now=NOW)
+    day_before = SLOT - timedelta(days=1)
+    first = send_newsletter(cfg, store, "daily", now=day_before, slot=day_before)
+    assert first.status == "skipped"  # nothing to send yet
+    newsroom.write("a.md", "---\ntitle: Port strike ends\ndate: 2026-11-25 09:00\n---\nBody.\n")
+    collect(cfg, store, now=NOW)
+    second = send_newsletter(cfg, store, "daily", now=NOW, slot=SLOT)
+    assert second.status == "sent" and second.number == 1
+    store.close()
+    res = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "status", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    issues = {e["slot"]: e["issue"] for e in data["editions"]}
+    assert issues == {"2026-11-26T07:00Z": 1, "2026-11-25T07:00Z": None}
+    assert data["newsletters"][0]["last_edition"]["issue"] == 1
+    table = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "status"])
+    assert "#1" in table.output and "#2" not in table.output, table.output
 
 
 def test_status_hides_a_store_password(newsroom: Newsroom) -> None:

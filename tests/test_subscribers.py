@@ -1,16 +1,16 @@
-"""Subscribers: validation, CLI add/remove/list/import, idempotent CSV import."""
+"""Subscribers: validation (an internationalized domain kept in its ASCII form), CLI
+add/remove/list/import, idempotent CSV import that reports every bad row (an oversized
+field too) and imports the rest."""
 
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
 
 from feedpub import schema as s
-from feedpub.cli import main
 from feedpub.digest import subscribers as subs
 from tests.conftest import Newsroom
-from tests.test_digest_support import NOW
+from tests.test_digest_support import NOW, _run
 
 CSV = """email,name,newsletter,beats
 Ann@Example.COM,Ann,daily,
@@ -23,17 +23,19 @@ ann@example.com,Ann again,daily,world
 """
 
 
-def _run(newsroom: Newsroom, *args: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(main, ["--config", str(newsroom.config_path), *args])
-    return r.exit_code, r.stdout, r.stderr
-
-
 def test_normalize_email() -> None:
     assert subs.normalize_email("  Ann@Example.COM ") == "ann@example.com"
     with pytest.raises(subs.SubscriberError, match="not a valid email"):
         subs.normalize_email("ann@")
     with pytest.raises(subs.SubscriberError):
         subs.normalize_email("ünï@example.com")  # would need SMTPUTF8
+
+
+def test_idn_domain_is_stored_in_its_ascii_form() -> None:
+    # The domain can travel as punycode without SMTPUTF8; the Unicode form cannot be
+    # written into a 7-bit To header nor given to RCPT TO on a server without SMTPUTF8.
+    assert subs.normalize_email("User@Bücher.Example") == "user@xn--bcher-kva.example"
+    assert subs.normalize_email("user@xn--bcher-kva.example") == "user@xn--bcher-kva.example"
 
 
 def test_import_reports_bad_rows_with_line_numbers_and_imports_the_rest(
@@ -60,6 +62,24 @@ def test_import_reports_bad_rows_with_line_numbers_and_imports_the_rest(
     assert "added 0, updated 0, unchanged 2" in out
     with store.read() as conn:
         assert len(conn.execute(sa.select(s.subscriptions)).all()) == 2
+
+
+def test_import_reports_an_oversized_field_and_imports_the_rest(newsroom: Newsroom) -> None:
+    """A field over the csv module's limit (a stray quote swallowing the file, or a broken
+    export) raised ``_csv.Error`` out of the command: a traceback, nothing imported."""
+    path = newsroom.root / "subs.csv"
+    path.write_text(
+        "email,name,newsletter,beats\n"
+        f'huge@example.com,"{"a" * 140_000}",daily,\n'
+        "ok@example.com,Ok,daily,\n",
+        "utf-8",
+    )
+    code, out, err = _run(newsroom, "subscribers", "import", str(path))
+    assert code == 1, err
+    assert f"{path}:2:" in err and "field larger than field limit" in err
+    assert "added 1," in out and "rejected 1" in out
+    with newsroom.store().read() as conn:
+        assert [r.email for r in subs.listing(conn, "daily")] == ["ok@example.com"]
 
 
 def test_import_never_resubscribes_someone_who_left(newsroom: Newsroom) -> None:

@@ -20,10 +20,10 @@ from feedpub.cli import main
 from feedpub.clock import running_from
 from feedpub.config import Config
 from feedpub.digest import subscribers as subs
-from feedpub.digest.tokens import PREFERENCES, UNSUBSCRIBE, LinkMaker, tokens_for
+from feedpub.digest.tokens import PREFERENCES, UNSUBSCRIBE, LinkMaker, Tokens, tokens_for
 from feedpub.feeds import build_feeds
 from feedpub.store import Store
-from feedpub.web.app import parse_form
+from feedpub.web.app import WebApp, parse_form
 from feedpub.web.server import make_server, redact
 from feedpub.web.static import not_modified, safe_segments
 from tests.conftest import Newsroom
@@ -222,6 +222,26 @@ def test_preferences_token_does_not_unsubscribe(site: Site) -> None:
     r = site.client.post(f"/unsubscribe?t={prefs_token}", content=b"List-Unsubscribe=One-Click")
     assert r.status_code == 400
     assert site.subscription(sid).subscription_status == "active"
+
+
+def test_one_click_with_non_ascii_token_gets_400(newsroom: Newsroom) -> None:
+    import io
+
+    cfg = newsroom.config()
+    app = WebApp(cfg, newsroom.store(), tokens=Tokens(b"k"), clock=running_from(NOW))
+    body = b"List-Unsubscribe=One-Click"
+    for raw in ("%C2%B2.daily.abc", "1.daily.%C3%80bc"):
+        status: list[str] = []
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/unsubscribe",
+            "QUERY_STRING": f"t={raw}",
+            "CONTENT_TYPE": "application/x-www-form-urlencoded",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+        }
+        app(environ, lambda s, h, status=status: status.append(s))
+        assert status[0].startswith("400"), raw
 
 
 # ---- preferences ------------------------------------------------------------------------
