@@ -1,17 +1,24 @@
 """What the commands print, where operators read it: a pipe or a log (cron, systemd, CI,
-``make run | tee``). Nothing is broken in the middle of a word: a source name stays
-whole in the collect table and an error message stays one line.
+``make run | tee``) and a terminal. Nothing is broken in the middle of a word: a source
+name stays whole in the collect table, an error message stays one line, and
+``digest send`` prints ``archive: PATH`` on one line even on an 80-column terminal.
 
-Real processes: ``python -m feedpub`` with its stdout a pipe; click's CliRunner (stdout
-not a terminal) for the rest.
+Real processes: ``python -m feedpub`` with its stdout a pipe, or on a pseudo-terminal
+80 columns wide; click's CliRunner (stdout not a terminal) for the rest.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import re
+import select
+import struct
 import subprocess
 import sys
-from datetime import UTC, datetime
+import termios
+from datetime import UTC, datetime, timedelta
 
 from click.testing import CliRunner
 
@@ -19,6 +26,7 @@ from feedpub.cli import main
 from tests.conftest import BASE_CONFIG, Newsroom
 
 LONG_NAME = "folder:overnight-desk/colombo-bureau/regional-correspondents/wire-copy-and-pool"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def story(title: str, when: datetime) -> str:
@@ -32,6 +40,32 @@ def feedpub(newsroom: Newsroom, *args: str) -> list[str]:
 def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR")}
     return {**env, "PYTHONWARNINGS": "ignore", **extra}
+
+
+def run_on_terminal(cmd: list[str], *, columns: int = 80) -> tuple[int, str]:
+    """Run ``cmd`` with stdin, stdout and stderr on a new pseudo-terminal ``columns``
+    wide; return its exit status and everything it wrote (colours stripped)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = child_env(TERM="xterm", NO_COLOR="1")
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    out = bytearray()
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            assert ready, f"no output for 60 s from {cmd}"
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+        code = proc.wait(timeout=60)
+    return code, ANSI.sub("", out.decode()).replace("\r\n", "\n")
 
 
 def test_collect_table_in_a_pipe_keeps_source_names_whole(newsroom: Newsroom) -> None:
@@ -67,3 +101,45 @@ def test_error_message_is_one_line_in_a_pipe(newsroom: Newsroom) -> None:
     assert r.exit_code == 2
     assert r.stderr.startswith("error:") and len(r.stderr) > 80, r.stderr
     assert r.stderr.count("\n") == 1 and "items_per_feed_in_the_archive_pages" in r.stderr
+
+
+def prepare_edition(newsroom: Newsroom) -> None:
+    """One article from an hour ago, collected, and one subscriber: the next edition of
+    ``daily`` has something to send. The output folder is deep, so that the archive
+    path is wider than an 80-column terminal."""
+    deep = "feeds/a-rather-deep-folder-for-the-published-feeds-and-archives"
+    newsroom.config_path.write_text(
+        BASE_CONFIG.replace('dir = "feeds"', f'dir = "{deep}"'), encoding="utf-8"
+    )
+    newsroom.write("a.md", story("Ferry timetable", datetime.now(UTC) - timedelta(hours=1)))
+    cfg = ["--config", str(newsroom.config_path)]
+    for args in (
+        ["collect"],
+        ["subscribers", "add", "reader@example.com", "--newsletter", "daily"],
+    ):
+        r = CliRunner().invoke(main, [*cfg, *args])
+        assert r.exit_code == 0, r.output
+
+
+def test_digest_send_prints_the_archive_path_on_the_archive_line(newsroom: Newsroom) -> None:
+    prepare_edition(newsroom)
+    code, out = run_on_terminal(
+        feedpub(newsroom, "digest", "send", "daily", "--extra", "--no-progress")
+    )
+    assert code == 0, out
+    archives = list(newsroom.root.glob("feeds/*/newsletters/daily/manual-*.html"))
+    assert len(archives) == 1, out
+    assert len(f"archive: {archives[0]}") > 80
+    assert f"archive: {archives[0]}\n" in out, out
+    # the report line is one line too (the terminal folds it, rich does not break it)
+    (report,) = [line for line in out.splitlines() if line.startswith("daily No. 1")]
+    assert report.endswith("still to send 0"), out
+
+
+def test_digest_send_archive_line_in_a_pipe(newsroom: Newsroom) -> None:
+    prepare_edition(newsroom)
+    args = ["--config", str(newsroom.config_path), "digest", "send", "daily", "--extra"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    (archive,) = newsroom.root.glob("feeds/*/newsletters/daily/manual-*.html")
+    assert f"archive: {archive}\n" in r.stdout, r.stdout
