@@ -4,7 +4,7 @@ name stays whole in the collect table, an error message stays one line, and
 ``digest send`` prints ``archive: PATH`` on one line even on an 80-column terminal.
 
 Real processes: ``python -m feedpub`` with its stdout a pipe, or on a pseudo-terminal
-80 columns wide; click's CliRunner (stdout not a terminal) for the rest.
+80 columns wide; click's CliRunner (stdout not a terminal) for an error message.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from click.testing import CliRunner
 
 from feedpub.cli import main
-from tests.conftest import BASE_CONFIG, Newsroom
+from tests.conftest import BASE_CONFIG, Newsroom, real_now
 
 LONG_NAME = "folder:overnight-desk/colombo-bureau/regional-correspondents/wire-copy-and-pool"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -106,31 +106,43 @@ def test_error_message_is_one_line_in_a_pipe(newsroom: Newsroom) -> None:
 def prepare_edition(newsroom: Newsroom) -> None:
     """One article from an hour ago, collected, and one subscriber: the next edition of
     ``daily`` has something to send. The output folder is deep, so that the archive
-    path is wider than an 80-column terminal."""
+    path is wider than an 80-column terminal. Subprocesses all along, dated by the real
+    clock (``make test-future`` moves only this process's)."""
     deep = "feeds/a-rather-deep-folder-for-the-published-feeds-and-archives"
     newsroom.config_path.write_text(
         BASE_CONFIG.replace('dir = "feeds"', f'dir = "{deep}"'), encoding="utf-8"
     )
-    newsroom.write("a.md", story("Ferry timetable", datetime.now(UTC) - timedelta(hours=1)))
-    cfg = ["--config", str(newsroom.config_path)]
+    newsroom.write("a.md", story("Ferry timetable", real_now() - timedelta(hours=1)))
     for args in (
         ["collect"],
         ["subscribers", "add", "reader@example.com", "--newsletter", "daily"],
     ):
-        r = CliRunner().invoke(main, [*cfg, *args])
-        assert r.exit_code == 0, r.output
+        r = subprocess.run(
+            feedpub(newsroom, *args),
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=120,
+            check=False,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def archive_page(newsroom: Newsroom) -> str:
+    (page,) = newsroom.root.glob("feeds/*/newsletters/daily/manual-*.html")
+    return str(page)
 
 
 def test_digest_send_prints_the_archive_path_on_the_archive_line(newsroom: Newsroom) -> None:
+    """On an 80-column terminal rich used to print ``archive:`` alone, then the path."""
     prepare_edition(newsroom)
     code, out = run_on_terminal(
         feedpub(newsroom, "digest", "send", "daily", "--extra", "--no-progress")
     )
     assert code == 0, out
-    archives = list(newsroom.root.glob("feeds/*/newsletters/daily/manual-*.html"))
-    assert len(archives) == 1, out
-    assert len(f"archive: {archives[0]}") > 80
-    assert f"archive: {archives[0]}\n" in out, out
+    page = archive_page(newsroom)
+    assert len(f"archive: {page}") > 80
+    assert f"archive: {page}\n" in out, out
     # the report line is one line too (the terminal folds it, rich does not break it)
     (report,) = [line for line in out.splitlines() if line.startswith("daily No. 1")]
     assert report.endswith("still to send 0"), out
@@ -138,8 +150,14 @@ def test_digest_send_prints_the_archive_path_on_the_archive_line(newsroom: Newsr
 
 def test_digest_send_archive_line_in_a_pipe(newsroom: Newsroom) -> None:
     prepare_edition(newsroom)
-    args = ["--config", str(newsroom.config_path), "digest", "send", "daily", "--extra"]
-    r = CliRunner().invoke(main, args)
-    assert r.exit_code == 0, r.output
-    (archive,) = newsroom.root.glob("feeds/*/newsletters/daily/manual-*.html")
-    assert f"archive: {archive}\n" in r.stdout, r.stdout
+    r = subprocess.run(
+        feedpub(newsroom, "digest", "send", "daily", "--extra"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=child_env(COLUMNS="80"),
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"archive: {archive_page(newsroom)}\n" in r.stdout, r.stdout
