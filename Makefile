@@ -10,7 +10,7 @@ export FEEDPUB_SECRET ?= sample-newsroom-key-not-for-production
 # on today's date; subprocesses keep the real date).
 FUTURE ?= $(shell date -u -d '+5 years' +%Y-%m-%dT%H:%M:%S)
 
-.PHONY: run test test-future lint typecheck pytest golden bench clean
+.PHONY: run test test-future smoke lint typecheck pytest golden bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or make PYTHON=/path/to/python3.11"; exit 2; }
@@ -39,6 +39,11 @@ test: lint typecheck pytest
 
 test-future: $(VENV)/.installed
 	$(BIN)/pytest -q --wall-clock=$(FUTURE)
+
+# The package as a user gets it: build the wheel, install it without extras in a fresh
+# venv, import every module, publish a folder + feed + pages newsroom (127.0.0.1 only).
+smoke:
+	PYTHON=$(PYTHON) .ci/wheel-smoke
 
 golden: $(VENV)/.installed
 	$(BIN)/python tests/regenerate_golden.py

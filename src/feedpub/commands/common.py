@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,13 +27,37 @@ EXIT_USAGE = 2  # usage or configuration error
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# Output width when it does not go to a terminal: wider than any line or table we print.
+UNWRAPPED_WIDTH = 100_000
+
+
+def _is_terminal(stderr: bool) -> bool:
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """The console every command prints through (stdout, or stderr).
+
+    On a terminal rich fits tables and lines to the window. Into a pipe, a file or a log
+    (cron, systemd, CI, ``make run | tee``) there is no window: rich would assume 80
+    columns (or the width of whatever terminal stdin is) and break table cells in the
+    middle of a word ("folder:conten" / "t"). There nothing is wrapped: lines stay whole
+    and tables are as wide as their content."""
+    if _is_terminal(stderr):
+        return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, width=UNWRAPPED_WIDTH, soft_wrap=True)
+
 
 @dataclass
 class App:
     config_path: Path
     log_level: str | None = None
-    console: Console = field(default_factory=lambda: Console(highlight=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    console: Console = field(default_factory=make_console)
+    err: Console = field(default_factory=lambda: make_console(stderr=True))
     clock: Clock = system_clock  # the command layer's one reading of the wall clock
     _config: Config | None = None
     _store: Store | None = None
@@ -78,9 +103,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except FeedpubError as e:
             # escape: "[store] url" in a message is text, not a rich markup tag
-            Console(stderr=True, highlight=False).print(
-                f"[red]error:[/red] {escape(str(e))}", markup=True
-            )
+            make_console(stderr=True).print(f"[red]error:[/red] {escape(str(e))}", markup=True)
             raise SystemExit(e.exit_code) from None
 
     return wrapper

@@ -57,14 +57,17 @@ def preview_cmd(app: App, newsletter: str, out: Path | None, subscriber: str | N
             f"{newsletter}: {p.articles} article(s) for {p.recipients} recipient(s); "
             f"sample: {escape(p.sample)}"
         )
-    app.console.print(str(p.folder))
+    # A path is one line however long (soft_wrap: the terminal may fold it, rich never
+    # breaks it) and plain text (markup=False: "[...]" in a folder name is not a tag).
+    app.console.print(str(p.folder), soft_wrap=True, markup=False)
 
 
 def _print_report(app: App, r: SendReport) -> None:
     if r.status.startswith("dry-run"):
         app.console.print(
             f"{r.newsletter} slot {r.slot}: {r.status}; {r.articles} article(s), "
-            f"{r.recipients} message(s) composed, nothing sent"
+            f"{r.recipients} message(s) composed, nothing sent",
+            soft_wrap=True,
         )
         return
     what = "new edition" if r.created else "existing edition"
@@ -72,12 +75,15 @@ def _print_report(app: App, r: SendReport) -> None:
     app.console.print(
         f"{r.newsletter}{no} (slot {r.slot}, {what}): {r.status}; "
         f"{r.articles} article(s), {r.recipients} recipient(s); this run: sent {r.sent}, "
-        f"failed {r.failed}, bounced {r.bounced}; still to send {r.remaining}"
+        f"failed {r.failed}, bounced {r.bounced}; still to send {r.remaining}",
+        soft_wrap=True,
     )
     for e in r.errors:
-        app.err.print(f"[yellow]delivery[/yellow] {escape(e)}", markup=True)
+        app.err.print(f"[yellow]delivery[/yellow] {escape(e)}", markup=True, soft_wrap=True)
     if r.archive is not None:
-        app.console.print(f"archive: {r.archive}")
+        # One line, as "archive: PATH", on a terminal of any width (rich used to move a
+        # long path to a line of its own).
+        app.console.print(f"archive: {r.archive}", soft_wrap=True, markup=False)
 
 
 class _SendProgress:
