@@ -53,7 +53,12 @@ def print_build_report(app: App, report: BuildReport, *, verbose: bool = False) 
 
 
 @click.command("build")
-@click.option("--force", is_flag=True, help="Rewrite every feed file, changed or not.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Re-render every feed, ignoring what the last build recorded; a file whose bytes "
+    "come out the same is left untouched (and not reported).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every file written.")
 @pass_app
 @handle_errors
@@ -67,7 +72,7 @@ def build_cmd(app: App, force: bool, verbose: bool) -> None:
 
 
 @click.command("publish")
-@click.option("--force", is_flag=True, help="Rewrite every feed file, changed or not.")
+@click.option("--force", is_flag=True, help="Re-render every feed (see build --force).")
 @pass_app
 @handle_errors
 def publish_cmd(app: App, force: bool) -> None:

@@ -457,7 +457,7 @@ class _Builder:
             changed_any = False
             for f in Format:
                 p = spec.path(f, page)
-                if self.out.write(p, writers[f](doc), skip_if_same=not self.force):
+                if self.out.write(p, writers[f](doc)):
                     self.report.written.append(p)
                     changed_any = True
                 self.report.items_written += len(doc.items)
@@ -504,5 +504,5 @@ class _Builder:
             else None,
         )
         for name, data in (("feeds.opml", opml), ("index.html", index)):
-            if self.out.write(name, data, skip_if_same=not self.force):
+            if self.out.write(name, data):
                 self.report.written.append(name)
