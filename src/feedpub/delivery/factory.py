@@ -21,4 +21,9 @@ def open_messenger(config: Config, store: Store, now: datetime) -> Messenger:
         per_hour = config.delivery.smtp.rate_per_hour
         ago = sent_in_last_hour(store, now, per_hour) if per_hour else []
         return SmtpMessenger.from_config(config, sent_ago=ago)
-    return OutboxMessenger(config.resolve(config.delivery.outbox_dir), store)
+    from feedpub.delivery.dkim import DkimSigner
+
+    # Signed like SMTP mail, so DKIM can be checked on the outbox before switching.
+    return OutboxMessenger(
+        config.resolve(config.delivery.outbox_dir), store, signer=DkimSigner.from_config(config)
+    )

@@ -4,12 +4,17 @@ into ``{outbox_dir}/{newsletter}/{edition}/{subscriber_id}.eml``.
 The file name is a function of (edition, subscriber), so a resend after a crash
 rewrites the same file with the same bytes (the Message-ID is deterministic too): the
 outbox never holds two copies of one subscriber's edition.
+
+With ``[delivery.dkim]`` configured, each message is signed exactly as the SMTP backend
+signs it, so an operator can check the signature on the outbox (``dkimverify``) before
+switching to SMTP. (A resend then differs only in the signature's ``t=`` timestamp.)
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -18,6 +23,9 @@ from feedpub.atomicfile import write_atomic
 from feedpub.delivery.base import OutgoingMessage
 from feedpub.errors import PermanentDeliveryError, TemporaryDeliveryError
 from feedpub.store import Store
+
+if TYPE_CHECKING:
+    from feedpub.delivery.dkim import DkimSigner
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -29,9 +37,10 @@ def edition_key(slot: str) -> str:
 
 
 class OutboxMessenger:
-    def __init__(self, folder: Path, store: Store) -> None:
+    def __init__(self, folder: Path, store: Store, *, signer: DkimSigner | None = None) -> None:
         self.folder = folder
         self.store = store
+        self._signer = signer
         self._folders: dict[int, Path] = {}
 
     def edition_folder(self, edition_id: int) -> Path:
@@ -53,8 +62,9 @@ class OutboxMessenger:
         return self.edition_folder(message.edition_id) / f"{message.subscriber_id}.eml"
 
     def send(self, message: OutgoingMessage) -> None:
+        data = self._signer.sign(message.data) if self._signer else message.data
         try:
-            write_atomic(self.path_for(message), message.data)
+            write_atomic(self.path_for(message), data)
         except OSError as e:  # disk full, permissions: worth another try later
             raise TemporaryDeliveryError(f"outbox {self.folder}: {e.strerror or e}") from e
 

@@ -175,6 +175,8 @@ def _generator(doc: FeedDoc, fmt: Format) -> FeedGenerator:
         author: dict[str, str] = {"name": info.author.name}
         if info.author.email:
             author["email"] = info.author.email
+        if info.author.uri:
+            author["uri"] = info.author.uri
         fg.author(author)
         if info.icon:
             fg.icon(info.icon)

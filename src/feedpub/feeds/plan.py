@@ -77,6 +77,7 @@ class FeedSpec:
     description: str
     dir: str  # relative to the output dir: "" or "beats/{slug}/"
     home_url: str
+    author: Person | None = None  # feed-level author: the reporter of an author feed
 
     @property
     def ident(self) -> str:
@@ -144,6 +145,7 @@ def feed_specs(config: Config, authors: Sequence[AuthorRow]) -> list[FeedSpec]:
                 plain_line(a.bio) or f"Articles by {a.name} in {site.title}",
                 _dir(config.output.author_path, a.slug),
                 a.uri or site.base_url + _dir(config.output.author_path, a.slug),
+                author=Person(plain_line(a.name) or a.slug, a.email, a.uri),
             )
         )
     return specs
@@ -313,7 +315,8 @@ def make_doc(
         generator="feedpub",
         generator_version=__version__,
         generator_uri=GENERATOR_URI,
-        author=Person(plain_line(site.title), site.author_email),
+        # An author's feed is by that reporter; the others by the newsroom.
+        author=spec.author or Person(plain_line(site.title), site.author_email),
         hub=site.websub_hub,
         icon=_abs(site.icon, site.base_url),
         logo=_abs(site.logo, site.base_url),

@@ -163,6 +163,8 @@ def render_atom(doc: FeedDoc) -> bytes:
     ]
     if info.author.email:
         out.append(f"    <email>{_t(info.author.email)}</email>\n")
+    if info.author.uri:
+        out.append(f"    <uri>{_t(info.author.uri)}</uri>\n")
     out.append("  </author>\n")
     out.append(
         f'  <link href="{_a(info.self_url(Format.ATOM))}" rel="self" '
