@@ -38,7 +38,7 @@ def _outbox_room(newsroom: Newsroom, pem: bytes, n: int) -> list[Path]:
         'postal_address = "1 Test Street, Testville"',
         'postal_address = "1 Test Street, Testville"\nreply_to = "Desk <desk@news.example>"',
     )
-    newsroom.set_config("[delivery]\nbackend = \"outbox\"\n" + DKIM, base=base)
+    newsroom.set_config('[delivery]\nbackend = "outbox"\n' + DKIM, base=base)
     store = newsroom.store()
     put(store, article(1, "world", hours_ago(2)), article(2, "technology", hours_ago(3)))
     add_subscribers(store, n)

@@ -318,7 +318,10 @@ class WebApp:
             if body is None:
                 return _text(413, "request body too large")
             form = parse_form(str(environ.get("CONTENT_TYPE", "")), body)
+            unknown = [b for b in form.getall("beat") if b.strip() and b.strip() not in allowed]
             try:
+                if unknown:  # a stale form or a hand-made request: say it in readers' words
+                    raise subs.SubscriberError(pages.unknown_topics(self.config, nl, unknown))
                 chosen = subs.parse_beats(self.config, newsletter, form.getall("beat"))
             except subs.SubscriberError as e:
                 error, status = str(e), 400

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from feedpub.config import Config
+from feedpub.config import Config, NewsletterConfig
 from feedpub.templating import html_environment
 
 
@@ -78,3 +78,18 @@ def preferences_page(
 
 def message_page(config: Config, heading: str, message: str) -> bytes:
     return _render(config, "web_message.html.j2", heading=heading, message=message)
+
+
+def unknown_topics(config: Config, nl: NewsletterConfig, slugs: Sequence[str]) -> str:
+    """The preferences page's message for beats a form sent that the newsletter does not
+    have (a page saved before the newsroom changed its topics, a hand-made request): the
+    topics by their titles, never raw slugs."""
+    known = {b.slug: b.title for b in config.beats}  # a slug not there has no name to show
+    titles = [f"“{known[s]}”" for s in dict.fromkeys(s.strip() for s in slugs) if s in known]
+    offered = [config.beat(b).title for b in config.newsletter_beats(nl)]
+    which = (
+        f"{' and '.join(titles)} {'is' if len(titles) == 1 else 'are'} not part of {nl.title}"
+        if titles
+        else f"A topic you chose is no longer offered by {nl.title}"
+    )
+    return f"{which}; nothing was saved. Choose from {', '.join(offered)} below."
