@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from feedpub.config import Config
 from feedpub.errors import ContentError
+from feedpub.language import article_language
 from feedpub.sources.base import SourceResult
 from feedpub.store import StoredArticleState
 from feedpub.text import slugify
@@ -315,5 +316,7 @@ def _article(
         reading_minutes=p.reading_minutes,
         status=status,
         image=p.image,
-        language=p.language,
+        # Stated, else detected (not part of the content hash: a better detector later
+        # must not make every article "updated").
+        language=article_language(p.language, p.title, p.summary, p.content_html),
     )

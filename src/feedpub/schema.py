@@ -84,6 +84,10 @@ articles = sa.Table(
     sa.Column("image_url", sa.Text, nullable=True),
     sa.Column("image_type", sa.String(100), nullable=True),
     sa.Column("image_length", sa.BigInteger, nullable=True),
+    # The lead image's alt text (front matter image alt/caption) and size in pixels.
+    sa.Column("image_alt", sa.Text, nullable=True),
+    sa.Column("image_width", sa.Integer, nullable=True),
+    sa.Column("image_height", sa.Integer, nullable=True),
     sa.Column("language", sa.String(35), nullable=True),
     sa.Column("published", UTCDateTime, nullable=False),
     sa.Column("updated", UTCDateTime, nullable=False),
@@ -270,8 +274,34 @@ def ensure_schema(conn: Connection, md: sa.MetaData = metadata) -> None:
 # Append-only: (version, migration). Never edit a released migration; add the next one.
 # Adding tables, nullable columns or indexes: declare them above and append a step that
 # runs ``ensure_schema``.
+def _v3_detect_languages(conn: Connection) -> None:
+    """Articles stored before languages were detected: detect theirs now (only where no
+    language was stated), so an Arabic story already published gets ``ar`` without an
+    edit. Batched by id: bounded memory on any store."""
+    from feedpub.language import article_language
+
+    a = articles
+    last = ""
+    while True:
+        rows = conn.execute(
+            sa.select(a.c.id, a.c.title, a.c.summary, a.c.content_html)
+            .where(a.c.language.is_(None), a.c.id > last)
+            .order_by(a.c.id)
+            .limit(500)
+        ).all()
+        if not rows:
+            return
+        for r in rows:
+            lang = article_language(None, r.title, r.summary, r.content_html)
+            if lang:
+                conn.execute(sa.update(a).where(a.c.id == r.id).values(language=lang))
+        last = rows[-1].id
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
+    (2, ensure_schema),
+    (3, _v3_detect_languages),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -207,6 +207,9 @@ class Store:
             "image_url": article.image.url if article.image else None,
             "image_type": article.image.type if article.image else None,
             "image_length": article.image.length if article.image else None,
+            "image_alt": article.image.alt if article.image else None,
+            "image_width": article.image.width if article.image else None,
+            "image_height": article.image.height if article.image else None,
             "language": article.language,
             "published": article.published,
             "updated": article.updated,
@@ -356,7 +359,16 @@ class Store:
                     content_html=r.content_html,
                     reading_minutes=r.reading_minutes,
                     status=ArticleStatus(r.status),
-                    image=Image(r.image_url, r.image_type, r.image_length) if r.image_url else None,
+                    image=Image(
+                        r.image_url,
+                        r.image_type,
+                        r.image_length,
+                        r.image_alt,
+                        r.image_width,
+                        r.image_height,
+                    )
+                    if r.image_url
+                    else None,
                     language=r.language,
                     changed_generation=r.changed_generation,
                     first_seen=r.first_seen,

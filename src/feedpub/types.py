@@ -18,6 +18,17 @@ class Image:
     url: str
     type: str | None = None  # MIME type, e.g. image/jpeg
     length: int | None = None  # bytes, when known
+    alt: str | None = None  # text for readers who cannot see it (front matter alt/caption)
+    width: int | None = None  # pixels, when known
+    height: int | None = None
+
+    def fingerprint(self) -> str:
+        """What the content hash sees. Written as before alt/width/height existed when they
+        are unset, so upgrading does not make every illustrated article "updated"."""
+        base = f"Image(url={self.url!r}, type={self.type!r}, length={self.length!r})"
+        if self.alt is None and self.width is None and self.height is None:
+            return base
+        return f"{base[:-1]}, alt={self.alt!r}, width={self.width!r}, height={self.height!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +72,7 @@ class ParsedArticle:
             self.summary,
             self.tags,
             self.beat,
-            self.image,
+            self.image.fingerprint() if self.image else None,
             self.language,
         )
 

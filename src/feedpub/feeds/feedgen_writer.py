@@ -35,11 +35,45 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from feedpub.feeds.model import MEDIA_TYPES, FeedDoc, FeedInfo, Format, Item
+from feedpub.feeds.model import MEDIA_TYPES, Enclosure, FeedDoc, FeedInfo, Format, Item
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005 §5
+MEDIA_NS = "http://search.yahoo.com/mrss/"  # Media RSS 1.5.1 (RSS and Atom alike)
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def media_content(img: Enclosure) -> dict[str, str]:
+    """``media:content`` attributes (Media RSS §"media:content"): what Feedly, Inoreader,
+    NetNewsWire, Slack and Teams read for a lead image. Sizes only when known."""
+    attrs = {"url": img.url, "medium": "image", "type": img.type}
+    if img.length:
+        attrs["fileSize"] = str(img.length)
+    if img.width and img.height:
+        attrs["width"] = str(img.width)
+        attrs["height"] = str(img.height)
+    return attrs
+
+
+def media_thumbnail(img: Enclosure) -> dict[str, str]:
+    attrs = {"url": img.url}
+    if img.width and img.height:
+        attrs["width"] = str(img.width)
+        attrs["height"] = str(img.height)
+    return attrs
+
+
+def entry_language(item: Item, info: FeedInfo) -> str:
+    """The entry's xml:lang (Atom) / item language: its own, else the feed's."""
+    return item.language or info.language
+
+
+def rss_item_language(item: Item, info: FeedInfo) -> str | None:
+    """RSS has no per-item language: ``dc:language``, only where it differs from the
+    channel's ``<language>`` (the channel's applies otherwise)."""
+    lang = item.language
+    return lang if lang and lang.casefold() != info.language.casefold() else None
 
 
 def rfc822(dt: datetime) -> str:
@@ -69,6 +103,7 @@ class _FeedExt(BaseExtension):  # type: ignore[misc]
         ns = {"fh": FH_NS} if self.info is not None and self.info.is_archive else {}
         if self.fmt is Format.RSS:
             ns["dc"] = DC_NS
+        ns["media"] = MEDIA_NS
         return ns
 
     def extend_rss(self, feed: Any) -> Any:
@@ -91,13 +126,23 @@ class _EntryExt(BaseEntryExtension):  # type: ignore[misc]
     """Entry-level additions: the image enclosure (both formats), dc:creator (RSS)."""
 
     item: Item | None = None
+    info: FeedInfo | None = None
+
+    def _media(self, entry: Any, img: Enclosure) -> None:
+        content = _sub(entry, f"{{{MEDIA_NS}}}content", **media_content(img))
+        if img.alt:
+            _sub(content, f"{{{MEDIA_NS}}}description", img.alt, type="plain")
+        _sub(entry, f"{{{MEDIA_NS}}}thumbnail", **media_thumbnail(img))
 
     def extend_rss(self, entry: Any) -> Any:
-        item = self.item
-        assert item is not None
+        item, info = self.item, self.info
+        assert item is not None and info is not None
         if not rss_authors_with_email(item):
             for p in item.authors:
                 _sub(entry, f"{{{DC_NS}}}creator", p.name)
+        lang = rss_item_language(item, info)
+        if lang:
+            _sub(entry, f"{{{DC_NS}}}language", lang)
         if item.image is not None:
             img = item.image
             _sub(
@@ -107,11 +152,15 @@ class _EntryExt(BaseEntryExtension):  # type: ignore[misc]
                 length=str(img.length or 0),  # RSS Best Practices: 0 when unknown
                 type=img.type,
             )
+            self._media(entry, img)
         return entry
 
     def extend_atom(self, entry: Any) -> Any:
-        item = self.item
-        assert item is not None
+        item, info = self.item, self.info
+        assert item is not None and info is not None
+        entry.set(XML_LANG, entry_language(item, info))
+        if item.image is not None:
+            self._media(entry, item.image)
         if item.image is not None:
             img = item.image
             attrs = {"rel": "enclosure", "href": img.url, "type": img.type}
@@ -196,6 +245,7 @@ def _generator(doc: FeedDoc, fmt: Format) -> FeedGenerator:
     for item in doc.items:  # already newest first
         fe = fg.add_entry(order="append")
         fe.feedpub.item = item
+        fe.feedpub.info = info
         fe.title(item.title)
         fe.link(href=item.url)  # no rel in Atom means alternate (RFC 4287 §4.2.7.2)
         fe.published(item.published)

@@ -21,7 +21,7 @@ def _person(p: Person) -> dict[str, str]:
     return out
 
 
-def _item(item: Item) -> dict[str, Any]:
+def _item(item: Item, feed_language: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": item.id,
         "url": item.url,
@@ -31,15 +31,17 @@ def _item(item: Item) -> dict[str, Any]:
     if item.summary:
         out["summary"] = item.summary
     if item.image is not None:
+        # The lead image: "image" (the item's main image) and "banner_image" (shown
+        # above the item by readers that have a banner slot), JSON Feed 1.1 §items.
         out["image"] = item.image.url
+        out["banner_image"] = item.image.url
     out["date_published"] = item.published.isoformat()
     out["date_modified"] = item.updated.isoformat()
     if item.authors:
         out["authors"] = [_person(p) for p in item.authors]
     if item.categories:
         out["tags"] = list(item.categories)
-    if item.language:
-        out["language"] = item.language
+    out["language"] = item.language or feed_language
     if item.image is not None:
         att: dict[str, Any] = {"url": item.image.url, "mime_type": item.image.type}
         if item.image.length:
@@ -68,6 +70,6 @@ def render_json(doc: FeedDoc) -> bytes:
     nxt = info.prev_archive_url(Format.JSON)
     if nxt:
         feed["next_url"] = nxt
-    feed["items"] = [_item(i) for i in doc.items]
+    feed["items"] = [_item(i, info.language) for i in doc.items]
     # Compact: json's C encoder is only used without ``indent`` (~10x faster).
     return (json.dumps(feed, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")

@@ -46,6 +46,9 @@ class Enclosure:
     url: str
     type: str  # MIME type; always known (guessed from the URL when the store has none)
     length: int | None = None  # bytes; omitted (never "None") when unknown
+    width: int | None = None  # pixels, when known (Media RSS width/height)
+    height: int | None = None
+    alt: str | None = None  # plain text: what the image shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ class Item:
     published: datetime  # aware, in the site's zone
     updated: datetime
     image: Enclosure | None = None
-    language: str | None = None
+    language: str | None = None  # BCP 47; None: the feed's language
 
 
 @dataclass(frozen=True, slots=True)

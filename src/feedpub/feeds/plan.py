@@ -42,7 +42,7 @@ from feedpub.text import absolute_url, clean_text, one_line, plain_line
 from feedpub.types import Article, ArticleStatus
 
 # Bump when the output of any writer changes, so every feed is rebuilt once.
-WRITER_VERSION = "2"
+WRITER_VERSION = "3"
 GENERATOR_URI = "https://github.com/feedpub/feedpub"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
@@ -235,7 +235,14 @@ def _enclosure(article: Article) -> Enclosure | None:
     mime = img.type or mimetypes.guess_type(img.url.split("?", 1)[0])[0]
     if not mime:
         mime = "application/octet-stream"
-    return Enclosure(img.url, mime, img.length if img.length and img.length > 0 else None)
+    return Enclosure(
+        img.url,
+        mime,
+        img.length if img.length and img.length > 0 else None,
+        img.width if img.width and img.width > 0 else None,
+        img.height if img.height and img.height > 0 else None,
+        _line(img.alt) if img.alt else None,
+    )
 
 
 def to_item(

@@ -16,11 +16,16 @@ from feedpub.feeds.feedgen_writer import (
     ATOM_NS,
     DC_NS,
     FH_NS,
+    MEDIA_NS,
+    entry_language,
+    media_content,
+    media_thumbnail,
     rfc822,
     rss_authors_with_email,
     rss_description,
+    rss_item_language,
 )
-from feedpub.feeds.model import MEDIA_TYPES, FeedDoc, FeedInfo, Format, Item
+from feedpub.feeds.model import MEDIA_TYPES, Enclosure, FeedDoc, FeedInfo, Format, Item
 
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 
@@ -51,10 +56,24 @@ def _links(info: FeedInfo, fmt: Format) -> Iterator[tuple[str, str]]:
         yield "prev-archive", prev
 
 
+def _media(img: Enclosure, indent: str) -> str:
+    content = " ".join(f'{k}="{_a(v)}"' for k, v in media_content(img).items())
+    thumb = " ".join(f'{k}="{_a(v)}"' for k, v in media_thumbnail(img).items())
+    if img.alt:
+        out = (
+            f"{indent}<media:content {content}>\n"
+            f'{indent}  <media:description type="plain">{_t(img.alt)}</media:description>\n'
+            f"{indent}</media:content>\n"
+        )
+    else:
+        out = f"{indent}<media:content {content}/>\n"
+    return out + f"{indent}<media:thumbnail {thumb}/>\n"
+
+
 # ---- RSS 2.0 ------------------------------------------------------------------------------
 
 
-def _rss_item(item: Item) -> str:
+def _rss_item(item: Item, info: FeedInfo) -> str:
     out = ["    <item>\n", f"      <title>{_t(item.title)}</title>\n"]
     out.append(f"      <link>{_t(item.url)}</link>\n")
     out.append(f"      <description>{_t(rss_description(item))}</description>\n")
@@ -72,12 +91,16 @@ def _rss_item(item: Item) -> str:
     if not with_email:
         for p in item.authors:
             out.append(f"      <dc:creator>{_t(p.name)}</dc:creator>\n")
+    lang = rss_item_language(item, info)
+    if lang:
+        out.append(f"      <dc:language>{_t(lang)}</dc:language>\n")
     if item.image is not None:
         img = item.image
         out.append(
             f'      <enclosure url="{_a(img.url)}" length="{img.length or 0}" '
             f'type="{_a(img.type)}"/>\n'
         )
+        out.append(_media(img, "      "))
     out.append("    </item>\n")
     return "".join(out)
 
@@ -85,7 +108,8 @@ def _rss_item(item: Item) -> str:
 def render_rss(doc: FeedDoc) -> bytes:
     info = doc.info
     ns = f' xmlns:fh="{FH_NS}"' if info.is_archive else ""
-    ns += f' xmlns:dc="{DC_NS}" xmlns:atom="{ATOM_NS}" xmlns:content="{CONTENT_NS}"'
+    ns += f' xmlns:dc="{DC_NS}" xmlns:media="{MEDIA_NS}" xmlns:atom="{ATOM_NS}"'
+    ns += f' xmlns:content="{CONTENT_NS}"'
     out = [
         "<?xml version='1.0' encoding='UTF-8'?>\n",
         f'<rss{ns} version="2.0">\n',
@@ -109,7 +133,7 @@ def render_rss(doc: FeedDoc) -> bytes:
         out.append(f'    <atom:link rel="{rel}" href="{_a(href)}"/>\n')
     if info.is_archive:
         out.append("    <fh:archive/>\n")
-    out.extend(_rss_item(i) for i in doc.items)
+    out.extend(_rss_item(i, info) for i in doc.items)
     out.append("  </channel>\n</rss>\n")
     return "".join(out).encode("utf-8")
 
@@ -117,9 +141,9 @@ def render_rss(doc: FeedDoc) -> bytes:
 # ---- Atom 1.0 (RFC 4287) --------------------------------------------------------------------
 
 
-def _atom_item(item: Item) -> str:
+def _atom_item(item: Item, info: FeedInfo) -> str:
     out = [
-        "  <entry>\n",
+        f'  <entry xml:lang="{_a(entry_language(item, info))}">\n',
         f"    <id>{_t(item.atom_id)}</id>\n",
         f"    <title>{_t(item.title)}</title>\n",
         f"    <updated>{item.updated.isoformat()}</updated>\n",
@@ -145,6 +169,8 @@ def _atom_item(item: Item) -> str:
     for c in item.categories:
         out.append(f'    <category term="{_a(c)}"/>\n')
     out.append(f"    <published>{item.published.isoformat()}</published>\n")
+    if item.image is not None:
+        out.append(_media(item.image, "    "))
     out.append("  </entry>\n")
     return "".join(out)
 
@@ -155,7 +181,7 @@ def render_atom(doc: FeedDoc) -> bytes:
     lang = _a(info.language)
     out = [
         "<?xml version='1.0' encoding='UTF-8'?>\n",
-        f'<feed{ns} xmlns="{ATOM_NS}" xml:lang="{lang}">\n',
+        f'<feed{ns} xmlns:media="{MEDIA_NS}" xmlns="{ATOM_NS}" xml:lang="{lang}">\n',
         f"  <id>{_t(info.self_url(Format.ATOM))}</id>\n",
         f"  <title>{_t(info.title)}</title>\n",
         f"  <updated>{info.updated.isoformat()}</updated>\n",
@@ -184,6 +210,6 @@ def render_atom(doc: FeedDoc) -> bytes:
     out.append(f"  <subtitle>{_t(info.description)}</subtitle>\n")
     if info.is_archive:
         out.append("  <fh:archive/>\n")
-    out.extend(_atom_item(i) for i in doc.items)
+    out.extend(_atom_item(i, info) for i in doc.items)
     out.append("</feed>\n")
     return "".join(out).encode("utf-8")

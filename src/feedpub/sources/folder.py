@@ -328,6 +328,8 @@ def _image(value: Any, base: str, rel: str, text: str) -> Image | None:
         return None
     length = None
     mime = None
+    alt: str | None = None
+    size: dict[str, int | None] = {"width": None, "height": None}
     if isinstance(value, dict):
         src = value.get("url") or value.get("src")
         mime = value.get("type")
@@ -338,11 +340,33 @@ def _image(value: Any, base: str, rel: str, text: str) -> Image | None:
                     rel, "image length must be a number of bytes", line=_key_line(text, "image")
                 )
             length = raw_len
+        for dim in size:
+            raw = value.get(dim)
+            if raw is not None:
+                if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw <= 100_000:
+                    raise ContentError(
+                        rel,
+                        f"image {dim} must be a number of pixels, e.g. {dim}: 1200",
+                        line=_key_line(text, "image"),
+                    )
+                size[dim] = raw
+        # alt: what the image shows; else its caption. Never the headline (a blocked image
+        # would show the headline twice).
+        for key in ("alt", "caption"):
+            raw = value.get(key)
+            if raw is not None and not isinstance(raw, str | int | float):
+                raise ContentError(
+                    rel, f"image {key} must be text", line=_key_line(text, "image")
+                )
+            if raw is not None and alt is None:
+                alt = plain_line(str(raw)) or None
     else:
         src = value
     if not isinstance(src, str):
         raise ContentError(
-            rel, "image must be a URL or {url, type, length}", line=_key_line(text, "image")
+            rel,
+            "image must be a URL or {url, alt, caption, width, height, type, length}",
+            line=_key_line(text, "image"),
         )
     url = absolute_url(src, base)
     if url is None:
@@ -351,4 +375,11 @@ def _image(value: Any, base: str, rel: str, text: str) -> Image | None:
         )
     if mime is None:
         mime = mimetypes.guess_type(url.split("?")[0])[0]
-    return Image(url=url, type=str(mime) if mime else None, length=length)
+    return Image(
+        url=url,
+        type=str(mime) if mime else None,
+        length=length,
+        alt=alt,
+        width=size["width"],
+        height=size["height"],
+    )
