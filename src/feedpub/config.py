@@ -208,17 +208,28 @@ class BeatConfig(_Model):
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    # The newsroom's own page for the beat (its CMS section page): every link to the beat
+    # goes there and the build writes no beats/{slug}/index.html. Default: that page.
+    url: str | None = None
 
     _slug = field_validator("slug")(classmethod(lambda cls, v: _check_slug(v)))
+    _url = field_validator("url")(
+        classmethod(lambda cls, v: None if v is None else _check_absolute_url(v))
+    )
 
 
 class AuthorConfig(_Model):
     name: str
     slug: str | None = None
     email: str | None = None
-    uri: str | None = None
+    uri: str | None = None  # the person's own address (Atom author uri)
     bio: str = ""
     beat: str | None = None
+    url: str | None = None  # the CMS's author page, instead of authors/{slug}/index.html
+
+    _url = field_validator("url")(
+        classmethod(lambda cls, v: None if v is None else _check_absolute_url(v))
+    )
 
 
 class NewsletterConfig(_Model):

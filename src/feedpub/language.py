@@ -77,9 +77,7 @@ def detect(text: str, *, html: bool = False) -> str | None:
     return normalize_tag(code)
 
 
-def article_language(
-    stated: str | None, title: str, summary: str, content_html: str
-) -> str | None:
+def article_language(stated: str | None, title: str, summary: str, content_html: str) -> str | None:
     """The input's own tag when it has one, else the language detected in its title,
     summary and body, else None (the site's language applies)."""
     if stated:

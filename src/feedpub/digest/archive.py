@@ -31,6 +31,7 @@ from feedpub.digest.build import (
 )
 from feedpub.digest.frozen import issue_number, slot_time
 from feedpub.digest.render import Renderer
+from feedpub.language import direction
 from feedpub.store import Store
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -122,6 +123,7 @@ def write_archive(
             "title": config.site.title,
             "base_url": config.site.base_url,
             "language": config.site.language,
+            "dir": direction(config.site.language),
         },
         "newsletter": {
             "slug": nl.slug,

@@ -17,15 +17,31 @@ from feedpub.digest.compose import Composer, Edition, PreparedMessage, personal_
 from feedpub.digest.edition import cap_section
 from feedpub.digest.render import Renderer
 from feedpub.digest.tokens import LinkMaker, Tokens, ascii_from, from_domain
-from feedpub.feeds.plan import feeds_url
-from feedpub.types import Article
+from feedpub.feeds.plan import beat_home_url, feeds_url
+from feedpub.language import direction
+from feedpub.types import Article, Image
 
 HTML_LIMIT = 100 * 1024  # Gmail clips HTML over ~102 KB (FIELD-NOTES); keep a margin
+COLUMN_PX = 552  # the template's 600 px body less 24 px padding each side
 PREVIEW_CHARS = 140
 _MONTHS = (
     "January", "February", "March", "April", "May", "June", "July",
     "August", "September", "October", "November", "December",
 )  # fmt: skip
+
+
+def image_context(img: Image | None) -> dict[str, Any] | None:
+    """The lead image as the digest shows it: alt from the front matter (alt, else caption;
+    else empty, never the headline, which a blocked image would show twice), and a size
+    never wider than the column, height scaled to keep the shape (unknown: width only)."""
+    if img is None:
+        return None
+    width = COLUMN_PX
+    height = None
+    if img.width and img.height:
+        width = min(img.width, COLUMN_PX)
+        height = max(1, round(img.height * width / img.width))
+    return {"url": img.url, "alt": img.alt or "", "width": width, "height": height}
 
 
 def long_date(d: datetime) -> str:
@@ -102,6 +118,7 @@ class EditionBuilder:
                 "title": cfg.site.title,
                 "base_url": cfg.site.base_url,
                 "language": cfg.site.language,
+                "dir": direction(cfg.site.language),
             },
             "newsletter": {
                 "slug": nl.slug,
@@ -139,6 +156,7 @@ class EditionBuilder:
         when = short_date(a.published.astimezone(self.config.site.tz))
         bits = [f"By {by}"] if by else []
         bits += [when, f"{a.reading_minutes} min read"]
+        lang = a.language or self.config.site.language
         return {
             "id": a.id,
             "title": a.title,
@@ -149,7 +167,12 @@ class EditionBuilder:
             "published": a.published.isoformat(),
             "summary": a.summary,
             "image_url": a.image.url if a.image else None,
+            "image": image_context(a.image),
             "reading_minutes": a.reading_minutes,
+            # The story's own language and direction (an Arabic story in an English
+            # digest is laid out right to left); the byline stays in the site's.
+            "lang": lang,
+            "dir": direction(lang),
         }
 
     def context(self, selection: Sequence[str], cap: int, *, personal: bool) -> dict[str, Any]:
@@ -170,8 +193,7 @@ class EditionBuilder:
                 {
                     "slug": beat,
                     "title": title,
-                    "url": self.config.site.base_url
-                    + self.config.output.beat_path.format(slug=beat),
+                    "url": beat_home_url(self.config, beat),
                     "more": more,
                     "articles": [self._article(a) for a in shown],
                 }

@@ -34,8 +34,10 @@ from feedpub.feeds.index_page import IndexFeed, render_index
 from feedpub.feeds.model import FeedDoc, FeedKind, Format
 from feedpub.feeds.opml import render_opml
 from feedpub.feeds.output import OutputDir
+from feedpub.feeds.pages import feed_page
 from feedpub.feeds.plan import (
     EPOCH,
+    PAGE_NAME,
     AuthorRow,
     FeedSpec,
     Slot,
@@ -113,6 +115,7 @@ def _quick_fingerprint(config: Config) -> str:
             config.site.model_dump(mode="json"),
             config.output.model_dump(mode="json"),
             [b.model_dump(mode="json") for b in config.beats],
+            [a.url for a in config.authors],  # where author links point (beat urls above)
             str(config.output_dir),
         ],
         sort_keys=True,
@@ -266,6 +269,8 @@ class _Builder:
         self.archive_writer = FEEDGEN if writer == "feedgen" else STREAM
         self.authors: dict[str, AuthorRow] = {}
         self.beat_titles = {b.slug: b.title for b in config.beats}
+        tdir = config.output.templates_dir
+        self.templates_dir = config.resolve(tdir) if tdir else None
 
     def run(self, state: dict[str, Any] | None, built: int | None) -> None:
         conn = self.conn
@@ -313,6 +318,7 @@ class _Builder:
         keep = {p for p, _f, _u in self.records}
         keep |= set(self.report.removed)
         current = {sp.path(f) for sp in specs for f in Format}
+        current |= {sp.dir + PAGE_NAME for sp in specs if sp.page}
         dirs = tuple(sp.dir + "archive/" for sp in specs)
         for path in queries.recorded_paths(self.conn):
             if path in keep or path in current or path.startswith(dirs):
@@ -418,6 +424,7 @@ class _Builder:
                 not self.force
                 and all(stored.get(spec.path(f, page)) == fp for f in Format)
                 and (page is not None or (self.out.root / spec.path(Format.ATOM)).exists())
+                and (page is not None or not spec.page or stored.get(spec.dir + PAGE_NAME) == fp)
             ):
                 self.report.unchanged += 1
                 continue
@@ -464,6 +471,16 @@ class _Builder:
                 self.records.append((p, fps[f], doc.info.updated))
             if changed_any and page is None:
                 self.report.changed_feeds.extend(self.base + spec.path(f) for f in Format)
+            if page is None and spec.page:
+                self._page(spec, doc, fps[Format.ATOM])
+
+    def _page(self, spec: FeedSpec, doc: FeedDoc, fp: str) -> None:
+        """The beat's or author's HTML page, from the current feed's document."""
+        path = spec.dir + PAGE_NAME
+        data = feed_page(self.config, spec, doc, self.authors, self.base, self.templates_dir)
+        if self.out.write(path, data):
+            self.report.written.append(path)
+        self.records.append((path, fp, doc.info.updated))
 
     # ---- feeds.opml and index.html ---------------------------------------------------------
     def _discovery(self, specs: Sequence[FeedSpec]) -> None:

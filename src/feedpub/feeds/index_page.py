@@ -1,5 +1,7 @@
 """index.html: the human view of the feeds (no XSLT — browsers are removing it), with
-``<link rel="alternate">`` autodiscovery (RSS Autodiscovery; HTML Living Standard §4.6.7.1).
+``<link rel="alternate">`` autodiscovery (RSS Autodiscovery; HTML Living Standard §4.6.7.1)
+for the site's own feeds; each beat's and author's page (:mod:`feedpub.feeds.pages`) carries
+its own.
 
 Rendered with Jinja2 (autoescaped) from the package template ``feeds_index.html.j2``,
 which a newsroom can override by putting a file of that name in ``[output] templates_dir``.
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from feedpub.language import direction
 from feedpub.templating import html_environment
 
 TEMPLATE = "feeds_index.html.j2"
@@ -48,6 +51,7 @@ def render_index(
             site_title=site_title,
             site_url=site_url,
             language=language,
+            dir=direction(language),
             opml_url=opml_url,
             feeds=feeds,
             groups=groups,

@@ -38,7 +38,7 @@ from feedpub.feeds.model import (
     Item,
     Person,
 )
-from feedpub.text import absolute_url, clean_text, one_line, plain_line
+from feedpub.text import absolute_url, clean_text, one_line, plain_line, slugify
 from feedpub.types import Article, ArticleStatus
 
 # Bump when the output of any writer changes, so every feed is rebuilt once.
@@ -78,6 +78,10 @@ class FeedSpec:
     dir: str  # relative to the output dir: "" or "beats/{slug}/"
     home_url: str
     author: Person | None = None  # feed-level author: the reporter of an author feed
+    # The build writes {dir}index.html, the HTML page home_url points at (False: the site
+    # itself, or a beat/author whose config ``url`` names the CMS's own page).
+    page: bool = False
+    bio: str = ""  # an author's bio, shown on the author's page
 
     @property
     def ident(self) -> str:
@@ -112,6 +116,23 @@ def _dir(pattern: str, slug: str) -> str:
     return d + "/" if d else ""
 
 
+PAGE_NAME = "index.html"  # a beat's or author's HTML page, in its feed folder
+
+
+def beat_home_url(config: Config, slug: str) -> str:
+    """Where every link to a beat points: its ``url`` (the CMS's page), else the page the
+    build writes in its feed folder."""
+    for b in config.beats:
+        if b.slug == slug and b.url:
+            return b.url
+    return feeds_url(config) + _dir(config.output.beat_path, slug)
+
+
+def author_page_urls(config: Config) -> dict[str, str]:
+    """Author slug -> ``[[authors]] url`` (the CMS's author page) for those that set one."""
+    return {(a.slug or slugify(a.name)): a.url for a in config.authors if a.url}
+
+
 def feed_specs(config: Config, authors: Sequence[AuthorRow]) -> list[FeedSpec]:
     """Site first, then every configured beat (config order), then every author (by slug)."""
     site = config.site
@@ -125,6 +146,7 @@ def feed_specs(config: Config, authors: Sequence[AuthorRow]) -> list[FeedSpec]:
             site.base_url,
         )
     ]
+    base = feeds_url(config)
     for b in config.beats:
         specs.append(
             FeedSpec(
@@ -133,19 +155,24 @@ def feed_specs(config: Config, authors: Sequence[AuthorRow]) -> list[FeedSpec]:
                 f"{site.title}: {b.title}",
                 b.description or f"{b.title} from {site.title}",
                 _dir(config.output.beat_path, b.slug),
-                site.base_url + _dir(config.output.beat_path, b.slug),
+                beat_home_url(config, b.slug),
+                page=not b.url,
             )
         )
+    cms = author_page_urls(config)
     for a in sorted(authors, key=lambda a: a.slug):
+        folder = _dir(config.output.author_path, a.slug)
         specs.append(
             FeedSpec(
                 FeedKind.AUTHOR,
                 a.slug,
                 f"{site.title}: {a.name}",
                 plain_line(a.bio) or f"Articles by {a.name} in {site.title}",
-                _dir(config.output.author_path, a.slug),
-                a.uri or site.base_url + _dir(config.output.author_path, a.slug),
+                folder,
+                cms.get(a.slug) or base + folder,
                 author=Person(plain_line(a.name) or a.slug, a.email, a.uri),
+                page=a.slug not in cms and bool(folder),
+                bio=plain_line(a.bio),
             )
         )
     return specs
@@ -207,6 +234,7 @@ def config_fingerprint(config: Config, authors: Sequence[AuthorRow]) -> str:
             "output": config.output.model_dump(mode="json", exclude={"dir", "templates_dir"}),
             "beats": [b.model_dump(mode="json") for b in config.beats],
             "authors": [[a.slug, a.name, a.email, a.uri, a.bio] for a in authors],
+            "author_urls": author_page_urls(config),
         }
     )
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.feeds.model import FeedKind, Format
-from feedpub.feeds.plan import AuthorRow, FeedSpec, Slot
+from feedpub.feeds.plan import PAGE_NAME, AuthorRow, FeedSpec, Slot
 from feedpub.store import Store, set_meta
 from feedpub.types import Article, ArticleStatus
 
@@ -198,7 +198,8 @@ def generations(conn: Connection, ids: Sequence[str]) -> dict[str, int]:
 
 
 def _current_paths(spec: FeedSpec) -> list[str]:
-    return [spec.path(f) for f in Format]
+    page = [spec.dir + PAGE_NAME] if spec.page else []  # rendered with the current feed
+    return [spec.path(f) for f in Format] + page
 
 
 def feed_updated(conn: Connection, paths: Iterable[str]) -> dict[str, datetime | None]:

@@ -355,9 +355,7 @@ def _image(value: Any, base: str, rel: str, text: str) -> Image | None:
         for key in ("alt", "caption"):
             raw = value.get(key)
             if raw is not None and not isinstance(raw, str | int | float):
-                raise ContentError(
-                    rel, f"image {key} must be text", line=_key_line(text, "image")
-                )
+                raise ContentError(rel, f"image {key} must be text", line=_key_line(text, "image"))
             if raw is not None and alt is None:
                 alt = plain_line(str(raw)) or None
     else:
