@@ -386,7 +386,7 @@ class _Builder:
         }
         # Pages past the end (articles left the feed): remove them.
         keep = {spec.path(f, p) for f in Format for p in range(1, n_full + 1)}
-        keep |= {spec.path(f) for f in Format}
+        keep |= {spec.path(f) for f in Format} | {spec.dir + PAGE_NAME}
         for path in sorted(set(stored) - keep):
             self.out.remove(path)
             self.report.removed.append(path)
