@@ -260,10 +260,22 @@ def test_index_html_autodiscovery(out: Path) -> None:
     doc = html.parse(str(out / "index.html")).getroot()
     alts = doc.xpath("//head/link[@rel='alternate']")
     hrefs = {(a.get("type"), a.get("href")) for a in alts}
+    # The site's own feeds only (issue 14 item 11); each beat/author page has its own.
+    assert hrefs == {
+        ("application/rss+xml", BASE + "rss.xml"),
+        ("application/atom+xml", BASE + "atom.xml"),
+        ("application/feed+json", BASE + "feed.json"),
+    }
     for d in FEED_DIRS:
-        assert ("application/rss+xml", BASE + d + "rss.xml") in hrefs
-        assert ("application/atom+xml", BASE + d + "atom.xml") in hrefs
-        assert ("application/feed+json", BASE + d + "feed.json") in hrefs
+        if not d:
+            continue
+        page = html.parse(str(out / d / "index.html")).getroot()
+        own = {(a.get("type"), a.get("href")) for a in page.xpath("//head/link[@rel='alternate']")}
+        assert own == {
+            ("application/rss+xml", BASE + d + "rss.xml"),
+            ("application/atom+xml", BASE + d + "atom.xml"),
+            ("application/feed+json", BASE + d + "feed.json"),
+        }
     body_links = {a.get("href") for a in doc.xpath("//body//a")}
     assert BASE + "beats/technology/atom.xml" in body_links
     assert "xml-stylesheet" not in (out / "rss.xml").read_text()

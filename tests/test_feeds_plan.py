@@ -83,8 +83,12 @@ def test_specs_paths_and_urls_follow_output_patterns() -> None:
         (FeedKind.AUTHOR, "zed", "authors/zed/"),
     ]
     assert specs[1].path(Format.JSON, 3) == "topics/tech/archive/3/feed.json"
-    assert specs[1].home_url == "https://t.example/topics/tech/"
-    assert specs[2].home_url == "https://ann.example/"
+    # Beat and author pages are written in the output folder, so their URLs are where it
+    # is served ([output] base_url); an author's uri is the person's, not the page.
+    assert specs[1].home_url == "https://cdn.example/f/topics/tech/"
+    assert specs[2].home_url == "https://cdn.example/f/authors/ann/"
+    assert specs[2].author is not None and specs[2].author.uri == "https://ann.example/"
+    assert [s.page for s in specs] == [False, True, True, True]
     doc = make_doc(CFG, specs[1], [], page=None, n_full=0)
     assert doc.info.self_url(Format.RSS) == "https://cdn.example/f/topics/tech/rss.xml"
     assert doc.info.updated == EPOCH  # an empty feed never claims the build time
