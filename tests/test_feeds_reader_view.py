@@ -313,3 +313,33 @@ def test_index_autodiscovery_lists_only_the_site_feeds(newsroom: Newsroom) -> No
     ]
     # Every feed is still listed in the body for people.
     assert len(index.xpath("//span[@class='formats']")) >= 6
+
+
+def test_feedpub_serve_answers_the_pages_feeds_link_to(newsroom: Newsroom) -> None:
+    """`feedpub serve` serves a beat's and an author's link (no more 404)."""
+    import threading
+
+    import httpx
+
+    from feedpub.clock import running_from
+    from feedpub.web.server import make_server
+
+    out = _publish(newsroom)
+    config = newsroom.config()
+    store = Store(config.store_url)
+    server = make_server(config, store, "127.0.0.1", 0, clock=running_from(NOW))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for path in ("/beats/technology/", "/authors/arjun-mehta/", "/beats/world/"):
+                r = client.get(path)
+                assert r.status_code == 200, path
+                assert r.headers["content-type"].startswith("text/html")
+                assert r.content == (out / path.strip("/") / "index.html").read_bytes()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        store.close()
