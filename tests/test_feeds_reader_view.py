@@ -343,3 +343,64 @@ def test_feedpub_serve_answers_the_pages_feeds_link_to(newsroom: Newsroom) -> No
         server.server_close()
         thread.join(5)
         store.close()
+
+
+def test_sample_newsroom_json_feeds_match_the_schema(tmp_path: Path) -> None:
+    """The sample's JSON Feeds (with item languages, image and banner_image) against the
+    JSON Feed 1.1 schema; tests/test_feeds_w3c.py runs the W3C validator on its XML."""
+    import shutil
+
+    import jsonschema
+
+    from feedpub.config import load_config
+
+    sample = Path(__file__).resolve().parents[1]
+    shutil.copytree(sample / "content", tmp_path / "content")
+    text = (sample / "config.toml").read_text(encoding="utf-8")
+    (tmp_path / "config.toml").write_text(text.replace('templates_dir = "templates"', ""))
+    config = load_config(tmp_path / "config.toml")
+    store = Store(config.store_url)
+    try:
+        collect(config, store, now=NOW)
+        build_feeds(config, store, now=NOW, ping=False)
+    finally:
+        store.close()
+    schema = json.loads((Path(__file__).parent / "data" / "jsonfeed-1.1.schema.json").read_text())
+    checker = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    files = sorted(config.output_dir.rglob("feed.json"))
+    assert len(files) >= 10
+    langs: set[str] = set()
+    for f in files:
+        doc = json.loads(f.read_text(encoding="utf-8"))
+        errors = [e.message for e in checker.iter_errors(doc)]
+        assert errors == [], f
+        langs |= {i["language"] for i in doc["items"]}
+        for i in doc["items"]:
+            assert ("image" in i) == ("banner_image" in i)
+    assert {"ar", "uk", "en"} <= langs
+
+
+def test_an_upstream_media_rss_size_is_kept() -> None:
+    """Width and height an upstream feed states travel on to our Media RSS."""
+    from feedpub.sources.upstream import image
+    from feedpub.sources.upstream_parse import parse_feed
+
+    body = b"""<?xml version="1.0"?>
+<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>U</title>
+<link>https://up.example/</link><description>d</description>
+<item><title>A</title><link>https://up.example/a</link><guid>a</guid>
+<media:content url="https://up.example/a.jpg" medium="image" type="image/jpeg"
+ width="800" height="450" fileSize="999"/></item>
+<item><title>B</title><link>https://up.example/b</link><guid>b</guid>
+<media:thumbnail url="https://up.example/b.jpg" width="120"/></item>
+</channel></rss>"""
+    feed = parse_feed(body, "application/rss+xml")
+    a, b = (e.image for e in feed.entries)
+    assert a is not None and (a.width, a.height, a.length) == (800, 450, 999)
+    got = image(a.url, "https://up.example/a", a.type, a.length, a.width, a.height)
+    assert got is not None and (got.width, got.height) == (800, 450)
+    assert b is not None and b.width == 120 and b.height is None
+    half = image(b.url, "https://up.example/b", None, None, b.width, b.height)
+    assert half is not None and (half.width, half.height) == (None, None)  # both or neither

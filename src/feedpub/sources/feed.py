@@ -363,7 +363,11 @@ class FeedSource:
             key, e.published, ctx.now, f"{where}: no date"
         )
         authors = u.split_authors(e.authors) or ((self.cfg.author,) if self.cfg.author else ())
-        image = u.image(e.image.url, link, e.image.type, e.image.length) if e.image else None
+        image = (
+            u.image(e.image.url, link, e.image.type, e.image.length, e.image.width, e.image.height)
+            if e.image
+            else None
+        )
         warnings.extend(art_warnings)
         return ParsedArticle(
             source=self.name,

@@ -211,11 +211,19 @@ def bio_paragraphs(
 
 
 def image(
-    src: str | None, base: str, mime: str | None = None, length: int | None = None
+    src: str | None,
+    base: str,
+    mime: str | None = None,
+    length: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
 ) -> Image | None:
-    """The lead image, its URL made absolute against the article (None if unusable)."""
+    """The lead image, its URL made absolute against the article (None if unusable);
+    a size only when both width and height are known."""
     url = absolute_url(src, base) if src else None
-    return Image(url, mime, length) if url else None
+    if not (width and height):
+        width = height = None
+    return Image(url, mime, length, width=width, height=height) if url else None
 
 
 # ---- conditional GET (RFC 9110 §13.1) -------------------------------------------------------

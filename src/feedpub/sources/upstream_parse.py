@@ -51,6 +51,8 @@ class UpstreamImage:
     url: str
     type: str | None = None
     length: int | None = None
+    width: int | None = None  # pixels, when the feed says (Media RSS width/height)
+    height: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,10 +201,13 @@ def _xml_image(e: Any) -> UpstreamImage | None:
     for m in e.get("media_content") or ():
         mime = (m.get("type") or "").lower()
         if m.get("url") and (m.get("medium") == "image" or mime.startswith("image/")):
-            return UpstreamImage(m["url"], mime or None, _length(m.get("fileSize")))
+            size = (_length(m.get("width")), _length(m.get("height")))
+            return UpstreamImage(m["url"], mime or None, _length(m.get("fileSize")), *size)
     for m in e.get("media_thumbnail") or ():
         if m.get("url"):
-            return UpstreamImage(m["url"])
+            return UpstreamImage(
+                m["url"], None, None, _length(m.get("width")), _length(m.get("height"))
+            )
     return None
 
 
