@@ -202,7 +202,8 @@ def _xml_image(e: Any) -> UpstreamImage | None:
         mime = (m.get("type") or "").lower()
         if m.get("url") and (m.get("medium") == "image" or mime.startswith("image/")):
             size = (_length(m.get("width")), _length(m.get("height")))
-            return UpstreamImage(m["url"], mime or None, _length(m.get("fileSize")), *size)
+            length = _length(m.get("filesize") or m.get("fileSize"))  # feedparser lowercases
+            return UpstreamImage(m["url"], mime or None, length, *size)
     for m in e.get("media_thumbnail") or ():
         if m.get("url"):
             return UpstreamImage(
