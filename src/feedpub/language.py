@@ -5,10 +5,10 @@ Language, in order (see :func:`article_language`): the input's own tag (front ma
 and writers then use ``[site] language``.
 
 Why pycld2 (Google's Compact Language Detector 2, from Chromium): its tables are compiled
-into the wheel, so there is no model to load (importing it costs ~2 ms; py3langid spends
+into the wheel, so there is no model to load (importing it costs ~3 ms; py3langid spends
 ~1.3 s decompressing its model, lingua ~0.5 s and ~100 MB) and a 2,000-character article
-takes ~30–90 µs on this machine (``bench/language.py``), which collect can afford per new
-or edited article. It covers 80+ languages, every script the newsroom publishes in, tells
+takes ~60–130 µs on this busy 2-core machine (``bench/language.py``; py3langid ~200–450
+µs), which collect can afford per new or edited article. It covers 80+ languages, every script the newsroom publishes in, tells
 Ukrainian from Russian, and says when it is unsure (``isReliable``): then we keep the site's
 language rather than guess. pycld2's quirks handled here: it refuses C0/C1 control
 characters and lone surrogates (we blank them first), it still answers the obsolete ISO 639
