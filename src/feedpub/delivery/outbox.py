@@ -3,7 +3,8 @@ into ``{outbox_dir}/{newsletter}/{edition}/{subscriber_id}.eml``.
 
 The file name is a function of (edition, subscriber), so a resend after a crash
 rewrites the same file with the same bytes (the Message-ID is deterministic too): the
-outbox never holds two copies of one subscriber's edition.
+outbox never holds two copies of one subscriber's edition. Each file starts with the
+``Return-Path`` header (the envelope sender) a delivering MTA would write.
 """
 
 from __future__ import annotations
@@ -53,8 +54,11 @@ class OutboxMessenger:
         return self.edition_folder(message.edition_id) / f"{message.subscriber_id}.eml"
 
     def send(self, message: OutgoingMessage) -> None:
+        # The Return-Path a final MTA would add (RFC 5321 §4.4): the envelope sender, the
+        # VERP address that names this ledger row (docs/bounces.md).
+        head = f"Return-Path: <{message.envelope_from}>\r\n".encode("ascii")
         try:
-            write_atomic(self.path_for(message), message.data)
+            write_atomic(self.path_for(message), head + message.data)
         except OSError as e:  # disk full, permissions: worth another try later
             raise TemporaryDeliveryError(f"outbox {self.folder}: {e.strerror or e}") from e
 

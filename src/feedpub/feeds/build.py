@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 from feedpub import schema as s
 from feedpub.config import Config
 from feedpub.feeds import feedgen_writer, jsonfeed, queries, stream_writer, websub
-from feedpub.feeds.index_page import IndexFeed, render_index
+from feedpub.feeds.index_page import IndexFeed, newsletter_links, render_index
 from feedpub.feeds.model import FeedDoc, FeedKind, Format
 from feedpub.feeds.opml import render_opml
 from feedpub.feeds.output import OutputDir
@@ -499,6 +499,7 @@ class _Builder:
             language=site.language,
             opml_url=self.base + "feeds.opml",
             feeds=entries,
+            newsletters=newsletter_links(self.config),
             templates_dir=self.config.resolve(self.config.output.templates_dir)
             if self.config.output.templates_dir
             else None,
