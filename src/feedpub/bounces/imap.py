@@ -19,7 +19,8 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from feedpub.bounces.sources import MAX_MESSAGE, RawMessage
-from feedpub.config import Config, MailboxConfig
+from feedpub.config import Config
+from feedpub.config_lifecycle import MailboxConfig
 from feedpub.errors import FeedpubError
 
 BATCH = 100

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from feedpub.config import BouncesConfig
+from feedpub.config_lifecycle import BouncesConfig
 
 
 @dataclass(frozen=True, slots=True)
