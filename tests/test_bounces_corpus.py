@@ -4,7 +4,6 @@ twice changes nothing, mail that is not ours is never touched, decisions can be 
 
 from __future__ import annotations
 
-
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -47,7 +46,7 @@ EXPECTED: dict[str, tuple[str, str, str, str, bool]] = {
         "unsubscribed",
         "unsubscribed",
         True,
-    ),  # fmt: skip
+    ),
     "autoreply.eml": ("autoreply", "ignored", "active", "active", False),
     "vacation.eml": ("autoreply", "ignored", "active", "active", False),
     "human_reply.eml": ("not-bounce", "ignored", "active", "active", False),
