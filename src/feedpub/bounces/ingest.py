@@ -60,6 +60,18 @@ class IngestReport:
         }
 
 
+BATCH = 200  # messages stored per transaction
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    raw: RawMessage
+    msg: Any
+    key: str
+    verdict: cl.Verdict
+    tokens: list[str]
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Who a message is about, once its token checked out."""
@@ -107,86 +119,132 @@ class Ingester:
         now: datetime,
         on_stored: Callable[[RawMessage], None] | None = None,
     ) -> IngestReport:
+        """Messages are read one at a time and stored BATCH to a transaction (memory
+        stays bounded); a batch that fails is retried message by message, so one bad
+        message never costs the others."""
         report = IngestReport()
+        batch: list[_Parsed] = []
         for raw in messages:
             report.read += 1
             try:
-                self.one(raw, source, now, report, on_stored)
-            except sa.exc.IntegrityError:
-                report.duplicates += 1  # another ingest stored it meanwhile
-            except Exception as e:  # one bad message must not stop the mailbox
-                log.exception("cannot ingest a message", extra={"where": raw.where})
+                item = self.prepare(raw)
+            except Exception as e:  # an unparsable message must not stop the mailbox
+                log.exception("cannot read a message", extra={"where": raw.where})
                 report.errors.append(f"{source} {raw.where}: {e!r}"[:500])
+                continue
+            if item is None:
+                report.not_ours += 1
+                continue
+            batch.append(item)
+            if len(batch) >= BATCH:
+                self._flush(batch, source, now, report, on_stored)
+                batch = []
+        if batch:
+            self._flush(batch, source, now, report, on_stored)
         return report
 
-    def one(
+    def prepare(self, raw: RawMessage) -> _Parsed | None:
+        """Parse and classify one message; None when it is not ours (left alone)."""
+        msg = cl.parse(raw.data)
+        mine, to_unsub, tokens = self.ours(cl.delivery_addresses(msg, raw.envelope_recipient))
+        if not mine:
+            return None
+        verdict = cl.classify(msg, to_unsubscribe=to_unsub)
+        return _Parsed(raw, msg, cl.dedupe_key(msg, raw.data), verdict, tokens)
+
+    def _flush(
         self,
-        raw: RawMessage,
+        batch: list[_Parsed],
         source: str,
         now: datetime,
         report: IngestReport,
         on_stored: Callable[[RawMessage], None] | None,
     ) -> None:
-        msg = cl.parse(raw.data)
-        mine, to_unsub, tokens = self.ours(cl.delivery_addresses(msg, raw.envelope_recipient))
-        if not mine:
-            report.not_ours += 1
-            return
-        key = cl.dedupe_key(msg, raw.data)
         with self.store.read() as conn:
-            if conn.execute(sa.select(s.bounces.c.id).where(s.bounces.c.dedupe_key == key)).first():
-                report.duplicates += 1
-                return
-        verdict = cl.classify(msg, to_unsubscribe=to_unsub)
-        with self.store.begin() as conn:
-            target = self.target(conn, verdict, tokens, msg)
-            decision, effects = self.apply(conn, verdict, target, now)
-            action = decision.action
-            if action == "ignored" and target.note:
-                action = target.note.split(":", 1)[0]  # unmatched / forged
-            new_id = conn.execute(
-                sa.insert(s.bounces).values(
-                    dedupe_key=key,
-                    received=now,
-                    source=f"{source} {raw.where}"[:500],
-                    kind=verdict.kind,
-                    detector=verdict.detector,
-                    status_code=verdict.status_code,
-                    recipient=verdict.recipient,
-                    edition_id=target.edition_id,
-                    subscriber_id=target.subscriber_id,
-                    newsletter=target.newsletter,
-                    action=action,
-                    effects=effects,
-                    note=" ".join(x for x in (target.note, verdict.diagnostic, verdict.note) if x)[
-                        :2000
-                    ],
-                    raw=raw.data,
-                )
-            ).inserted_primary_key
-            assert new_id is not None
-            if effects.get("suppressed"):
+            known = set(
                 conn.execute(
-                    sa.update(s.suppressions)
-                    .where(s.suppressions.c.address_hash == effects["suppressed"])
-                    .values(bounce_id=int(new_id[0]))
-                )
-        report.stored += 1
-        report.kinds[verdict.kind] += 1
-        report.actions[action] += 1
-        if action not in ("ignored", "unmatched"):
-            log.info(
-                "bounce applied",
-                extra={
-                    "id": int(new_id[0]),
-                    "kind": verdict.kind,
-                    "action": action,
-                    "subscriber": target.subscriber_id,
-                    "edition": target.edition_id,
-                },
+                    sa.select(s.bounces.c.dedupe_key).where(
+                        s.bounces.c.dedupe_key.in_([p.key for p in batch])
+                    )
+                ).scalars()
             )
-        if on_stored is not None:
-            on_stored(raw)
+        todo: list[_Parsed] = []
+        for p in batch:
+            if p.key in known:
+                report.duplicates += 1
+            else:
+                known.add(p.key)  # the same message twice in one batch
+                todo.append(p)
+        done: list[tuple[_Parsed, str, int, Target]] = []
+        try:
+            with self.store.begin() as conn:
+                for p in todo:
+                    done.append((p, *self._store(conn, p, source, now)))
+        except Exception:
+            done = []
+            for p in todo:  # one at a time, so only the bad one fails
+                try:
+                    with self.store.begin() as conn:
+                        done.append((p, *self._store(conn, p, source, now)))
+                except sa.exc.IntegrityError:
+                    report.duplicates += 1  # another ingest stored it meanwhile
+                except Exception as e:
+                    log.exception("cannot ingest a message", extra={"where": p.raw.where})
+                    report.errors.append(f"{source} {p.raw.where}: {e!r}"[:500])
+        for p, action, new_id, target in done:
+            report.stored += 1
+            report.kinds[p.verdict.kind] += 1
+            report.actions[action] += 1
+            if action not in ("ignored", "unmatched"):
+                log.info(
+                    "bounce applied",
+                    extra={
+                        "id": new_id,
+                        "kind": p.verdict.kind,
+                        "action": action,
+                        "subscriber": target.subscriber_id,
+                        "edition": target.edition_id,
+                    },
+                )
+            if on_stored is not None:
+                on_stored(p.raw)
+
+    def _store(
+        self, conn: Connection, p: _Parsed, source: str, now: datetime
+    ) -> tuple[str, int, Target]:
+        verdict = p.verdict
+        target = self.target(conn, verdict, p.tokens, p.msg)
+        decision, effects = self.apply(conn, verdict, target, now)
+        action = decision.action
+        if action == "ignored" and target.note:
+            action = target.note.split(":", 1)[0]  # unmatched / forged
+        note = " ".join(x for x in (target.note, verdict.diagnostic, verdict.note) if x)
+        new_id = conn.execute(
+            sa.insert(s.bounces).values(
+                dedupe_key=p.key,
+                received=now,
+                source=f"{source} {p.raw.where}"[:500],
+                kind=verdict.kind,
+                detector=verdict.detector,
+                status_code=verdict.status_code,
+                recipient=verdict.recipient,
+                edition_id=target.edition_id,
+                subscriber_id=target.subscriber_id,
+                newsletter=target.newsletter,
+                action=action,
+                effects=effects,
+                note=note[:2000],
+                raw=p.raw.data,
+            )
+        ).inserted_primary_key
+        assert new_id is not None
+        if effects.get("suppressed"):
+            conn.execute(
+                sa.update(s.suppressions)
+                .where(s.suppressions.c.address_hash == effects["suppressed"])
+                .values(bounce_id=int(new_id[0]))
+            )
+        return action, int(new_id[0]), target
 
     # ---- mapping ---------------------------------------------------------------------
     def target(self, conn: Connection, verdict: cl.Verdict, tokens: list[str], msg: Any) -> Target:
