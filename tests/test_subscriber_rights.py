@@ -160,3 +160,28 @@ def test_a_window_without_editions_has_no_rates(newsroom: Newsroom) -> None:
     assert st["health"]["newsletters"]["daily"]["delivered"] == 0
     assert st["health"]["newsletters"]["daily"]["bounce_rate"] == 0.0
     _ = timedelta  # rates are per rate_window (default 30 days)
+
+
+def test_the_preferences_page_cannot_resubscribe_a_suppressed_address(room: Room) -> None:  # noqa: F811
+    import threading
+
+    import httpx
+
+    from feedpub.clock import fixed
+    from feedpub.digest.tokens import LinkMaker, tokens_for
+    from feedpub.web.server import make_server
+
+    ingest(room.config, room.store, [RawMessage("c", room.message("arf_complaint.eml"))], source="t", now=LATER)  # fmt: skip
+    server = make_server(room.config, room.store, "127.0.0.1", 0, clock=fixed(LATER))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        url = LinkMaker(room.config, "daily", tokens_for(room.config)).preferences_url(room.sid)
+        local = f"http://127.0.0.1:{server.server_port}/preferences?{url.split('?', 1)[1]}"
+        r = httpx.post(local, data={"beat": "world", "resubscribe": "1"})
+        assert r.status_code == 200 and "do-not-mail list" in r.text
+        assert room.state()[:3] == ("unsubscribed", "unsubscribed", True)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

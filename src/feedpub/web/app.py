@@ -383,14 +383,16 @@ class WebApp:
             else:
                 if set(chosen) == set(allowed):
                     chosen = ()  # all ticked: every beat, including ones added later
+                resubscribe = form.get("resubscribe") == "1"
                 with self.store.begin() as conn:
+                    if resubscribe and self.signup.suppressed(conn, sid):
+                        resubscribe = False  # a complaint or erasure: not from this page
+                        error = (
+                            "This address is on our do-not-mail list, so it stays "
+                            "unsubscribed; please write to the newsroom."
+                        )
                     saved = subs.set_beats_by_id(
-                        conn,
-                        sid,
-                        newsletter,
-                        chosen,
-                        self.clock(),
-                        resubscribe=form.get("resubscribe") == "1",
+                        conn, sid, newsletter, chosen, self.clock(), resubscribe=resubscribe
                     )
                 log.info(
                     "preferences saved",
@@ -408,7 +410,7 @@ class WebApp:
                 ),
             )
         subscribed = row.subscription_status == "active" and row.status == "active"
-        if saved and not subscribed and row.status == "bounced":
+        if saved and not subscribed and row.status == "bounced" and not error:
             error = (
                 "Emails to this address could not be delivered, so it stays unsubscribed; "
                 "please ask the newsroom to subscribe you again."

@@ -26,13 +26,17 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from feedpub import schema as s
 from feedpub.clock import Clock
 from feedpub.config import Config, NewsletterConfig
 from feedpub.digest.subscribers import SubscriberError
 from feedpub.digest.tokens import LinkMaker, Tokens
 from feedpub.lifecycle import optin
 from feedpub.lifecycle.ratelimit import hour_window
-from feedpub.lifecycle.suppression import AddressHasher
+from feedpub.lifecycle.suppression import AddressHasher, is_suppressed
 from feedpub.links import confirm_base, signup_url, subscribe_base
 from feedpub.store import Store
 from feedpub.web import pages
@@ -128,6 +132,13 @@ class SignupPages:
         self.subscribe_path = urlsplit(subscribe_base(config)).path or "/subscribe"
         self.confirm_path = urlsplit(confirm_base(config)).path or "/confirm"
         self.days = max(1, round(config.signup.confirm_within.total_seconds() / 86400))
+
+    def suppressed(self, conn: Connection, subscriber_id: int) -> bool:
+        """Whether the subscriber's address is on the suppression list."""
+        email = conn.execute(
+            sa.select(s.subscribers.c.email).where(s.subscribers.c.id == subscriber_id)
+        ).scalar_one_or_none()
+        return email is not None and is_suppressed(conn, self.hasher(str(email)))
 
     def handles(self, path: str) -> bool:
         if not self.config.signup.enabled:
