@@ -10,7 +10,7 @@ export FEEDPUB_SECRET ?= sample-newsroom-key-not-for-production
 # on today's date; subprocesses keep the real date).
 FUTURE ?= $(shell date -u -d '+5 years' +%Y-%m-%dT%H:%M:%S)
 
-.PHONY: run test test-future smoke lint typecheck pytest golden bench clean
+.PHONY: run test test-future smoke lint typecheck pytest system-tools golden bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or make PYTHON=/path/to/python3.11"; exit 2; }
@@ -32,12 +32,25 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy src
 
-pytest: $(VENV)/.installed
+pytest: $(VENV)/.installed system-tools
 	$(BIN)/pytest -q
+
+# Programs some tests drive for real: Debian's Chromium (the pages readers open, through
+# Playwright) and Dovecot (IMAP bounce ingest). Installed when missing and apt-get can;
+# otherwise those tests skip, saying why.
+system-tools:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing="$$missing dovecot-imapd"; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing$$missing (apt-get)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+	    || echo "could not install$$missing; the tests that need them will skip"; \
+	elif [ -n "$$missing" ]; then echo "not installed:$$missing; the tests that need them will skip"; fi
 
 test: lint typecheck pytest
 
-test-future: $(VENV)/.installed
+test-future: $(VENV)/.installed system-tools
 	$(BIN)/pytest -q --wall-clock=$(FUTURE)
 
 # The package as a user gets it: build the wheel, install it without extras in a fresh

@@ -54,7 +54,9 @@ def test_outbox_messages_are_signed_and_verify(newsroom: Newsroom, key: tuple[by
     assert len(files) == 3
     for f in files:
         data = f.read_bytes()
-        assert data.startswith(b"DKIM-Signature: ")
+        # Return-Path (the envelope sender a final MTA writes) first, then the signature
+        first, rest = data.split(b"\r\n", 1)
+        assert first.startswith(b"Return-Path: <") and rest.startswith(b"DKIM-Signature: ")
         assert dkim.verify(data, dnsfunc=_dns(record)), f
         signed = [h.lower() for h in _tags(data)["h"].split(":")]
         # Present in a digest: signed. From once more than it occurs: over-signed.

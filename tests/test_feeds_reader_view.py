@@ -152,6 +152,9 @@ def test_every_html_link_of_a_feed_points_at_a_page_that_exists(newsroom: Newsro
     index = lxml_html.parse(str(out / "index.html")).getroot()
     links |= {str(a.get("href")) for a in index.xpath("//li/strong/a")}
     links.discard(base)  # the site's own home page, not ours to write
+    # The sign-up page is an endpoint of `feedpub serve`, not a file (tests/test_signup_web.py)
+    assert {u for u in links if "/subscribe/" in u} == {"https://news.example/subscribe/daily"}
+    links.discard("https://news.example/subscribe/daily")
     assert {
         "https://news.example/beats/technology/",
         "https://news.example/authors/arjun-mehta/",
@@ -179,8 +182,9 @@ def test_an_author_page_lists_the_latest_items_feeds_and_bio(newsroom: Newsroom)
         ("application/atom+xml", "https://news.example/authors/arjun-mehta/atom.xml"),
         ("application/feed+json", "https://news.example/authors/arjun-mehta/feed.json"),
     ]
-    # No sign-up pages yet (issue 13): no sign-up link.
-    assert page.xpath("//p[@class='signup']") == []
+    # Sign-up is on by default: the author page links to the newsletter's sign-up page.
+    signup = page.xpath("//p[@class='signup']//a")
+    assert [a.get("href") for a in signup] == ["https://news.example/subscribe/daily"]
     # An RTL story on a beat page is marked so.
     world = lxml_html.parse(str(out / "beats/world/index.html")).getroot()
     (ar,) = world.xpath("//ul[@class='items']/li[@lang='ar']")
@@ -404,3 +408,26 @@ def test_an_upstream_media_rss_size_is_kept() -> None:
     assert b is not None and b.width == 120 and b.height is None
     half = image(b.url, "https://up.example/b", None, None, b.width, b.height)
     assert half is not None and (half.width, half.height) == (None, None)  # both or neither
+
+
+def test_pages_offer_sign_up_only_for_newsletters_that_carry_the_beat(
+    newsroom: Newsroom,
+) -> None:
+    """A beat page links to the sign-up page of each newsletter carrying that beat; with
+    sign-up switched off, no page links to one (and turning it off rewrites the pages)."""
+    extra = AUTHORS + '\n[[newsletters]]\nslug = "tech"\ntitle = "Tech Weekly"\n'
+    extra += 'from = "T <t@news.example>"\nschedule = "0 8 * * MON"\nbeats = ["technology"]\n'
+    extra += 'postal_address = "1 Test Street"\n'
+    out = _publish(newsroom, extra)
+
+    def offers(folder: str) -> list[str]:
+        page = lxml_html.parse(str(out / folder / "index.html")).getroot()
+        return [str(a.get("href")) for a in page.xpath("//p[@class='signup']//a")]
+
+    assert offers("beats/technology") == [
+        "https://news.example/subscribe/daily",
+        "https://news.example/subscribe/tech",
+    ]
+    assert offers("beats/world") == ["https://news.example/subscribe/daily"]
+    out = _publish(newsroom, extra + "\n[signup]\nenabled = false\n")
+    assert offers("beats/technology") == [] and offers("authors/arjun-mehta") == []

@@ -112,7 +112,7 @@ def test_start_stores_jobs_and_refuses_a_second_daemon(
 ) -> None:
     d = start(room, daemons, T0)
     jobs = stored_jobs(d.store)
-    assert set(jobs) == {"collect", "newsletter:daily"}
+    assert set(jobs) == {"collect", "lifecycle", "newsletter:daily"}
     nxt = jobs["newsletter:daily"]
     assert nxt is not None and datetime.fromtimestamp(nxt, UTC) == datetime(
         2026, 11, 25, 7, tzinfo=UTC
@@ -160,7 +160,7 @@ def test_config_changes_are_reconciled_at_start(room: Newsroom, daemons: list[Da
     room.set_config(base=no_newsletters)
     d3 = start(room, daemons, T0 + timedelta(hours=2))
     assert d3.plan is not None and set(d3.plan.remove) == {"newsletter:daily", "newsletter:weekly"}
-    assert set(stored_jobs(d3.store)) == {"collect"}
+    assert set(stored_jobs(d3.store)) == {"collect", "lifecycle"}
     with d3.store.read() as conn:
         assert scheduled_since(conn) == {}
 

@@ -70,7 +70,8 @@ def test_desired_jobs_one_collect_and_one_per_newsletter(newsroom: Newsroom) -> 
         """
     )
     jobs = {j.id: j for j in desired_jobs(newsroom.config())}
-    assert set(jobs) == {COLLECT_JOB_ID, "newsletter:daily", "newsletter:weekly"}
+    assert set(jobs) == {COLLECT_JOB_ID, "lifecycle", "newsletter:daily", "newsletter:weekly"}
+    assert jobs["lifecycle"].every == timedelta(seconds=30)  # [signup] queue_every
     assert jobs[COLLECT_JOB_ID].every == timedelta(seconds=1)
     assert jobs["newsletter:daily"].grace == timedelta(hours=3)  # [schedule] default
     assert jobs["newsletter:weekly"].grace == timedelta(hours=1)  # its own

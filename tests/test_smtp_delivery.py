@@ -19,6 +19,7 @@ from feedpub.errors import (
     ServerUnavailableError,
     TemporaryDeliveryError,
 )
+from feedpub.lifecycle.verp import Verp
 from feedpub.store import Store
 from tests.conftest import Newsroom
 from tests.smtpserver import SmtpTestServer, dead_port
@@ -99,9 +100,20 @@ def test_a_thousand_subscribers_each_get_the_edition_exactly_once(
     assert sorted(got) == sorted(emails)
     assert {len(v) for v in got.values()} == {1}
     with store.read() as conn:
-        msgids = {r.email: r.message_id for r in conn.execute(sa.select(s.deliveries))}
+        rows = {r.email: r for r in conn.execute(sa.select(s.deliveries))}
+    msgids = {a: r.message_id for a, r in rows.items()}
+    cfg = newsroom.config()
+    verp = Verp(cfg.token_key(), cfg)
     for addr, [received] in got.items():
-        assert received.mail_from == "news@news.example"
+        # MAIL FROM is the VERP return path naming this subscriber's ledger row
+        local, _, domain = received.mail_from.partition("@")
+        assert domain == "news.example" and local.startswith("bounces+")
+        ref = verp.verify(local.removeprefix("bounces+"))
+        assert ref is not None
+        assert (ref.edition_id, ref.subscriber_id) == (
+            rows[addr].edition_id,
+            rows[addr].subscriber_id,
+        )
         msg = received.message()
         assert email.utils.parseaddr(msg["To"])[1] == addr
         assert email.utils.parseaddr(msg["From"])[1] == "news@news.example"

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from feedpub import __version__
+from feedpub.commands import bounces as bounce_cmds
 from feedpub.commands import build as build_commands
 from feedpub.commands import content
 from feedpub.commands import daemon as daemon_cmds
@@ -58,4 +59,6 @@ for _cmd in build_commands.COMMANDS:
 for _cmd in [*digest_cmds.COMMANDS, *subscriber_cmds.COMMANDS]:
     main.add_command(_cmd)
 for _cmd in [*web_cmds.COMMANDS, *store_cmds.COMMANDS]:
+    main.add_command(_cmd)
+for _cmd in bounce_cmds.COMMANDS:
     main.add_command(_cmd)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from feedpub.config_lifecycle import BouncesConfig, SignupConfig
 from feedpub.errors import ConfigError
 
 # BCP 47, simplified: language[-script][-region][-variant...] ("en", "en-US", "uk", "zh-Hant-TW").
@@ -395,6 +396,8 @@ class Config(_Model):
     newsletters: tuple[NewsletterConfig, ...] = ()
     delivery: DeliveryConfig = DeliveryConfig()
     secrets: SecretsConfig = SecretsConfig()
+    signup: SignupConfig = SignupConfig()
+    bounces: BouncesConfig = BouncesConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     logging: LoggingConfig = LoggingConfig()
 

@@ -243,6 +243,103 @@ runs = sa.Table(
 )
 
 
+# ---- the subscriber lifecycle (sign-up, suppression, bounces; feedpub.lifecycle) ----------
+# Sign-up requests (double opt-in): one row per confirmation asked for. A confirmed row is
+# the consent record (when, from which address, which form and wording); a pending row
+# that is never confirmed is deleted when it expires.
+signups = sa.Table(
+    "signups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False),  # normalized
+    sa.Column("name", sa.Text, nullable=False, default=""),
+    sa.Column("newsletter", sa.String(200), nullable=False),
+    sa.Column("beats", sa.JSON, nullable=False),  # [] = all of the newsletter's beats
+    sa.Column("status", sa.String(20), nullable=False),  # pending/confirmed
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("expires", UTCDateTime, nullable=False),
+    sa.Column("ip", sa.String(64), nullable=True),  # the sign-up POST's client ([signup] store_ip)
+    sa.Column("form", sa.String(200), nullable=False),  # which form: "page", "embed", "api"...
+    sa.Column("wording", sa.String(100), nullable=False),  # consent wording version
+    sa.Column("confirmed", UTCDateTime, nullable=True),
+    sa.Column("confirm_ip", sa.String(64), nullable=True),
+    sa.Index("ix_signups_email", "email", "newsletter"),
+    sa.Index("ix_signups_status_expires", "status", "expires"),
+)
+
+# Mail that is not an edition (confirmation, welcome): queued by the web request, sent by
+# the daemon or `digest send` (never inline in an HTTP request).
+mail_queue = sa.Table(
+    "mail_queue",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # confirm/welcome
+    sa.Column("newsletter", sa.String(200), nullable=False),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("signup_id", sa.Integer, nullable=True),
+    sa.Column("subscriber_id", sa.Integer, nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),  # queued/sending/sent/failed/bounced
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Index("ix_mail_queue_status", "status", "next_attempt"),
+    sa.Index("ix_mail_queue_recipient", "recipient"),
+)
+
+# Fixed-window counters shared by every `feedpub serve` process (sign-up rate limits).
+rate_counters = sa.Table(
+    "rate_counters",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),  # "ip:..." / "addr:<keyed hash>"
+    sa.Column("window_start", UTCDateTime, primary_key=True),
+    sa.Column("hits", sa.Integer, nullable=False),
+    sa.Index("ix_rate_counters_window", "window_start"),
+)
+
+# Addresses never to mail again: complaints, hard bounces, erased people, operator's adds.
+# Keyed by an HMAC of the address; the address itself is kept except for erased people.
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("address_hash", sa.String(64), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=True),  # None once erased
+    sa.Column("reason", sa.String(20), nullable=False),  # complaint/hard-bounce/erased/manual
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("bounce_id", sa.Integer, nullable=True),  # the bounce message that caused it
+    sa.Column("note", sa.Text, nullable=False, default=""),
+)
+
+# Every message `bounces ingest` took from the mailbox (ours only), raw, with what it did.
+bounces = sa.Table(
+    "bounces",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dedupe_key", sa.String(64), nullable=False, unique=True),  # Message-ID or bytes
+    sa.Column("received", UTCDateTime, nullable=False),  # when ingested
+    sa.Column("source", sa.String(500), nullable=False),  # stdin / maildir:... / imap:...
+    sa.Column("kind", sa.String(20), nullable=False),  # hard/soft/complaint/unsubscribe/...
+    sa.Column("detector", sa.String(50), nullable=False),  # dsn/arf/flufl/auto-submitted...
+    sa.Column("status_code", sa.String(20), nullable=True),  # RFC 3463, e.g. 5.1.1
+    sa.Column("recipient", sa.String(320), nullable=True),  # the address that failed
+    sa.Column("edition_id", sa.Integer, nullable=True),
+    sa.Column("subscriber_id", sa.Integer, nullable=True),
+    sa.Column("newsletter", sa.String(200), nullable=True),
+    sa.Column("action", sa.String(40), nullable=False),  # what was done (or "ignored")
+    sa.Column("effects", sa.JSON, nullable=False),  # what changed, for `bounces undo`
+    sa.Column("note", sa.Text, nullable=False, default=""),
+    sa.Column("undone", UTCDateTime, nullable=True),
+    sa.Column("raw", sa.LargeBinary, nullable=True),  # the message as received (audit)
+    sa.Index("ix_bounces_subscriber", "subscriber_id", "kind", "received"),
+    sa.Index("ix_bounces_edition", "edition_id", "kind"),
+)
+
+# Complaint reports (ARF) often redact the recipient: they are mapped through the returned
+# message's Message-ID, which the ledger keeps.
+sa.Index("ix_deliveries_message_id", deliveries.c.message_id)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn)
 

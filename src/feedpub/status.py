@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from feedpub import schema as s
 from feedpub.config import Config, source_name
 from feedpub.digest.frozen import issue_number
+from feedpub.lifecycle.rates import health as list_health
 from feedpub.locks import lock_for, sqlite_path
 from feedpub.slots import next_slot
 from feedpub.sources.upstream_state import upstream_states
@@ -108,6 +109,8 @@ class Status:
     generation: int
     warnings: list[str] = field(default_factory=list)
     sources: list[SourceInfo] = field(default_factory=list)
+    # bounce and complaint rates per newsletter and edition (feedpub.lifecycle.rates)
+    health: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         def conv(v: Any) -> Any:
@@ -154,10 +157,12 @@ def gather_status(config: Config, store: Store, now: datetime, *, editions: int 
         info = _store_info(conn, config, store)
         generation = store.generation(conn)
         sources = _sources(conn, config, last_collect)
+        health, health_warnings = list_health(conn, config, now, [e.id for e in recent])
     configured = {n.slug for n in config.newsletters}
     for e in recent:
         if e.newsletter not in configured:
             warnings.append(f"edition {e.newsletter} #{e.number}: newsletter no longer in config")
+    warnings.extend(health_warnings)
     return Status(
         now,
         daemon,
@@ -169,6 +174,7 @@ def gather_status(config: Config, store: Store, now: datetime, *, editions: int 
         generation,
         warnings,
         sources,
+        health,
     )
 
 

@@ -168,8 +168,22 @@ def send_cmd(app: App, newsletter: str, extra: bool, dry_run: bool, no_progress:
                 app.config, app.store, newsletter, now=app.now(), extra=extra, progress=bar
             )
     _print_report(app, r)
+    if not dry_run:
+        _send_queued(app)
     if r.status in ("paused",):
         raise SystemExit(1)
+
+
+def _send_queued(app: App) -> None:
+    """The sender also drains the mail queue (confirmation and welcome messages)."""
+    from feedpub.lifecycle.mailsend import drain
+
+    q = drain(app.config, app.store, clock=app.clock)
+    if q.sent or q.failed or q.bounced:
+        app.console.print(
+            f"queued mail (confirmations, welcomes): sent {q.sent}, failed {q.failed}, "
+            f"bounced {q.bounced}"
+        )
 
 
 @digest.command("status")
@@ -196,6 +210,17 @@ def status_cmd(app: App, edition: str) -> None:
         app.console.print(f"next retry: {st.next_attempt:%Y-%m-%d %H:%M:%S} UTC")
     for text, n in st.errors:
         app.console.print(f"{n} x {escape(text)}", soft_wrap=True)
+    from feedpub.lifecycle.rates import edition_rates, warnings_for
+
+    with app.store.read() as conn:
+        r = edition_rates(conn, [st.edition_id])[st.edition_id]
+    if r.delivered:
+        app.console.print(
+            f"bounced {r.bounced} ({r.bounce_rate:.2%})  soft bounces {r.soft}  "
+            f"complaints {r.complaints} ({r.complaint_rate:.2%}) of {r.delivered} delivered"
+        )
+    for w in warnings_for(app.config, f"{st.newsletter} (id {st.edition_id})", r):
+        app.err.print(f"[yellow]warning[/yellow] {escape(w)}", markup=True, soft_wrap=True)
 
 
 @digest.command("test")

@@ -122,6 +122,8 @@ def print_status(app: App, st: Status) -> None:
     else:
         c.print("editions: none yet")
 
+    _print_health(app, st)
+
     src = Table(title="sources", title_justify="left")
     src.add_column("source", overflow="fold")
     src.add_column("last collect")
@@ -149,6 +151,41 @@ def print_status(app: App, st: Status) -> None:
     )
     for w in st.warnings:
         app.err.print(f"[yellow]warning[/yellow] {escape(w)}")
+
+
+def _rate(n: int, rate: float, warn: float) -> str:
+    text = f"{n} ({rate:.2%})"
+    return f"[red]{text}[/red]" if rate > warn else text
+
+
+def _print_health(app: App, st: Status) -> None:
+    """Bounce and complaint rates per newsletter (over the window) and per edition."""
+    health = st.health
+    if not health or not any(r["delivered"] for r in health.get("newsletters", {}).values()):
+        return
+    cfg = app.config.bounces
+    t = Table(
+        title=f"list health (last {health.get('window_days')} days; warn above bounces "
+        f"{cfg.bounce_warn:.1%}, complaints {cfg.complaint_warn:.1%})",
+        title_justify="left",
+    )
+    t.add_column("newsletter / edition")
+    for col in ("delivered", "bounced", "soft", "complaints"):
+        t.add_column(col, justify="right")
+    rows = [(escape(k), r) for k, r in health.get("newsletters", {}).items()]
+    for e in st.editions:
+        r = health.get("editions", {}).get(str(e.id))
+        if r and r["delivered"]:
+            rows.append((f"  {escape(e.newsletter)} {_no(e.issue)}", r))
+    for name, r in rows:
+        t.add_row(
+            name,
+            str(r["delivered"]),
+            _rate(r["bounced"], r["bounce_rate"], cfg.bounce_warn),
+            str(r["soft_bounces"]),
+            _rate(r["complaints"], r["complaint_rate"], cfg.complaint_warn),
+        )
+    app.console.print(t)
 
 
 @click.command("status")

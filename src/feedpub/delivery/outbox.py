@@ -3,7 +3,8 @@ into ``{outbox_dir}/{newsletter}/{edition}/{subscriber_id}.eml``.
 
 The file name is a function of (edition, subscriber), so a resend after a crash
 rewrites the same file with the same bytes (the Message-ID is deterministic too): the
-outbox never holds two copies of one subscriber's edition.
+outbox never holds two copies of one subscriber's edition. Each file starts with the
+``Return-Path`` header (the envelope sender) a delivering MTA would write.
 
 With ``[delivery.dkim]`` configured, each message is signed exactly as the SMTP backend
 signs it, so an operator can check the signature on the outbox (``dkimverify``) before
@@ -63,8 +64,11 @@ class OutboxMessenger:
 
     def send(self, message: OutgoingMessage) -> None:
         data = self._signer.sign(message.data) if self._signer else message.data
+        # The Return-Path a final MTA would add (RFC 5321 §4.4): the envelope sender, the
+        # VERP address that names this ledger row (docs/bounces.md).
+        head = f"Return-Path: <{message.envelope_from}>\r\n".encode("ascii")
         try:
-            write_atomic(self.path_for(message), data)
+            write_atomic(self.path_for(message), head + data)
         except OSError as e:  # disk full, permissions: worth another try later
             raise TemporaryDeliveryError(f"outbox {self.folder}: {e.strerror or e}") from e
 

@@ -32,6 +32,7 @@ from feedpub.digest.build import (
 from feedpub.digest.frozen import issue_number, slot_time
 from feedpub.digest.render import Renderer
 from feedpub.language import direction
+from feedpub.links import signup_url
 from feedpub.store import Store
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -131,6 +132,7 @@ def write_archive(
             "description": nl.description,
             "index_url": index_url(config, nl.slug),
             "atom_url": atom_url(config, nl.slug),
+            "signup_url": signup_url(config, nl.slug),
         },
         "editions": items,
     }

@@ -19,6 +19,7 @@ from feedpub.digest.render import Renderer
 from feedpub.digest.tokens import LinkMaker, Tokens, ascii_from, from_domain
 from feedpub.feeds.plan import beat_home_url, feeds_url
 from feedpub.language import direction
+from feedpub.links import signup_url
 from feedpub.types import Article, Image
 
 HTML_LIMIT = 100 * 1024  # Gmail clips HTML over ~102 KB (FIELD-NOTES); keep a margin
@@ -126,6 +127,7 @@ class EditionBuilder:
                 "description": nl.description,
                 "index_url": index_url(cfg, nl.slug),
                 "atom_url": atom_url(cfg, nl.slug),
+                "signup_url": signup_url(cfg, nl.slug),
             },
             "edition": {
                 "number": ed.number,

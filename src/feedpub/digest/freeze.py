@@ -29,6 +29,7 @@ from feedpub.digest.edition import (
 )
 from feedpub.digest.tokens import from_domain
 from feedpub.errors import UsageError
+from feedpub.lifecycle import suppression
 from feedpub.slots import latest_slot, slot_key
 from feedpub.store import Store
 from feedpub.types import Article, ArticleStatus
@@ -127,6 +128,18 @@ def plan_for(
 
 
 # ---- freezing ------------------------------------------------------------------------------
+def _not_suppressed(
+    config: Config, conn: Connection, recipients: list[tuple[int, str, tuple[str, ...]]]
+) -> list[tuple[int, str, tuple[str, ...]]]:
+    """Recipients whose address is not on the suppression list (feedpub.lifecycle)."""
+    if not recipients or not suppression.count(conn):
+        return recipients
+    blocked = suppression.filter_suppressed(
+        conn, suppression.AddressHasher(config.token_key()), [a for _, a, _ in recipients]
+    )
+    return [r for r in recipients if r[1] not in blocked]
+
+
 def freeze(
     config: Config, store: Store, nl: NewsletterConfig, slot: str, now: datetime
 ) -> tuple[int, bool]:
@@ -155,7 +168,9 @@ def freeze(
             skipped = plan.empty and nl.skip_when_empty
             ledger = []
             if not skipped:
-                for sid, addr, chosen in subs.active_recipients(conn, nl.slug):
+                for sid, addr, chosen in _not_suppressed(
+                    config, conn, subs.active_recipients(conn, nl.slug)
+                ):
                     sel = selection_for(chosen, nl_beats, edition_beats)
                     if sel:
                         ledger.append((sid, addr, ";".join(sel)))

@@ -71,11 +71,19 @@ class Renderer:
 
     def html(self, ctx: dict[str, Any]) -> str:
         """Jinja2 -> MJML -> responsive HTML."""
-        source = self.mjml(ctx)
+        return self.page(DIGEST_MJML, ctx)
+
+    def page(self, name: str, ctx: dict[str, Any]) -> str:
+        """Any ``*.mjml.j2`` template: Jinja2 -> MJML -> HTML (the sign-up mails too)."""
+        source = self._render(name, ctx)
         try:
             return str(mjml2html(source, disable_comments=True))
         except Exception as e:  # MRML raises its own error types
-            raise TemplateError(f"template {DIGEST_MJML}: MJML did not compile: {e}") from None
+            raise TemplateError(f"template {name}: MJML did not compile: {e}") from None
+
+    def plain(self, name: str, ctx: dict[str, Any]) -> str:
+        """Any ``*.txt.j2`` template (not escaped)."""
+        return self._render(name, ctx)
 
     def text(self, ctx: dict[str, Any]) -> str:
         return self._render(DIGEST_TEXT, ctx)

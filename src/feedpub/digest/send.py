@@ -24,7 +24,8 @@ from feedpub.digest.freeze import choose_slot, freeze, newsletter_or_error, unfi
 from feedpub.digest.frozen import edition_names, issue_number, load_builder
 from feedpub.digest.preview import build_preview
 from feedpub.digest.render import Renderer
-from feedpub.digest.tokens import Tokens, from_address, tokens_for
+from feedpub.digest.tokens import Tokens, tokens_for
+from feedpub.lifecycle.verp import Verp
 from feedpub.store import Store
 
 Progress = Callable[[DeliveryReport], None]
@@ -205,13 +206,16 @@ def _send_edition(
     for selection in _owed_selections(store, edition_id):
         builder.prepared(selection)
     names = edition_names(store, edition_id)
-    envelope_from = from_address(nl.from_)
+    verp = Verp(config.token_key(), config)  # MAIL FROM bounces+{token}@: names the row
 
     def compose(r: LedgerRow) -> OutgoingMessage:
         assert builder.composer is not None
         prepared = builder.prepared(r.selection)
         rec = Recipient(r.subscriber_id, r.email, names.get(r.subscriber_id, ""))
         data = builder.composer.compose(prepared, rec, r.message_id)
+        envelope_from = verp.envelope_from(
+            nl, verp.token_for_delivery(r.edition_id, r.subscriber_id)
+        )
         return OutgoingMessage(
             r.edition_id, r.subscriber_id, envelope_from, r.email, r.message_id, data
         )

@@ -4,8 +4,11 @@ Email addresses are validated and normalized with email-validator (syntax only, 
 imports must work offline) and lower-cased, so one person is one row. Addresses that
 need SMTPUTF8 are refused: every message we write is plain 7-bit headers.
 
-Unsubscribes are sticky: ``import`` never re-activates a subscription someone ended;
-only an explicit ``subscribers add`` does.
+Unsubscribes are sticky: ``import`` never re-activates a subscription someone ended
+unless the operator says so (``--resubscribe``); ``subscribers add`` does. Addresses on
+the suppression list (complaints, hard bounces, erased people: ``feedpub.lifecycle``)
+are never added or re-activated by either: the operator removes them from the list
+first.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from sqlalchemy.engine import Connection
 from feedpub import schema as s
 from feedpub.config import Config
 from feedpub.errors import UsageError
+from feedpub.lifecycle import suppression
 
-STATUSES = ("pending", "active", "unsubscribed", "bounced")
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "erased")
 MAX_NAME = 200
 CSV_HEADER = ("email", "name", "newsletter", "beats")
 
@@ -97,6 +101,7 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     kept_unsubscribed: int = 0
+    kept_suppressed: int = 0
     rejected: list[str] = field(default_factory=list)  # "FILE:LINE: reason"
 
 
@@ -157,7 +162,7 @@ def upsert_subscription(
             )
         )
         return "added" if result == "added" else "updated"
-    if cur.status != "active" and not reactivate:
+    if cur.status not in ("active", "pending") and not reactivate:
         return "kept-unsubscribed"
     if tuple(cur.beats or ()) != beats or cur.status != "active":
         conn.execute(
@@ -184,6 +189,13 @@ def add(
     nm = clean_name(name)
     if not newsletters:
         raise UsageError("name at least one newsletter (--newsletter SLUG)")
+    if suppression.count(conn):
+        found = suppression.find(conn, suppression.AddressHasher(config.token_key())(addr))
+        if found is not None:
+            raise UsageError(
+                f"{addr} is on the suppression list ({found.reason}); if they really asked "
+                f"to be subscribed again, run `feedpub suppression remove {addr}` first"
+            )
     out = []
     for n in newsletters:
         chosen = parse_beats(config, n, beats)
@@ -308,6 +320,7 @@ def listing(conn: Connection, newsletter: str | None = None) -> list[SubscriberR
             subs.c.status.label("sstatus"),
         )
         .select_from(sub.outerjoin(subs, subs.c.subscriber_id == sub.c.id))
+        .where(sub.c.status != "erased")
         .order_by(sub.c.email, subs.c.newsletter)
     )
     if newsletter is not None:
@@ -333,11 +346,20 @@ def active_recipients(conn: Connection, newsletter: str) -> list[tuple[int, str,
 
 
 def import_csv(
-    config: Config, conn: Connection, path: Path, *, now: datetime, text: str | None = None
+    config: Config,
+    conn: Connection,
+    path: Path,
+    *,
+    now: datetime,
+    text: str | None = None,
+    resubscribe: bool = False,
 ) -> ImportReport:
     """Import ``email,name,newsletter,beats`` rows. Every bad row is reported with its line
-    number and skipped; the rest are imported. Running it twice changes nothing."""
+    number and skipped; the rest are imported. Running it twice changes nothing. Someone
+    who unsubscribed (or bounced) stays so unless ``resubscribe``; a suppressed address
+    is never imported."""
     report = ImportReport()
+    hasher = suppression.AddressHasher(config.token_key()) if suppression.count(conn) else None
     if text is None:
         try:
             text = path.read_text(encoding="utf-8-sig")
@@ -390,6 +412,9 @@ def import_csv(
                 f"{path}:{line}: {addr} is already subscribed to {newsletter} on line {first}"
             )
             continue
+        if hasher is not None and suppression.is_suppressed(conn, hasher(addr)):
+            report.kept_suppressed += 1
+            continue
         result = upsert_subscription(
             conn,
             email=addr,
@@ -397,7 +422,7 @@ def import_csv(
             newsletter=newsletter,
             beats=chosen,
             now=now,
-            reactivate=False,
+            reactivate=resubscribe,
         )
         if result == "added":
             report.added += 1

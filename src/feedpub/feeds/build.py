@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 from feedpub import schema as s
 from feedpub.config import Config
 from feedpub.feeds import feedgen_writer, jsonfeed, queries, stream_writer, websub
-from feedpub.feeds.index_page import IndexFeed, render_index
+from feedpub.feeds.index_page import IndexFeed, newsletter_links, render_index
 from feedpub.feeds.model import FeedDoc, FeedKind, Format
 from feedpub.feeds.opml import render_opml
 from feedpub.feeds.output import OutputDir
@@ -54,6 +54,7 @@ from feedpub.feeds.plan import (
     tail_of,
     to_item,
 )
+from feedpub.links import signup_offers
 from feedpub.locks import lock_for, sqlite_path
 from feedpub.store import Store
 from feedpub.types import ArticleStatus
@@ -116,6 +117,7 @@ def _quick_fingerprint(config: Config) -> str:
             config.output.model_dump(mode="json"),
             [b.model_dump(mode="json") for b in config.beats],
             [a.url for a in config.authors],  # where author links point (beat urls above)
+            signup_offers(config),  # index and beat/author pages link to sign-up
             str(config.output_dir),
         ],
         sort_keys=True,
@@ -516,6 +518,7 @@ class _Builder:
             language=site.language,
             opml_url=self.base + "feeds.opml",
             feeds=entries,
+            newsletters=newsletter_links(self.config),
             templates_dir=self.config.resolve(self.config.output.templates_dir)
             if self.config.output.templates_dir
             else None,

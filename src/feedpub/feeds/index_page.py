@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from feedpub.config import Config
 from feedpub.language import direction
+from feedpub.links import signup_url
 from feedpub.templating import html_environment
 
 TEMPLATE = "feeds_index.html.j2"
@@ -32,6 +34,16 @@ class IndexFeed:
     updated: datetime | None
 
 
+def newsletter_links(config: Config) -> list[tuple[str, str, str]]:
+    """(title, description, sign-up page URL) of every newsletter readers can sign up to."""
+    out = []
+    for n in config.newsletters:
+        url = signup_url(config, n.slug)
+        if url is not None:
+            out.append((n.title, n.description, url))
+    return out
+
+
 def render_index(
     *,
     site_title: str,
@@ -39,6 +51,7 @@ def render_index(
     language: str,
     opml_url: str,
     feeds: Sequence[IndexFeed],
+    newsletters: Sequence[tuple[str, str, str]] = (),
     templates_dir: Path | None = None,
 ) -> bytes:
     groups: dict[str, list[IndexFeed]] = {}
@@ -55,6 +68,7 @@ def render_index(
             opml_url=opml_url,
             feeds=feeds,
             groups=groups,
+            newsletters=newsletters,
         )
     )
     return html.encode("utf-8")

@@ -22,6 +22,7 @@ from feedpub.config import Config
 from feedpub.feeds.model import FeedDoc, FeedKind, Format
 from feedpub.feeds.plan import AuthorRow, FeedSpec
 from feedpub.language import direction
+from feedpub.links import signup_offers
 from feedpub.templating import html_environment
 
 TEMPLATE = "feed_page.html.j2"
@@ -36,10 +37,13 @@ class SignupLink:
 
 def signup_links(config: Config, kind: FeedKind, key: str) -> list[SignupLink]:
     """Newsletters a reader of this beat (or author) can sign up to, with the sign-up page's
-    address. Empty until the web endpoints serve sign-up pages (issue 13): the page shows
-    the link only when this returns one, so pointing it at the sign-up URL
-    (``{base_url}subscribe/{newsletter}``) is the only change needed then."""
-    return []
+    address: for a beat, the newsletters that carry it; for an author, every newsletter
+    with sign-up on. Empty when sign-up is off."""
+    return [
+        SignupLink(title, url)
+        for _slug, title, beats, url in signup_offers(config)
+        if kind is not FeedKind.BEAT or key in beats
+    ]
 
 
 def render_page(

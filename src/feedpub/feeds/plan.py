@@ -38,6 +38,7 @@ from feedpub.feeds.model import (
     Item,
     Person,
 )
+from feedpub.links import signup_offers
 from feedpub.text import absolute_url, clean_text, one_line, plain_line, slugify
 from feedpub.types import Article, ArticleStatus
 
@@ -235,6 +236,7 @@ def config_fingerprint(config: Config, authors: Sequence[AuthorRow]) -> str:
             "beats": [b.model_dump(mode="json") for b in config.beats],
             "authors": [[a.slug, a.name, a.email, a.uri, a.bio] for a in authors],
             "author_urls": author_page_urls(config),
+            "signup": signup_offers(config),  # the beat/author pages link to sign-up
         }
     )
 

@@ -45,6 +45,7 @@ from feedpub.scheduler.jobs import (
     reconcile,
     slot_to_send,
 )
+from feedpub.scheduler.lifecycle_job import run_lifecycle
 from feedpub.slots import slot_key
 from feedpub.store import Store
 
@@ -69,6 +70,8 @@ def run_job(kind: str, newsletter: str | None = None) -> None:
         return
     if kind == "collect":
         d.tick()
+    elif kind == "lifecycle":
+        d.lifecycle()
     elif kind == "newsletter" and newsletter is not None:
         d.newsletter_job(newsletter)
     elif kind == STARTUP_JOB:
@@ -150,6 +153,7 @@ class Daemon:
         self._catch_ups: list[CatchUp] = []
         self.plan: ReconcilePlan | None = None
         self._pruned_at: datetime | None = None
+        self._polled_at: datetime | None = None  # the bounce mailbox ([bounces] poll_every)
 
     # ---- lifecycle ------------------------------------------------------------------
     def start(self, *, paused: bool = False) -> None:
@@ -372,6 +376,19 @@ class Daemon:
                 gone = prune_runs(conn, now - self.config.schedule.keep_runs)
             if gone:
                 log.info("old runs pruned", extra={"rows": gone})
+
+    def lifecycle(self, now: datetime | None = None) -> None:
+        """Send the mail queue (confirmations, welcomes), expire sign-ups never
+        confirmed, and read the bounce mailbox every ``[bounces] poll_every``."""
+        if self.stopping.is_set():
+            return
+        with self._work:
+            now = now or self.clock()
+            every = self.config.bounces.poll_every
+            poll = every is not None and (self._polled_at is None or now - self._polled_at >= every)
+            if poll:
+                self._polled_at = now
+            run_lifecycle(self.config, self.store, now=now, clock=self.clock, poll=poll)
 
     def due_editions(self, now: datetime) -> list[tuple[str, datetime]]:
         """Unfinished scheduled editions (within the resume window) with ledger rows due

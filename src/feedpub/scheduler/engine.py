@@ -104,11 +104,11 @@ def put_job(
 ) -> datetime | None:
     """Add or replace the persistent job for ``spec``; returns its next run time."""
     trigger: BaseTrigger
-    if spec.kind == "collect":
+    if spec.kind in ("collect", "lifecycle"):
         assert spec.every is not None
         trigger = IntervalTrigger(seconds=spec.every.total_seconds(), timezone="UTC")
         first: datetime | None = now + spec.every  # the start-up job runs the first tick
-        args: tuple[str, ...] = ("collect",)
+        args: tuple[str, ...] = (spec.kind,)
     else:
         assert spec.schedule and spec.timezone and spec.newsletter
         trigger = SlotTrigger(spec.schedule, spec.timezone)
@@ -139,7 +139,7 @@ def skip_past_runs(scheduler: BackgroundScheduler, spec: JobSpec, now: datetime)
         return None
     nrt: datetime | None = job.next_run_time
     if nrt is not None and nrt <= now:
-        if spec.kind == "collect":
+        if spec.kind in ("collect", "lifecycle"):
             assert spec.every is not None
             nrt = now + spec.every
         else:

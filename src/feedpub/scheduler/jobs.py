@@ -19,6 +19,7 @@ from feedpub.config import Config, NewsletterConfig
 from feedpub.slots import latest_slot, next_slot, slots_between
 
 COLLECT_JOB_ID = "collect"
+LIFECYCLE_JOB_ID = "lifecycle"  # mail queue, expired sign-ups, bounce mailbox poll
 NEWSLETTER_JOB_PREFIX = "newsletter:"
 
 # Edition statuses (schema.editions.status): these are finished; the others may resume.
@@ -46,7 +47,7 @@ class JobSpec:
     """A job that should exist in the persistent job store."""
 
     id: str
-    kind: Literal["collect", "newsletter"]
+    kind: Literal["collect", "newsletter", "lifecycle"]
     newsletter: str | None = None
     schedule: str | None = None  # cron, newsletter jobs
     timezone: str | None = None
@@ -58,17 +59,21 @@ class JobSpec:
         """Everything that, when changed in config.toml, means the stored job is stale.
         Stored as the APScheduler job's name, so it is also readable in the table."""
         grace = "none" if self.grace is None else f"{int(self.grace.total_seconds())}s"
-        if self.kind == "collect":
+        if self.kind in ("collect", "lifecycle"):
             assert self.every is not None
-            return f"collect every={self.every.total_seconds():g}s"
+            return f"{self.kind} every={self.every.total_seconds():g}s"
         return (
             f"newsletter {self.newsletter} cron='{self.schedule}' tz={self.timezone} grace={grace}"
         )
 
 
 def desired_jobs(config: Config) -> list[JobSpec]:
-    """The jobs config.toml asks for: one collect+build job, one job per newsletter."""
-    jobs = [JobSpec(COLLECT_JOB_ID, "collect", every=config.schedule.collect_every)]
+    """The jobs config.toml asks for: one collect+build job, one lifecycle job (the mail
+    queue every ``[signup] queue_every``), one job per newsletter."""
+    jobs = [
+        JobSpec(COLLECT_JOB_ID, "collect", every=config.schedule.collect_every),
+        JobSpec(LIFECYCLE_JOB_ID, "lifecycle", every=config.signup.queue_every),
+    ]
     for n in config.newsletters:
         jobs.append(
             JobSpec(

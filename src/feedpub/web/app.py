@@ -20,6 +20,7 @@ address or subscription exists.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from feedpub.digest.tokens import (
 from feedpub.feeds.plan import feeds_url
 from feedpub.store import Store
 from feedpub.web import pages
+from feedpub.web.signup import Reply, SignupPages, client_ip
 from feedpub.web.static import StaticFile, StaticFiles, not_modified
 
 log = logging.getLogger("feedpub.web")
@@ -52,12 +54,16 @@ StartResponse = Callable[..., Any]
 
 _REASONS = {
     200: "OK",
+    202: "Accepted",
+    204: "No Content",
     301: "Moved Permanently",
     304: "Not Modified",
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
+    410: "Gone",
     413: "Content Too Large",
+    429: "Too Many Requests",
     500: "Internal Server Error",
 }
 _PAGE_HEADERS = [
@@ -97,6 +103,27 @@ def _text(status: int, text: str) -> Response:
     return Response(
         status, [("Content-Type", "text/plain; charset=utf-8"), *_PAGE_HEADERS], text.encode()
     )
+
+
+def _reply(r: Reply) -> Response:
+    if r.kind == "html":
+        resp = _html(r.status, r.body)
+    elif r.kind == "json":
+        resp = Response(
+            r.status,
+            [
+                ("Content-Type", "application/json"),
+                ("Cache-Control", "no-store"),
+                ("X-Content-Type-Options", "nosniff"),
+            ],
+            r.body,
+        )
+    elif r.kind == "text":
+        resp = _text(r.status, r.body.decode("utf-8"))
+    else:
+        resp = Response(r.status)
+    resp.headers.extend(r.headers)
+    return resp
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +183,7 @@ class WebApp:
         self.static_prefix = urlsplit(feeds_url(config)).path or "/"
         self.unsubscribe_path = urlsplit(unsubscribe_base(config)).path or "/"
         self.preferences_path = urlsplit(preferences_base(config)).path or "/"
+        self.signup = SignupPages(config, store, self.tokens, clock)  # docs/signup.md
 
     # ---- WSGI ------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -197,6 +225,8 @@ class WebApp:
 
     # ---- routing ---------------------------------------------------------------------
     def route(self, method: str, path: str, environ: dict[str, Any]) -> Response:
+        if self.signup.handles(path):
+            return self.signup_route(method, path, environ)
         if path == self.unsubscribe_path:
             return self.unsubscribe(method, environ)
         if path == self.preferences_path:
@@ -207,6 +237,34 @@ class WebApp:
                 return _text(405, "method not allowed").header("Allow", "GET, HEAD")
             return self.serve_static(method, path[len(prefix) :], environ)
         return _text(404, "not found")
+
+    # ---- sign-up (web/signup.py) -----------------------------------------------------
+    def signup_route(self, method: str, path: str, environ: dict[str, Any]) -> Response:
+        fields: dict[str, list[str]] = {}
+        body_json: Any = None
+        ctype = str(environ.get("CONTENT_TYPE", ""))
+        if method == "POST":
+            body = self._read_body(environ)
+            if body is None:
+                return _text(413, "request body too large")
+            if ctype.split(";", 1)[0].strip().lower() == "application/json":
+                try:
+                    body_json = json.loads(body or b"{}")
+                except ValueError:
+                    return _text(400, "the request body is not JSON")
+            else:
+                fields = parse_form(ctype, body).fields
+        accept = str(environ.get("HTTP_ACCEPT", ""))
+        reply = self.signup.handle(
+            method,
+            path,
+            query=str(environ.get("QUERY_STRING", "")),
+            fields=fields,
+            json_body=body_json,
+            wants_json=body_json is not None or accept.startswith("application/json"),
+            client_ip=client_ip(environ, self.config.signup.client_ip_header),
+        )
+        return _reply(reply)
 
     # ---- unsubscribe -----------------------------------------------------------------
     def _token(self, environ: dict[str, Any], purpose: str) -> tuple[str, int, str] | None:
@@ -328,14 +386,16 @@ class WebApp:
             else:
                 if set(chosen) == set(allowed):
                     chosen = ()  # all ticked: every beat, including ones added later
+                resubscribe = form.get("resubscribe") == "1"
                 with self.store.begin() as conn:
+                    if resubscribe and self.signup.suppressed(conn, sid):
+                        resubscribe = False  # a complaint or erasure: not from this page
+                        error = (
+                            "This address is on our do-not-mail list, so it stays "
+                            "unsubscribed; please write to the newsroom."
+                        )
                     saved = subs.set_beats_by_id(
-                        conn,
-                        sid,
-                        newsletter,
-                        chosen,
-                        self.clock(),
-                        resubscribe=form.get("resubscribe") == "1",
+                        conn, sid, newsletter, chosen, self.clock(), resubscribe=resubscribe
                     )
                 log.info(
                     "preferences saved",
@@ -353,7 +413,7 @@ class WebApp:
                 ),
             )
         subscribed = row.subscription_status == "active" and row.status == "active"
-        if saved and not subscribed and row.status == "bounced":
+        if saved and not subscribed and row.status == "bounced" and not error:
             error = (
                 "Emails to this address could not be delivered, so it stays unsubscribed; "
                 "please ask the newsroom to subscribe you again."

@@ -19,7 +19,7 @@ class BeatChoice:
     checked: bool
 
 
-def _render(config: Config, name: str, **context: Any) -> bytes:
+def _render(config: Config, template: str, **context: Any) -> bytes:
     tdir = config.resolve(config.output.templates_dir) if config.output.templates_dir else None
     site = {
         "title": config.site.title,
@@ -28,7 +28,7 @@ def _render(config: Config, name: str, **context: Any) -> bytes:
     }
     return (
         html_environment(tdir, trim_blocks=True)
-        .get_template(name)
+        .get_template(template)
         .render(site=site, **context)
         .encode("utf-8")
     )
@@ -93,3 +93,51 @@ def unknown_topics(config: Config, nl: NewsletterConfig, slugs: Sequence[str]) -
         else f"A topic you chose is no longer offered by {nl.title}"
     )
     return f"{which}; nothing was saved. Choose from {', '.join(offered)} below."
+
+
+def signup_page(
+    config: Config,
+    *,
+    newsletter: dict[str, str] | None,
+    newsletters: Sequence[dict[str, Any]] = (),
+    action: str = "",
+    beats: Sequence[BeatChoice] = (),
+    error: str = "",
+    email: str = "",
+    name: str = "",
+    consent_text: str = "",
+) -> bytes:
+    return _render(
+        config,
+        "web_signup.html.j2",
+        newsletter=newsletter,
+        newsletters=newsletters,
+        action=action,
+        beats=beats,
+        error=error,
+        email=email,
+        name=name,
+        consent_text=consent_text,
+    )
+
+
+def signup_sent_page(config: Config, *, newsletter_title: str, days: int) -> bytes:
+    return _render(config, "web_signup_sent.html.j2", newsletter_title=newsletter_title, days=days)
+
+
+def confirm_page(
+    config: Config,
+    *,
+    newsletter_title: str,
+    action: str,
+    done: bool,
+    preferences_url: str | None,
+) -> bytes:
+    return _render(
+        config,
+        "web_confirm.html.j2",
+        newsletter_title=newsletter_title,
+        action=action,
+        done=done,
+        preferences_url=preferences_url,
+    )
