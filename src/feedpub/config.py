@@ -314,6 +314,8 @@ class SmtpConfig(SmtpServerConfig):
     max_age: timedelta = timedelta(days=2)  # stop retrying a temporary failure after this
     retry_base: timedelta = timedelta(minutes=1)  # backoff: base * 2**(attempt-1)
     hard_bounce_limit: Annotated[int, Field(ge=1)] = 1  # subscriber marked bounced after N
+    # Connection-level failures (timeouts, drops) in a row after which a relay counts as down.
+    stall_limit: Annotated[int, Field(ge=1, le=1000)] = 3
 
 
 _DKIM_REQUIRED = ("From", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post")
@@ -353,6 +355,17 @@ class DeliveryConfig(_Model):
     unsubscribe_url: str | None = None  # default: {base_url}unsubscribe
     preferences_url: str | None = None  # default: {base_url}preferences
     unsubscribe_mailto: str | None = None  # default: unsubscribe@{from domain}
+    # How long a sender's claim on a ledger row holds without renewal (its heartbeat renews
+    # it every quarter of this while the message is in flight): the wait before another
+    # sender takes over the rows of one that died on another host or stalled.
+    lease: timedelta = timedelta(minutes=2)
+
+    @field_validator("lease")
+    @classmethod
+    def _lease_at_least_a_second(cls, v: timedelta) -> timedelta:
+        if v < timedelta(seconds=1):
+            raise ValueError("must be at least 1 second")
+        return v
 
 
 class SecretsConfig(_Model):

@@ -66,6 +66,11 @@ class TemporaryDeliveryError(DeliveryError):
     """Try again later (SMTP 4xx, dropped connection, timeout)."""
 
 
+class ConnectionFailedError(TemporaryDeliveryError):
+    """The connection was lost (dropped, timed out, 421) on every try of one message: the
+    relay may be stalled. The ledger holds such a row until the relay's state is known."""
+
+
 class PermanentDeliveryError(DeliveryError):
     """Do not retry this recipient (SMTP 5xx)."""
 

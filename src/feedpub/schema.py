@@ -226,7 +226,13 @@ deliveries = sa.Table(
     # "host/pid/start" of the process whose claim put the row in "sending" (None otherwise):
     # a restart on the same host takes over a dead claimer's rows at once.
     sa.Column("claimed_by", sa.String(300), nullable=True),
+    # Fenced claims (delivery/claims.py): every claim bumps claim_token; the claimer renews
+    # lease_until while the message is in flight; a result is written only by the holder of
+    # the current token, so a takeover (lease run out: owner dead or stalled) fences it out.
+    sa.Column("claim_token", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
     sa.Index("ix_deliveries_status", "edition_id", "status", "next_attempt"),
+    sa.Index("ix_deliveries_claimed_by", "claimed_by"),
 )
 
 # Runs of collect/build/digest for `feedpub status`.
@@ -399,6 +405,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
     (2, ensure_schema),
     (3, _v3_detect_languages),
+    (4, ensure_schema),  # fenced claims: deliveries.claim_token, lease_until (and any later)
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

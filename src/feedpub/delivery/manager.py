@@ -7,17 +7,25 @@ attempts, next_attempt, last_error; retried later with exponential backoff) | bo
 Exactly-once as far as a crash allows. The ledger is written before and after every SMTP
 transaction, each write its own commit:
 
-1. *claim*: ``UPDATE ... SET status='sending', claimed_by=<this process> WHERE ... AND
-   status=<what we read>`` (rowcount checked) BEFORE the message is handed to the
-   messenger, so two processes draining one edition never both send a row;
-2. *record*: ``sent`` / ``failed`` / ``bounced`` right after the server's reply.
+1. *claim* (``delivery.claims``): a compare-and-swap ``UPDATE`` puts the row in
+   ``sending`` under this sender, with a lease and a new fencing token, BEFORE the message
+   is handed to the messenger, so two processes draining one edition never both send a row;
+   a heartbeat renews the lease while the message is in flight, however slow the relay;
+2. *record*: ``sent`` / ``failed`` / ``bounced`` right after the server's reply, written
+   only if this sender still holds the claim's token.
 
 A crash leaves at most the messages in flight in ``sending``: one for a plain messenger,
 ``pool_size`` for the pooled SMTP messenger (``send_many``). A restart resends exactly those
 (they may have reached the relay: that is the only possible duplicate) and everything not
-yet claimed; it never skips a row. A ``sending`` row is taken over when its claimer is
-known dead (same host, process gone) or when its claim is older than ``stale_after`` (a
-claimer on another host that stopped).
+yet claimed; it never skips a row. A ``sending`` row is taken over only when its claimer is
+known dead (same host, process gone) or its lease ran out (nobody renewed it for ``lease``:
+a claimer that died on another host, or stalled).
+
+A relay that stalls (timeouts, dropped connections, again and again) is treated as down:
+a message whose connection was lost twice (``ConnectionFailedError``) is held, still
+claimed, until the relay shows it is alive (any reply to another message: the message is
+then recorded as a temporary failure) or is declared down (``ServerUnavailableError``: the
+held rows go back untouched, no attempt counted, and the edition pauses).
 
 Edition status: frozen -> sending -> sent (every row sent or bounced) | paused (no server
 usable: ``ServerUnavailableError``; the rows go back untouched and the next run resumes).
@@ -26,8 +34,7 @@ Never "sent" while rows remain to send.
 
 from __future__ import annotations
 
-import os
-import socket
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,14 +45,18 @@ from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.clock import Clock
+from feedpub.delivery import claims
 from feedpub.delivery.base import Messenger, OutgoingMessage
 from feedpub.errors import (
+    ConnectionFailedError,
     DeliveryError,
     PermanentDeliveryError,
     ServerUnavailableError,
     TemporaryDeliveryError,
 )
 from feedpub.store import Store
+
+log = logging.getLogger(__name__)
 
 DONE = ("sent", "bounced")
 PENDING = ("queued", "sending", "failed")
@@ -62,6 +73,7 @@ class LedgerRow:
     attempts: int
     updated: datetime
     claimed_by: str | None = None
+    claim_token: int = 0
 
 
 @dataclass
@@ -71,6 +83,8 @@ class DeliveryReport:
     failed: int = 0  # temporary failures this run (retried later)
     bounced: int = 0  # permanent failures and give-ups this run
     skipped: int = 0  # claimed by another process meanwhile
+    elsewhere: int = 0  # rows in flight under another live sender's claim at the end
+    lost: int = 0  # results not recorded: this sender's claim was taken over (it stalled)
     paused: bool = False
     edition_status: str = ""
     due: int = 0  # rows due when this run started
@@ -87,50 +101,6 @@ class BatchMessenger(Protocol):
     """A messenger that sends several messages at once (the pooled SMTP messenger)."""
 
     def send_many(self, messages: Iterable[OutgoingMessage], on_result: ResultCallback) -> None: ...
-
-
-# ---- who claimed a row, and is it still alive? ----------------------------------------------
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux /proc), or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    if fields[0] == b"Z":  # a zombie is dead
-        return None
-    return fields[19].decode()
-
-
-def owner_token(pid: int | None = None) -> str:
-    """``host/pid/start``: identifies this process (start time guards against pid reuse)."""
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}/{pid}/{_start_time(pid) or '-'}"
-
-
-def owner_is_dead(token: str) -> bool:
-    """True only when the claimer surely stopped: same host and the process is gone (or its
-    pid now belongs to another process). Other hosts: unknown (False)."""
-    try:
-        host, pid_s, start = token.rsplit("/", 2)
-        pid = int(pid_s)
-    except ValueError:
-        return False
-    if host != socket.gethostname():
-        return False
-    if pid == os.getpid():
-        return False
-    now_start = _start_time(pid)
-    if start != "-" and os.path.isdir("/proc/self"):
-        return now_start != start
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 # ---- the pure decision for one result --------------------------------------------------------
@@ -198,7 +168,7 @@ class DeliveryManager:
         max_attempts: int = 5,
         max_age: timedelta | None = None,
         retry_base: timedelta = timedelta(minutes=1),
-        stale_after: timedelta = timedelta(minutes=2),
+        lease: timedelta = claims.LEASE,
         hard_bounce_limit: int = 1,
     ) -> None:
         self.store = store
@@ -207,45 +177,23 @@ class DeliveryManager:
         self.max_attempts = max_attempts
         self.max_age = max_age
         self.retry_base = retry_base
-        self.stale_after = stale_after
+        self.lease = lease
         self.hard_bounce_limit = hard_bounce_limit
-        self.owner = owner_token()
+        self.owner = claims.owner_token()
+        self._dead: set[str] = set()
 
     # ---- ledger queries --------------------------------------------------------------
-    def _dead_claimers(self, conn: Connection, edition_id: int) -> list[str]:
-        d = s.deliveries
-        owners = conn.execute(
-            sa.select(d.c.claimed_by)
-            .where(
-                d.c.edition_id == edition_id,
-                d.c.status == "sending",
-                d.c.claimed_by.is_not(None),
-            )
-            .distinct()
-        ).scalars()
-        return [o for o in owners if o != self.owner and owner_is_dead(o)]
-
     def due_rows(self, edition_id: int) -> list[LedgerRow]:
         """Rows to (re)send now: queued; failed whose next attempt is due; sending whose
-        claimer is dead or whose claim is stale (a crashed sender)."""
+        claimer is dead or whose lease ran out (a crashed or stalled sender)."""
         d = s.deliveries
         now = self.clock()
         with self.store.read() as conn:
-            dead = self._dead_claimers(conn, edition_id)
-            orphaned = sa.or_(d.c.updated <= now - self.stale_after, d.c.claimed_by.in_(dead))
+            dead = claims.dead_claimers(conn, edition_id, self.owner)
+            self._dead = set(dead)
             q = (
                 sa.select(d)
-                .where(
-                    d.c.edition_id == edition_id,
-                    sa.or_(
-                        d.c.status == "queued",
-                        sa.and_(
-                            d.c.status == "failed",
-                            sa.or_(d.c.next_attempt.is_(None), d.c.next_attempt <= now),
-                        ),
-                        sa.and_(d.c.status == "sending", orphaned),
-                    ),
-                )
+                .where(d.c.edition_id == edition_id, claims.due(now, self.lease, dead))
                 .order_by(d.c.subscriber_id)
             )
             return [
@@ -259,49 +207,47 @@ class DeliveryManager:
                     r.attempts,
                     r.updated,
                     r.claimed_by,
+                    r.claim_token,
                 )
                 for r in conn.execute(q)
             ]
 
-    def _claim(self, row: LedgerRow) -> bool:
-        d = s.deliveries
-        cond = [
-            d.c.edition_id == row.edition_id,
-            d.c.subscriber_id == row.subscriber_id,
-            d.c.status == row.status,
-        ]
-        if row.status == "sending":  # nobody reclaimed it meanwhile
-            cond.append(d.c.updated == row.updated)
-            cond.append(
-                d.c.claimed_by.is_(None)
-                if row.claimed_by is None
-                else d.c.claimed_by == row.claimed_by
-            )
+    def _claim(self, row: LedgerRow) -> int | None:
         with self.store.begin() as conn:
-            res = conn.execute(
-                sa.update(d)
-                .where(*cond)
-                .values(status="sending", updated=self.clock(), claimed_by=self.owner)
+            return claims.claim(
+                conn,
+                edition_id=row.edition_id,
+                subscriber_id=row.subscriber_id,
+                seen_status=row.status,
+                seen_token=row.claim_token,
+                seen_owner=row.claimed_by,
+                owner=self.owner,
+                now=self.clock(),
+                lease=self.lease,
+                owner_dead=row.claimed_by in self._dead,
             )
-            return res.rowcount == 1
 
-    def _record(self, row: LedgerRow, outcome: Outcome) -> None:
-        d, sub = s.deliveries, s.subscribers
+    def _record(self, row: LedgerRow, token: int, outcome: Outcome) -> bool:
+        """Write the outcome if this sender still holds the claim; False when it was taken
+        over meanwhile (nothing written)."""
+        sub = s.subscribers
         now = self.clock()
         with self.store.begin() as conn:
-            conn.execute(
-                sa.update(d)
-                .where(d.c.edition_id == row.edition_id, d.c.subscriber_id == row.subscriber_id)
-                .values(
-                    status=outcome.status,
-                    attempts=outcome.attempts,
-                    next_attempt=outcome.next_attempt,
-                    last_error=outcome.last_error,
-                    claimed_by=None,
-                    updated=now,
-                )
+            ok = claims.record(
+                conn,
+                edition_id=row.edition_id,
+                subscriber_id=row.subscriber_id,
+                owner=self.owner,
+                token=token,
+                values={
+                    "status": outcome.status,
+                    "attempts": outcome.attempts,
+                    "next_attempt": outcome.next_attempt,
+                    "last_error": outcome.last_error,
+                    "updated": now,
+                },
             )
-            if outcome.hard_bounce:
+            if ok and outcome.hard_bounce:
                 conn.execute(
                     sa.update(sub)
                     .where(sub.c.id == row.subscriber_id)
@@ -315,14 +261,21 @@ class DeliveryManager:
                     )
                     .values(status="bounced")
                 )
+        return ok
 
     def _set_edition(self, edition_id: int, status: str, *, finished: bool = False) -> None:
+        """Set the edition's status unless it is already finished (another sender may have
+        finished it meanwhile: a late "sending" or "paused" must not undo that)."""
         e = s.editions
         values: dict[str, object] = {"status": status}
         if finished:
             values["finished"] = self.clock()
         with self.store.begin() as conn:
-            conn.execute(sa.update(e).where(e.c.id == edition_id).values(**values))
+            conn.execute(
+                sa.update(e)
+                .where(e.c.id == edition_id, e.c.status.not_in(("sent", "skipped")))
+                .values(**values)
+            )
 
     def _edition_created(self, edition_id: int) -> datetime:
         e = s.editions
@@ -356,7 +309,7 @@ class DeliveryManager:
 
         ``progress(report)`` runs after each result is recorded; ``should_stop()`` is asked
         before each new message is claimed (a daemon shutting down): what was handed to the
-        server is recorded, the rest stays queued."""
+        server is recorded, the rest stays queued. The claims' heartbeat runs meanwhile."""
         report = DeliveryReport(edition_id)
         self._set_edition(edition_id, "sending")
         created = self._edition_created(edition_id)
@@ -364,18 +317,22 @@ class DeliveryManager:
         report.remaining = sum(counts.get(st, 0) for st in PENDING)
         first = True
         stopped = False
-        while not report.paused and not stopped:
-            rows = self.due_rows(edition_id)
-            if first:
-                report.due = len(rows)
-                first = False
-            if not rows:
-                break
-            claimed, stopped = self._pass(rows, compose, report, created, progress, should_stop)
-            if claimed == 0:
-                break  # everything due was taken by another process
+        with claims.Heartbeat(self.store, self.owner, self.lease, self.clock):
+            while not report.paused and not stopped:
+                rows = self.due_rows(edition_id)
+                if first:
+                    report.due = len(rows)
+                    first = False
+                if not rows:
+                    break
+                claimed, stopped = self._pass(
+                    rows, compose, report, created, progress, should_stop
+                )
+                if claimed == 0:
+                    break  # everything due was taken by another process
         counts = self.counts(edition_id)
         report.remaining = sum(counts.get(st, 0) for st in PENDING)
+        report.elsewhere = counts.get("sending", 0)  # ours are all recorded by now
         if report.paused:
             report.edition_status = "paused"
         elif report.remaining == 0:
@@ -399,7 +356,16 @@ class DeliveryManager:
         """One pass over the due rows. Returns (rows claimed, stopped on request)."""
         claimed = 0
         stopped = False
-        in_flight: dict[tuple[int, int], LedgerRow] = {}
+        in_flight: dict[tuple[int, int], tuple[LedgerRow, int]] = {}
+        # Rows whose connection was lost twice, still claimed, until the relay shows it is
+        # alive (then: a temporary failure) or is declared down (then: put back untouched).
+        held: list[tuple[LedgerRow, int, DeliveryError]] = []
+
+        def settle(down: bool) -> None:
+            for row, token, err in held:
+                why = ServerUnavailableError(f"{err}; the relay is treated as down") if down else err
+                self._apply(row, token, why, report, created)
+            held.clear()
 
         def claimed_messages() -> Iterator[OutgoingMessage]:
             nonlocal claimed, stopped
@@ -407,23 +373,32 @@ class DeliveryManager:
                 if should_stop is not None and should_stop():
                     stopped = True
                     return
-                if not self._claim(row):
+                token = self._claim(row)
+                if token is None:
                     report.skipped += 1
                     continue
                 claimed += 1
                 try:
                     message = compose(row)
                 except Exception as e:  # a composition bug must not lose the row
-                    self._apply(row, TemporaryDeliveryError(f"compose: {e!r}"), report, created)
+                    err = TemporaryDeliveryError(f"compose: {e!r}")
+                    self._apply(row, token, err, report, created)
                     if progress is not None:
                         progress(report)
                     continue
-                in_flight[(row.edition_id, row.subscriber_id)] = row
+                in_flight[(row.edition_id, row.subscriber_id)] = (row, token)
                 yield message
 
         def on_result(message: OutgoingMessage, error: DeliveryError | None) -> None:
-            row = in_flight.pop((message.edition_id, message.subscriber_id))
-            self._apply(row, error, report, created)
+            row, token = in_flight.pop((message.edition_id, message.subscriber_id))
+            if isinstance(error, ConnectionFailedError):
+                if not report.paused:
+                    held.append((row, token, error))  # wait for a verdict on the relay
+                    return
+                error = ServerUnavailableError(f"{error}; the relay is treated as down")
+            else:  # the relay answered (or is down): the held rows' verdict
+                settle(down=isinstance(error, ServerUnavailableError))
+            self._apply(row, token, error, report, created)
             if progress is not None:
                 progress(report)
 
@@ -431,6 +406,8 @@ class DeliveryManager:
             self._send_all(claimed_messages(), on_result)
         except ServerUnavailableError:
             report.paused = True  # each in-flight row was already put back
+        finally:
+            settle(down=report.paused)
         return claimed, stopped
 
     def _send_all(self, messages: Iterable[OutgoingMessage], on_result: ResultCallback) -> None:
@@ -451,6 +428,7 @@ class DeliveryManager:
     def _apply(
         self,
         row: LedgerRow,
+        token: int,
         error: DeliveryError | None,
         report: DeliveryReport,
         created: datetime,
@@ -464,7 +442,19 @@ class DeliveryManager:
             max_age=self.max_age,
             retry_base=self.retry_base,
         )
-        self._record(row, outcome)
+        if not self._record(row, token, outcome):
+            # Our claim was taken over: we stalled past the lease and another sender owns
+            # the row now. Its word stands; ours (possibly a duplicate) is only logged.
+            report.lost += 1
+            log.warning(
+                "claim taken over while this sender stalled; result not recorded",
+                extra={
+                    "edition": row.edition_id,
+                    "subscriber": row.subscriber_id,
+                    "result": outcome.status,
+                },
+            )
+            return
         if outcome.paused:
             report.paused = True
             why = f"{outcome.last_error}; edition paused, the next run resumes it"

@@ -14,9 +14,14 @@ Reply classification (RFC 5321 §4.2.1):
   is unusable (its fault, not the recipient's), so it is set aside and the next server in
   ``[delivery.smtp] fallbacks`` is used; no server left: ``ServerUnavailableError``;
 - 421 (RFC 5321 §3.8, closing), a dropped connection or a timeout: the transaction is
-  retried once on a fresh connection, then ``TemporaryDeliveryError``. A drop after the
-  whole DATA was sent is ambiguous (the relay may have queued it): the retry may then
-  duplicate that one message; that is the in-flight window the ledger accounts for.
+  retried once on a fresh connection, then ``ConnectionFailedError`` (a temporary failure
+  the ledger holds until the relay's state is known). A drop after the whole DATA was sent
+  is ambiguous (the relay may have queued it): the retry may then duplicate that one
+  message; that is the in-flight window the ledger accounts for.
+- ``stall_limit`` such connection-level failures in a row on one server, with no reply to
+  any transaction in between, mean the relay is stalled: it is set aside like a refusing
+  one (failover, or ``ServerUnavailableError``: the edition pauses and nobody is charged
+  an attempt). A hung relay costs about one timeout per pass, not two per recipient.
 
 Secrets: the AUTH password comes from the environment variable the config names and is
 never logged or put in an error message.
@@ -38,6 +43,7 @@ from typing import TYPE_CHECKING
 from feedpub.delivery.base import OutgoingMessage
 from feedpub.delivery.ratelimit import RateLimiter
 from feedpub.errors import (
+    ConnectionFailedError,
     DeliveryError,
     PermanentDeliveryError,
     ServerUnavailableError,
@@ -73,6 +79,7 @@ class _Server:
     open: int = 0
     down_until: float = float("-inf")
     last_error: str = ""
+    streak: int = 0  # connection-level failures in a row (no transaction answered since)
     tls: ssl.SSLContext | None = None  # built once (loading the CA store costs milliseconds)
 
     @property
@@ -299,19 +306,24 @@ class SmtpMessenger:
         data = self._signer.sign(message.data) if self._signer else message.data
         lost = ""
         losses = 0
-        while losses < 2:
-            # A refusing server is set aside and the next one tried (a finite walk: when
-            # none is left, _acquire raises ServerUnavailableError). A lost connection is
-            # retried once, on a fresh connection.
+        while True:
+            # A refusing or stalled server is set aside and the next one tried (a finite
+            # walk: when none is left, _acquire raises ServerUnavailableError). A lost
+            # connection is retried once, on a fresh connection.
             conn = self._acquire(fresh=losses > 0)
             reusable = False
             try:
                 self._transact(conn, message.envelope_from, message.recipient, data)
                 reusable = True
+                self._answered(conn.server)
                 return
             except _ConnectionLost as e:
                 losses += 1
                 lost = f"{conn.server.name}: {e}"
+                if self._lost(conn.server, str(e)):
+                    continue  # set aside as stalled: the next server, or none
+                if losses >= 2:
+                    raise ConnectionFailedError(f"{lost} (twice; will retry later)") from None
                 log.info(
                     "connection lost; retrying on a fresh connection",
                     extra={"server": conn.server.name, "error": str(e)},
@@ -319,11 +331,31 @@ class SmtpMessenger:
             except _ServerRefused as e:
                 self._set_aside(conn.server, str(e), self._down_cooldown)
             except DeliveryError:
+                self._answered(conn.server)
                 reusable = conn.reset()
                 raise
             finally:
                 self._release(conn, reusable)
-        raise TemporaryDeliveryError(f"{lost} (twice; will retry later)")
+
+    def _answered(self, server: _Server) -> None:
+        """The server replied to a transaction: it is not stalled."""
+        with self._cond:
+            server.streak = 0
+
+    def _lost(self, server: _Server, error: str) -> bool:
+        """Count a connection-level failure; True when it makes ``stall_limit`` in a row
+        and the server was set aside as stalled."""
+        limit = self.settings.stall_limit
+        with self._cond:
+            server.streak += 1
+            stalled = server.streak >= limit and server.down_until <= self._clock()
+        if stalled:
+            self._set_aside(
+                server,
+                f"stalled: {limit} connection failures in a row (timeouts or drops); last: {error}",
+                self._down_cooldown,
+            )
+        return server.streak >= limit
 
     def _transact(self, conn: _Connection, sender: str, recipient: str, data: bytes) -> None:
         smtp = conn.smtp

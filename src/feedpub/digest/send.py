@@ -199,6 +199,7 @@ def _send_edition(
         max_attempts=smtp.max_attempts,
         max_age=smtp.max_age,
         retry_base=smtp.retry_base,
+        lease=config.delivery.lease,
         hard_bounce_limit=smtp.hard_bounce_limit,
     )
     # Render every selection still owed before a row is claimed: a broken (user) template

@@ -27,6 +27,7 @@ from feedpub import schema as s
 from feedpub.clock import Clock, system_clock
 from feedpub.collect import CollectReport, collect
 from feedpub.config import Config, NewsletterConfig
+from feedpub.delivery import claims
 from feedpub.delivery.smtp import server_passwords
 from feedpub.digest import SendReport, send_newsletter
 from feedpub.errors import FeedpubError
@@ -54,7 +55,6 @@ log = logging.getLogger("feedpub.scheduler")
 SINCE_KEY = "scheduler.since."  # meta: when the daemon first scheduled a newsletter
 STARTUP_JOB = "startup"
 
-STALE_CLAIM = timedelta(minutes=2)  # DeliveryManager's default stale_after
 PRUNE_EVERY = timedelta(hours=1)
 # One row each per tick, so these are pruned; other kinds (catch-up, digest) are rare.
 PRUNED_KINDS = ("collect", "build")
@@ -396,14 +396,7 @@ class Daemon:
         nothing left to send but not yet marked sent. Mirrors
         ``DeliveryManager.due_rows``; the manager re-checks each row when claiming it."""
         e, d = s.editions, s.deliveries
-        due = sa.or_(
-            d.c.status == "queued",
-            sa.and_(
-                d.c.status == "failed",
-                sa.or_(d.c.next_attempt.is_(None), d.c.next_attempt <= now),
-            ),
-            sa.and_(d.c.status == "sending", d.c.updated <= now - STALE_CLAIM),
-        )
+        due = claims.due(now, self.config.delivery.lease)
         # A sender that died after its last message but before marking the edition sent
         # leaves no row due: such an edition is due too, so `send_newsletter` finishes it.
         owed = d.c.status.in_(("queued", "sending", "failed"))
