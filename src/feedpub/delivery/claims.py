@@ -110,7 +110,9 @@ def due(now: datetime, lease: timedelta, dead: Iterable[str] = ()) -> ColumnElem
         gone = sa.or_(gone, d.c.claimed_by.in_(dead))
     return sa.or_(
         d.c.status == "queued",
-        sa.and_(d.c.status == "failed", sa.or_(d.c.next_attempt.is_(None), d.c.next_attempt <= now)),
+        sa.and_(
+            d.c.status == "failed", sa.or_(d.c.next_attempt.is_(None), d.c.next_attempt <= now)
+        ),
         sa.and_(d.c.status == "sending", gone),
     )
 

@@ -41,7 +41,6 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.clock import Clock
@@ -325,9 +324,7 @@ class DeliveryManager:
                     first = False
                 if not rows:
                     break
-                claimed, stopped = self._pass(
-                    rows, compose, report, created, progress, should_stop
-                )
+                claimed, stopped = self._pass(rows, compose, report, created, progress, should_stop)
                 if claimed == 0:
                     break  # everything due was taken by another process
         counts = self.counts(edition_id)
@@ -363,7 +360,9 @@ class DeliveryManager:
 
         def settle(down: bool) -> None:
             for row, token, err in held:
-                why = ServerUnavailableError(f"{err}; the relay is treated as down") if down else err
+                why = (
+                    ServerUnavailableError(f"{err}; the relay is treated as down") if down else err
+                )
                 self._apply(row, token, why, report, created)
             held.clear()
 
