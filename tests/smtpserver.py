@@ -16,6 +16,8 @@ Faults (all keyed by recipient address; counters are "how many more times"):
 - ``slow``: answer DATA only after ``slow_seconds`` (longer than the client's timeout),
   with a 451 and without keeping the message;
 - ``reject_sender``: 550 at MAIL FROM for every message (a relay refusing our sender).
+- ``hold_seconds``: every DATA is held this long, then kept and answered 250 (a slow
+  relay); the first ``hold_first`` of them also until ``release`` is set.
 
 Also runs STARTTLS (``tls=(cert, key)``), implicit TLS (``implicit_tls=True``) and AUTH
 (``users={"name": "password"}``). Runs in its own thread with its own event loop; the
@@ -69,6 +71,9 @@ class Faults:
     slow: dict[str, int] = field(default_factory=dict)
     slow_seconds: float = 1.0
     reject_sender: bool = False
+    hold_seconds: float = 0.0
+    hold_first: int = 0
+    release: threading.Event = field(default_factory=threading.Event)
 
 
 def _take(counter: dict[str, int], key: str) -> bool:
@@ -134,6 +139,18 @@ class FaultyHandler:
         if slow:
             await asyncio.sleep(f.slow_seconds)
             return "451 4.4.2 too slow"
+        if f.hold_seconds or f.hold_first:
+            with self.srv.lock:
+                self.srv.holding += 1
+                first = self.srv.held_total < f.hold_first
+                self.srv.held_total += 1
+            try:
+                await asyncio.sleep(f.hold_seconds)
+                while first and not f.release.is_set():
+                    await asyncio.sleep(0.02)
+            finally:
+                with self.srv.lock:
+                    self.srv.holding -= 1
         self.srv.keep(envelope, data)
         return "250 OK queued"
 
@@ -190,6 +207,8 @@ class SmtpTestServer:
         self.live: set[Any] = set()  # transports of open connections
         self.open_now = 0
         self.max_open = 0
+        self.holding = 0  # DATA being held right now (faults.hold_*)
+        self.held_total = 0
         self.users = users
         self.host = "127.0.0.1"
         self.on_data: Callable[[int], None] | None = None  # called with the count kept

@@ -78,6 +78,17 @@ def _print_report(app: App, r: SendReport) -> None:
         f"failed {r.failed}, bounced {r.bounced}; still to send {r.remaining}",
         soft_wrap=True,
     )
+    if r.elsewhere:
+        app.console.print(
+            f"{r.elsewhere} message(s) in flight under another sender's claim (it renews "
+            "its lease while it sends); that sender records them"
+        )
+    if r.lost:
+        app.err.print(
+            f"[yellow]delivery[/yellow] {r.lost} result(s) not recorded: this sender stalled "
+            "past its lease and another sender took those messages over",
+            markup=True,
+        )
     for e in r.errors:
         app.err.print(f"[yellow]delivery[/yellow] {escape(e)}", markup=True, soft_wrap=True)
     if r.archive is not None:

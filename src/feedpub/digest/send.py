@@ -45,6 +45,8 @@ class SendReport:
     failed: int = 0
     bounced: int = 0
     remaining: int = 0
+    elsewhere: int = 0  # of remaining: in flight under another live sender's claim
+    lost: int = 0  # results not recorded: this run's claims were taken over (it stalled)
     archive: Path | None = None
     errors: list[str] = field(default_factory=list)
 
@@ -224,6 +226,7 @@ def _send_edition(
     dr = manager.deliver(edition_id, compose, progress=progress, should_stop=should_stop)
     report.sent, report.failed, report.bounced = dr.sent, dr.failed, dr.bounced
     report.remaining, report.status, report.errors = dr.remaining, dr.edition_status, dr.errors
+    report.elsewhere, report.lost = dr.elsewhere, dr.lost
     if dr.edition_status == "sent":
         report.archive = write_archive(config, store, nl, builder=builder)
     return report
