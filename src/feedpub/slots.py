@@ -76,3 +76,12 @@ def latest_slot(schedule: str, tz: str, now: datetime) -> datetime | None:
 def slot_key(slot: datetime) -> str:
     """Stable text key for an edition's slot: UTC, minute precision."""
     return slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def parse_slot_key(key: str) -> datetime | None:
+    """The slot of an edition key written by :func:`slot_key`; None for other (manual)
+    keys."""
+    try:
+        return datetime.strptime(key, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None

@@ -63,6 +63,11 @@ def preview_cmd(app: App, newsletter: str, out: Path | None, subscriber: str | N
 
 
 def _print_report(app: App, r: SendReport) -> None:
+    for earlier in r.earlier:  # unfinished editions taken up first
+        _print_report(app, earlier)
+    if r.status == "paused" and r.edition_id is None:  # an earlier one paused: not reached
+        app.console.print(f"{r.newsletter} slot {r.slot}: not sent (no SMTP server usable)")
+        return
     if r.status.startswith("dry-run"):
         app.console.print(
             f"{r.newsletter} slot {r.slot}: {r.status}; {r.articles} article(s), "

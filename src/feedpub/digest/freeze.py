@@ -53,34 +53,6 @@ def choose_slot(nl: NewsletterConfig, now: datetime, slot: datetime | None, extr
     return slot_key(slot)
 
 
-def unfinished_manual(store: Store, newsletter: str, now: datetime) -> str | None:
-    """The slot of the oldest unfinished manual edition that owes messages now (queued,
-    in flight at a crash, or a retry come due), else None. A manual key is the time of
-    the send, so a rerun could never find it by key: without this, a crashed or paused
-    ``--extra`` edition would never be finished (the scheduler resumes only slots)."""
-    e, d = s.editions, s.deliveries
-    due = sa.or_(
-        d.c.status.in_(("queued", "sending")),
-        sa.and_(
-            d.c.status == "failed",
-            sa.or_(d.c.next_attempt.is_(None), d.c.next_attempt <= now),
-        ),
-    )
-    with store.read() as conn:
-        found = conn.execute(
-            sa.select(e.c.slot)
-            .where(
-                e.c.newsletter == newsletter,
-                e.c.slot.startswith("manual-"),
-                e.c.status.not_in(("sent", "skipped")),
-                sa.exists().where(d.c.edition_id == e.c.id, due),
-            )
-            .order_by(e.c.created, e.c.id)
-            .limit(1)
-        ).scalar_one_or_none()
-    return None if found is None else str(found)
-
-
 # ---- reading state -----------------------------------------------------------------------
 def _previous(conn: Connection, newsletter: str) -> Any:
     e = s.editions

@@ -20,11 +20,12 @@ from feedpub.delivery.manager import DeliveryManager, DeliveryReport, LedgerRow
 from feedpub.delivery.outbox import edition_key
 from feedpub.digest.archive import newsletter_folder, write_archive
 from feedpub.digest.compose import Recipient
-from feedpub.digest.freeze import choose_slot, freeze, newsletter_or_error, unfinished_manual
+from feedpub.digest.freeze import choose_slot, freeze, newsletter_or_error
 from feedpub.digest.frozen import edition_names, issue_number, load_builder
 from feedpub.digest.preview import build_preview
 from feedpub.digest.render import Renderer
 from feedpub.digest.tokens import Tokens, tokens_for
+from feedpub.digest.unfinished import unfinished_editions, unfinished_manual
 from feedpub.lifecycle.verp import Verp
 from feedpub.store import Store
 
@@ -49,6 +50,7 @@ class SendReport:
     lost: int = 0  # results not recorded: this run's claims were taken over (it stalled)
     archive: Path | None = None
     errors: list[str] = field(default_factory=list)
+    earlier: list[SendReport] = field(default_factory=list)  # other editions taken up first
 
 
 def cancel_unsubscribed(store: Store, edition_id: int, newsletter: str, now: datetime) -> int:
@@ -128,9 +130,11 @@ def send_newsletter(
     now: datetime,
     clock: Clock | None = None,
     slot: datetime | None = None,
+    key: str | None = None,
     messenger: Messenger | None = None,
     dry_run: bool = False,
     extra: bool = False,
+    take_up_others: bool = True,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> SendReport:
@@ -139,14 +143,19 @@ def send_newsletter(
 
     ``now`` decides the slot and the edition's contents; ``clock`` (default: a clock that
     starts at ``now`` and runs) stamps the ledger and judges retries while the edition is
-    sent. ``progress`` is called with the running DeliveryReport after each message;
-    ``should_stop`` before each new message (a shutting-down daemon)."""
+    sent. ``key``: resume exactly this existing edition (a schedule slot or a manual key).
+    ``take_up_others``: first finish or resume the newsletter's other unfinished editions
+    (``digest.unfinished``; their reports in ``earlier``). ``progress`` is called with the
+    running DeliveryReport after each message; ``should_stop`` before each new message (a
+    shutting-down daemon)."""
     nl = newsletter_or_error(config, newsletter_slug)
     clock = clock or running_from(now)
     tokens = tokens_for(config)  # a missing key stops us before anything is frozen
-    key = choose_slot(nl, now, slot, extra)
-    if key.startswith("manual-"):  # finish an interrupted manual edition first
-        key = unfinished_manual(store, nl.slug, now) or key
+    lease = config.delivery.lease
+    if key is None:
+        key = choose_slot(nl, now, slot, extra)
+        if key.startswith("manual-"):  # finish an interrupted manual edition instead
+            key = unfinished_manual(store, nl.slug, now, lease) or key
     report = SendReport(newsletter=nl.slug, slot=key)
     if dry_run:
         return _dry_run(config, store, nl, key, now, tokens, report)
@@ -154,11 +163,35 @@ def send_newsletter(
     if messenger is None:  # [delivery] backend; SMTP secrets and DKIM key checked here
         messenger = open_messenger(config, store, now)
     try:
+        if take_up_others:
+            for other in _others(config, store, nl, key, now):
+                if should_stop is not None and should_stop():
+                    return report
+                sub = SendReport(newsletter=nl.slug, slot=other)
+                _send_edition(config, store, nl, other, now, clock, tokens, sub, messenger,
+                              progress, should_stop)  # fmt: skip
+                report.earlier.append(sub)
+                if sub.status == "paused":  # no relay usable: the rest would pause too
+                    report.status = "paused"
+                    return report
         return _send_edition(config, store, nl, key, now, clock, tokens, report, messenger,
                              progress, should_stop)  # fmt: skip
     finally:
         if own:
             messenger.close()
+
+
+def _others(
+    config: Config, store: Store, nl: NewsletterConfig, key: str, now: datetime
+) -> list[str]:
+    """Keys of this newsletter's other unfinished editions to take up now, oldest first."""
+    grace = nl.misfire_grace if nl.misfire_grace is not None else config.schedule.misfire_grace
+    window = max(grace, config.delivery.smtp.max_age)
+    return [
+        u.slot
+        for u in unfinished_editions(store, now, config.delivery.lease, nl.slug)
+        if u.slot != key and u.within(window, now)
+    ]
 
 
 def _send_edition(

@@ -27,15 +27,14 @@ from feedpub import schema as s
 from feedpub.clock import Clock, system_clock
 from feedpub.collect import CollectReport, collect
 from feedpub.config import Config, NewsletterConfig
-from feedpub.delivery import claims
 from feedpub.delivery.smtp import server_passwords
 from feedpub.digest import SendReport, send_newsletter
+from feedpub.digest.unfinished import unfinished_editions
 from feedpub.errors import FeedpubError
 from feedpub.feeds import build_feeds
 from feedpub.locks import Lock, lock_for
 from feedpub.scheduler import engine
 from feedpub.scheduler.jobs import (
-    FINISHED_STATUSES,
     CatchUp,
     EditionState,
     ReconcilePlan,
@@ -390,39 +389,20 @@ class Daemon:
                 self._polled_at = now
             run_lifecycle(self.config, self.store, now=now, clock=self.clock, poll=poll)
 
-    def due_editions(self, now: datetime) -> list[tuple[str, datetime]]:
-        """Unfinished scheduled editions (within the resume window) with ledger rows due
-        now: queued, failed whose next attempt came, or sending claims gone stale; or with
-        nothing left to send but not yet marked sent. Mirrors
-        ``DeliveryManager.due_rows``; the manager re-checks each row when claiming it."""
-        e, d = s.editions, s.deliveries
-        due = claims.due(now, self.config.delivery.lease)
-        # A sender that died after its last message but before marking the edition sent
-        # leaves no row due: such an edition is due too, so `send_newsletter` finishes it.
-        owed = d.c.status.in_(("queued", "sending", "failed"))
-        q = (
-            sa.select(e.c.newsletter, e.c.slot)
-            .where(
-                e.c.status.not_in(sorted(FINISHED_STATUSES)),
-                sa.or_(
-                    sa.exists().where(d.c.edition_id == e.c.id, due),
-                    ~sa.exists().where(d.c.edition_id == e.c.id, owed),
-                ),
-            )
-            .order_by(e.c.created)
-        )
-        out = []
+    def due_editions(self, now: datetime) -> list[tuple[str, datetime | str]]:
+        """Unfinished editions to take up now (``digest.unfinished``): rows due (queued, a
+        retry come due, a claim whose lease ran out) within the resume window, or nothing
+        owed but not yet marked sent (a sender killed after its last message). A scheduled
+        edition by its slot, a manual one (``--extra``) by its key."""
+        out: list[tuple[str, datetime | str]] = []
         configured = {n.slug: n for n in self.config.newsletters}
-        with self.store.read() as conn:
-            rows = conn.execute(q).all()
-        for r in rows:
-            slot = parse_slot_key(r.slot)
-            n = configured.get(r.newsletter)
-            if slot is None or n is None:
-                continue  # manual editions: `digest send` resumes them
+        for u in unfinished_editions(self.store, now, self.config.delivery.lease):
+            n = configured.get(u.newsletter)
+            if n is None:
+                continue
             window = max(newsletter_grace(self.config, n), self.config.delivery.smtp.max_age)
-            if now - slot <= window:
-                out.append((r.newsletter, slot))
+            if u.within(window, now):
+                out.append((u.newsletter, parse_slot_key(u.slot) or u.slot))
         return out
 
     def newsletter_job(self, slug: str, now: datetime | None = None) -> None:
@@ -446,9 +426,9 @@ class Daemon:
         self.send_slot(slug, slot, now, reason="schedule")
 
     def send_slot(
-        self, slug: str, slot: datetime, now: datetime | None = None, *, reason: str
+        self, slug: str, slot: datetime | str, now: datetime | None = None, *, reason: str
     ) -> SendReport | None:
-        """Send (or resume) the edition of ``slot``. The edition is unique per
+        """Send (or resume) the edition of ``slot`` (a manual edition: its key). The edition is unique per
         (newsletter, slot) in the store, so a manual ``digest send`` of the same slot and
         this call never both send it: the later one only resumes unsent ledger rows.
 
@@ -464,20 +444,22 @@ class Daemon:
                     self.store,
                     slug,
                     now=now,
-                    slot=slot,
+                    slot=slot if isinstance(slot, datetime) else None,
+                    key=slot if isinstance(slot, str) else None,
+                    take_up_others=False,  # the tick takes up every unfinished edition
                     should_stop=self.stopping.is_set,  # asked before each new message
                 )
             except Exception as e:
                 log.error(
                     "newsletter send failed",
                     exc_info=not isinstance(e, FeedpubError),
-                    extra={"newsletter": slug, "slot": slot_key(slot), "error": str(e)},
+                    extra={"newsletter": slug, "slot": _key(slot), "error": str(e)},
                 )
                 return None
             if self.stopping.is_set() and report.remaining:
                 log.info(
                     "send interrupted by shutdown; the ledger resumes it at the next start",
-                    extra={"newsletter": slug, "slot": slot_key(slot), **_summary(report)},
+                    extra={"newsletter": slug, "slot": _key(slot), **_summary(report)},
                 )
                 return report
             if report.status == "paused":  # no SMTP server usable: nothing went out
@@ -485,7 +467,7 @@ class Daemon:
                     "newsletter paused: no SMTP server usable; retried at every tick",
                     extra={
                         "newsletter": slug,
-                        "slot": slot_key(slot),
+                        "slot": _key(slot),
                         "reason": reason,
                         **_summary(report),
                     },
@@ -495,7 +477,7 @@ class Daemon:
                 "newsletter sent",
                 extra={
                     "newsletter": slug,
-                    "slot": slot_key(slot),
+                    "slot": _key(slot),
                     "reason": reason,
                     **_summary(report),
                 },
@@ -549,6 +531,10 @@ def _summary(report: SendReport) -> dict[str, Any]:
         elif isinstance(v, (list, tuple)):
             out[key] = len(v)
     return out
+
+
+def _key(slot: datetime | str) -> str:
+    return slot if isinstance(slot, str) else slot_key(slot)
 
 
 def _iso(d: datetime | None) -> str:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from feedpub.config import Config, NewsletterConfig
 from feedpub.slots import latest_slot, next_slot, slots_between
+from feedpub.slots import parse_slot_key as parse_slot_key  # moved to slots; re-exported
 
 COLLECT_JOB_ID = "collect"
 LIFECYCLE_JOB_ID = "lifecycle"  # mail queue, expired sign-ups, bounce mailbox poll
@@ -119,15 +120,6 @@ def reconcile(desired: Iterable[JobSpec], stored: Mapping[str, str]) -> Reconcil
 
 
 # ---- slots --------------------------------------------------------------------------
-
-
-def parse_slot_key(key: str) -> datetime | None:
-    """The slot of an edition key written by ``feedpub.slots.slot_key``; None for other
-    (manual) keys."""
-    try:
-        return datetime.strptime(key, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def slot_to_send(schedule: str, tz: str, grace: timedelta, now: datetime) -> datetime | None:
