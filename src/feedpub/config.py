@@ -394,6 +394,24 @@ class ScheduleConfig(_Model):
         return v
 
 
+class WebConfig(_Model):
+    """``feedpub serve`` (waitress; docs/web.md)."""
+
+    threads: Annotated[int, Field(ge=1, le=256)] = 8  # worker threads running the app
+    connection_limit: Annotated[int, Field(ge=1, le=100_000)] = 2000  # open connections at most
+    backlog: Annotated[int, Field(ge=1, le=65535)] = 2048  # listen() queue
+    idle_timeout: timedelta = timedelta(seconds=30)  # an idle keep-alive connection is closed
+    request_timeout: timedelta = timedelta(seconds=20)  # the whole request must arrive in this
+    gzip: bool = True  # compress text files for clients that accept gzip
+
+    @field_validator("idle_timeout", "request_timeout")
+    @classmethod
+    def _web_at_least_a_second(cls, v: timedelta) -> timedelta:
+        if v < timedelta(seconds=1):
+            raise ValueError("must be at least 1 second")
+        return v
+
+
 class LoggingConfig(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["logfmt", "json"] = "logfmt"
@@ -413,6 +431,7 @@ class Config(_Model):
     bounces: BouncesConfig = BouncesConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     logging: LoggingConfig = LoggingConfig()
+    web: WebConfig = WebConfig()
 
     # Set by load_config: the folder relative paths resolve against.
     root: Path = Path(".")

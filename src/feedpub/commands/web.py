@@ -23,6 +23,7 @@ def serve(app: App, host: str, port: int) -> None:
     from feedpub.web.server import make_server
 
     config = app.config
+    _raise_open_files_limit(config.web.connection_limit + 64)
     try:
         server = make_server(config, app.store, host, port, clock=app.clock)
     except OSError as e:
@@ -45,6 +46,19 @@ def serve(app: App, host: str, port: int) -> None:
         pass
     finally:
         server.server_close()
+
+
+def _raise_open_files_limit(wanted: int) -> None:
+    """Each connection is a file descriptor: raise the soft limit towards ``wanted`` (at
+    most the hard limit) so ``[web] connection_limit`` connections fit."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 COMMANDS = [serve]

@@ -45,7 +45,14 @@ from feedpub.feeds.plan import feeds_url
 from feedpub.store import Store
 from feedpub.web import pages
 from feedpub.web.signup import Reply, SignupPages, client_ip
-from feedpub.web.static import StaticFile, StaticFiles, not_modified
+from feedpub.web.static import (
+    StaticFile,
+    StaticFiles,
+    accepts_gzip,
+    compressible,
+    gzip_etag,
+    not_modified,
+)
 
 log = logging.getLogger("feedpub.web")
 
@@ -450,13 +457,18 @@ class WebApp:
             location = self.static_prefix + quote(found, safe="/")
             return _text(301, "moved").header("Location", location)
         f = found
+        packed = None
+        if self.config.web.gzip and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")):
+            packed = self.static.gzipped(f)
         headers = [
-            ("ETag", f.etag),
+            ("ETag", gzip_etag(f.etag) if packed is not None else f.etag),
             ("Last-Modified", f.last_modified),
             ("Cache-Control", "public, max-age=60"),
             ("X-Content-Type-Options", "nosniff"),
             ("Access-Control-Allow-Origin", "*"),
         ]
+        if self.config.web.gzip and compressible(f.content_type):
+            headers.append(("Vary", "Accept-Encoding"))
         if not_modified(
             method,
             environ.get("HTTP_IF_NONE_MATCH"),
@@ -466,7 +478,12 @@ class WebApp:
         ):
             # RFC 9110 §15.4.5: a 304 carries ETag and Last-Modified, and Content-Length
             # only if it equals the 200's.
-            headers.append(("Content-Length", str(f.size)))
+            size = len(packed) if packed is not None else f.size
+            headers.append(("Content-Length", str(size)))
             return Response(304, headers, file=f)
         headers.append(("Content-Type", f.content_type))
+        if packed is not None:
+            f.file.close()
+            headers.append(("Content-Encoding", "gzip"))
+            return Response(200, headers, body=packed)
         return Response(200, headers, file=f)

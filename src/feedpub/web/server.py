@@ -1,24 +1,45 @@
-"""A threaded WSGI server from the standard library (``wsgiref``), meant to sit behind
-nginx or Caddy (docs/web.md). One thread per request; the access log never shows query
-strings (they hold the unsubscribe and preferences tokens)."""
+"""``feedpub serve`` on waitress: the one module that knows waitress (docs/web.md says why
+waitress and not gunicorn or cheroot).
+
+waitress reads every request — headers and body — in one asynchronous loop and hands it to
+a bounded pool of worker threads only once it is complete. A slow or idle client (a
+slowloris, a slow body) costs a socket and a buffer, never a thread; the threads only run
+the application. On top of waitress's settings this module adds:
+
+- a per-request deadline: a client that has not sent its whole request within
+  ``[web] request_timeout`` of its first byte is disconnected (waitress alone only closes
+  connections *idle* for ``idle_timeout``; a client trickling a byte at a time would stay);
+- an access log in the structured log (``feedpub.web``), query strings redacted (they hold
+  the unsubscribe and preferences tokens), and waitress's own messages in the same log;
+- ``Server: feedpub`` (no Python version).
+
+The application itself stays a plain WSGI callable (``feedpub.web.app.WebApp``; for other
+servers ``feedpub.web.wsgi``).
+"""
 
 from __future__ import annotations
 
 import logging
 import re
-import socketserver
+import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
-from wsgiref.simple_server import make_server as _make_server
 
-from feedpub import __version__
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
+from waitress.task import ThreadedTaskDispatcher
+
 from feedpub.clock import Clock
-from feedpub.config import Config
+from feedpub.config import Config, WebConfig
 from feedpub.store import Store
 from feedpub.web.app import WebApp
 
 log = logging.getLogger("feedpub.web")
 _QUERY = re.compile(r"\?[^\s\"]*")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def redact(text: str) -> str:
@@ -26,38 +47,132 @@ def redact(text: str) -> str:
     return _QUERY.sub("?…", text)
 
 
-class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True  # a hung client never blocks shutdown
-    allow_reuse_address = True
+class AccessLog:
+    """WSGI middleware: one structured log line per request (method, path without its
+    query, status, client, milliseconds to the response headers)."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        t0 = time.monotonic()
+
+        def logged(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            path = str(environ.get("PATH_INFO", ""))
+            if environ.get("QUERY_STRING"):
+                path += "?…"
+            log.info(
+                "request",
+                extra={
+                    "method": environ.get("REQUEST_METHOD", ""),
+                    "path": path,
+                    "status": status.split(" ", 1)[0],
+                    "client": environ.get("REMOTE_ADDR", ""),
+                    "ms": round((time.monotonic() - t0) * 1000, 1),
+                },
+            )
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, logged)
 
 
-class QuietHandler(WSGIRequestHandler):
-    server_version = f"feedpub/{__version__}"
-    timeout = 30  # seconds a client may stall mid-request before its thread is freed
+class _DeadlineChannel(HTTPChannel):  # type: ignore[misc]
+    """A connection that remembers when the request it is receiving began."""
 
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log.info(
-            "request",
-            extra={
-                "method": self.command,
-                "path": redact(self.path),
-                "status": code,
-                "client": self.client_address[0],
-            },
-        )
+    request_started = 0.0
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.warning(redact(format % args))
+    def received(self, data: bytes) -> bool:
+        if self.request is None:  # the first bytes of a new request
+            self.request_started = time.monotonic()
+        return bool(super().received(data))
+
+
+class Server(TcpWSGIServer):  # type: ignore[misc]
+    """waitress's TCP server with a deadline for receiving each request."""
+
+    channel_class = _DeadlineChannel
+
+    def __init__(self, app: WSGIApp, adj: Adjustments, request_timeout: float) -> None:
+        dispatcher = ThreadedTaskDispatcher()
+        dispatcher.set_thread_count(adj.threads)
+        super().__init__(app, map={}, dispatcher=dispatcher, adj=adj)
+        self.request_timeout = request_timeout
+        self._stopped = threading.Event()
+
+    @property
+    def server_port(self) -> int:
+        return int(self.effective_port)
+
+    def maintenance(self, now: float) -> None:
+        super().maintenance(now)  # closes connections idle for longer than idle_timeout
+        mono = time.monotonic()
+        for ch in list(self.active_channels.values()):
+            if (
+                ch.request is not None
+                and not ch.requests
+                and not ch.will_close
+                and mono - ch.request_started > self.request_timeout
+            ):
+                log.info(
+                    "client too slow sending its request; disconnected",
+                    extra={
+                        "client": ch.addr[0] if ch.addr else "",
+                        "seconds": round(mono - ch.request_started, 1),
+                        "request_timeout": self.request_timeout,
+                    },
+                )
+                ch.will_close = True
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Run until :meth:`shutdown` (or SIGINT/SIGTERM turned into KeyboardInterrupt).
+        ``poll_interval`` is accepted for the ``socketserver`` interface; unused."""
+        try:
+            self.run()
+        finally:
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop serving (from another thread): the loop closes every connection and ends."""
+
+        def stop() -> None:  # runs on the loop's thread
+            for disp in list(self._map.values()):
+                if disp is not self.trigger:
+                    disp.close()
+            self._map.clear()
+
+        self.trigger.pull_trigger(stop)
+        self._stopped.wait(10)
+
+    def server_close(self) -> None:
+        """Release the listening socket and stop the worker threads."""
+        self.task_dispatcher.shutdown(timeout=5)
+        if self.socket is not None:
+            self.close()
+
+
+def adjustments(web: WebConfig, host: str, port: int) -> Adjustments:
+    return Adjustments(
+        host=host,
+        port=port,
+        threads=web.threads,
+        backlog=web.backlog,
+        connection_limit=web.connection_limit,
+        channel_timeout=max(int(web.idle_timeout.total_seconds()), 1),
+        cleanup_interval=max(min(int(web.request_timeout.total_seconds()) // 4, 5), 1),
+        max_request_body_size=1024 * 1024,
+        max_request_header_size=64 * 1024,
+        ident="feedpub",
+        asyncore_use_poll=True,  # select() stops at 1,024 descriptors
+        log_socket_errors=False,  # a client resetting its connection is not our error
+        expose_tracebacks=False,
+    )
 
 
 def make_server(
     config: Config, store: Store, host: str = "127.0.0.1", port: int = 8080, *, clock: Clock
-) -> ThreadingWSGIServer:
+) -> Server:
     """A bound server (``port=0``: any free port, see ``server.server_port``); call
     ``serve_forever()`` to run it and ``shutdown()`` from another thread to stop it."""
-    app = WebApp(config, store, clock=clock)
-    server = _make_server(
-        host, port, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler
-    )
-    assert isinstance(server, ThreadingWSGIServer)
-    return server
+    app = AccessLog(WebApp(config, store, clock=clock))
+    web = config.web
+    return Server(app, adjustments(web, host, port), web.request_timeout.total_seconds())

@@ -8,12 +8,19 @@ matching ``If-None-Match`` or ``If-Modified-Since`` gets ``304 Not Modified``
 
 Paths never leave the folder: a request path is split into segments and refused when a
 segment is ``..``, ``.``, hidden (``.name``, which also hides the writers' temp files)
-or holds a NUL or backslash; the resolved file (symlinks followed) must still lie
-inside the folder.
+or holds a NUL or backslash; the *final* file (symlinks followed, after a folder's
+``index.html`` is appended) must still lie inside the folder, and the file opened must be
+that file (checked on the open descriptor).
+
+gzip: text files (feeds, pages, OPML) of 1 KB and more are sent gzip-compressed to
+clients that accept it (``Accept-Encoding``), compressed once per file version and kept
+in a bounded cache; they carry ``Vary: Accept-Encoding`` and an ETag of their own
+(``"<hash>-gzip"``), and either ETag validates (304) the same version.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import mimetypes
 import os
@@ -43,6 +50,43 @@ _BY_SUFFIX = {
     ".eml": "message/rfc822",
 }
 CHUNK = 64 * 1024
+GZIP_MIN = 1024  # smaller files gain nothing from compression
+GZIP_MAX = 16 * 1024 * 1024  # larger ones are sent as they are (not held in memory)
+GZIP_CACHE = 64 * 1024 * 1024  # bytes of compressed files kept
+_COMPRESSIBLE = ("text/", "application/rss+xml", "application/atom+xml", "application/xml",
+                 "application/feed+json", "application/json", "application/javascript",
+                 "image/svg+xml")  # fmt: skip
+
+
+def compressible(ctype: str) -> bool:
+    return ctype.startswith(_COMPRESSIBLE)
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether ``Accept-Encoding`` allows gzip (RFC 9110 §12.5.3: ``gzip`` or ``*`` with a
+    non-zero q-value; ``x-gzip`` is the same coding)."""
+    if not accept_encoding:
+        return False
+    allowed: dict[str, bool] = {}
+    for item in accept_encoding.split(","):
+        name, _, params = item.strip().partition(";")
+        q = 1.0
+        for p in params.split(";"):
+            k, _, v = p.strip().partition("=")
+            if k.strip().lower() == "q":
+                try:
+                    q = float(v)
+                except ValueError:
+                    q = 0.0
+        allowed[name.strip().lower()] = q > 0
+    for coding in ("gzip", "x-gzip"):
+        if coding in allowed:
+            return allowed[coding]
+    return allowed.get("*", False)
+
+
+def gzip_etag(etag: str) -> str:
+    return etag[:-1] + '-gzip"'
 
 
 def content_type(name: str) -> str:
@@ -83,8 +127,8 @@ def not_modified(
     if if_none_match is not None:
         if if_none_match.strip() == "*":
             return True
-        ours = etag.removeprefix("W/")
-        return any(tag.strip().removeprefix("W/") == ours for tag in if_none_match.split(","))
+        ours = {etag.removeprefix("W/"), gzip_etag(etag.removeprefix("W/"))}  # same version
+        return any(tag.strip().removeprefix("W/") in ours for tag in if_none_match.split(","))
     if if_modified_since:
         try:
             since = parsedate_to_datetime(if_modified_since)
@@ -126,6 +170,8 @@ class StaticFiles:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._hashes: dict[tuple[int, int, int, int], str] = {}
+        self._gzipped: dict[str, bytes] = {}  # ETag -> compressed bytes (insertion = age)
+        self._gzipped_size = 0
         self._lock = threading.Lock()
 
     def _real_root(self) -> Path | None:
@@ -152,14 +198,24 @@ class StaticFiles:
         if real.is_dir():
             if segs and not rel.endswith("/"):
                 return "/".join(segs) + "/"  # normalized: never "//host/" (open redirect)
-            real = real / "index.html"
+            try:  # the index file may itself be a symlink: confine its final target too
+                real = (real / "index.html").resolve(strict=True)
+            except (OSError, RuntimeError):
+                return None
+            if root not in real.parents:
+                return None
         try:
             f = open(real, "rb")  # noqa: SIM115 - closed by the caller / chunks()
         except OSError:
             return None
         try:
             st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
+            # The file opened must be the one checked (not a symlink swapped in between).
+            on_disk = os.stat(real, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (
+                on_disk.st_dev,
+                on_disk.st_ino,
+            ):
                 f.close()
                 return None
             etag = self._etag(f, st)
@@ -174,6 +230,27 @@ class StaticFiles:
             mtime=datetime.fromtimestamp(int(st.st_mtime), UTC),
             content_type=content_type(real.name),
         )
+
+    def gzipped(self, f: StaticFile) -> bytes | None:
+        """The file's bytes gzip-compressed (cached per version), or None when it is too
+        small, too big or not text. Reads the open file and rewinds it."""
+        if not (GZIP_MIN <= f.size <= GZIP_MAX) or not compressible(f.content_type):
+            return None
+        with self._lock:
+            cached = self._gzipped.get(f.etag)
+        if cached is not None:
+            return cached
+        data = f.file.read()
+        f.file.seek(0)
+        packed = gzip.compress(data, compresslevel=6, mtime=0)
+        with self._lock:
+            if f.etag not in self._gzipped:
+                self._gzipped[f.etag] = packed
+                self._gzipped_size += len(packed)
+                while self._gzipped_size > GZIP_CACHE and self._gzipped:
+                    oldest = next(iter(self._gzipped))
+                    self._gzipped_size -= len(self._gzipped.pop(oldest))
+        return packed
 
     def _etag(self, f: BinaryIO, st: os.stat_result) -> str:
         """Hash of the open file's bytes (what we send), cached per file version."""
