@@ -25,12 +25,12 @@ import argparse
 import os
 import re
 import resource
+import select
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -79,7 +79,9 @@ def start_server(cfg: Path, port: int, env: dict[str, str]) -> subprocess.Popen[
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise SystemExit(f"feedpub serve did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+    raise SystemExit(
+        f"feedpub serve did not start: {proc.stderr.read().decode() if proc.stderr else ''}"
+    )
 
 
 def threads_of(pid: int) -> int:
@@ -124,20 +126,40 @@ def wrk(url: str, seconds: int, connections: int, gzip: bool) -> dict[str, float
 
 
 def slowloris(port: int, pid: int, conns: int, seconds: float) -> None:
-    socks: list[socket.socket] = []
-    refused = 0
+    # Connect all at once (non-blocking): a server that cannot accept them fast enough
+    # shows as connections not established within 10 s.
+    pending: list[socket.socket] = []
     for _ in range(conns):
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(b"GET /rss.xml HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-            s.setblocking(False)
-            socks.append(s)
-        except OSError:
-            refused += 1
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        pending.append(s)
+    socks: list[socket.socket] = []
+    poller = select.poll()  # select() stops at 1,024 descriptors
+    by_fd = {s.fileno(): s for s in pending}
+    for fd in by_fd:
+        poller.register(fd, select.POLLOUT)
+    deadline = time.monotonic() + 10
+    while by_fd and time.monotonic() < deadline:
+        for fd, _ in poller.poll(500):
+            s = by_fd.pop(fd)
+            poller.unregister(fd)
+            if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                try:
+                    s.send(b"GET /rss.xml HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                    socks.append(s)
+                    continue
+                except OSError:
+                    pass
+            s.close()
+    for s in by_fd.values():
+        s.close()
+    refused = conns - len(socks)
     probes: list[float] = []
     failed = 0
     peak = threads_of(pid)
     closed_at: dict[int, float] = {}
+    resets = 0
     start = time.monotonic()
     next_trickle = start
     while (now := time.monotonic()) - start < seconds:
@@ -161,6 +183,7 @@ def slowloris(port: int, pid: int, conns: int, seconds: float) -> None:
                 pass
             except OSError:
                 closed_at[i] = now - start
+                resets += 1
         t0 = time.monotonic()
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
@@ -183,7 +206,8 @@ def slowloris(port: int, pid: int, conns: int, seconds: float) -> None:
     print(
         f"  slowloris: {len(socks)} connections held ({refused} not accepted) for {seconds:g} s: "
         f"server threads peak {peak}; normal requests meanwhile {len(probes)} ok, "
-        f"{failed} failed, slowest {slowest}; closed by the server: {len(times)}{when}"
+        f"{failed} failed, slowest {slowest}; closed by the server: {len(times)} "
+        f"({resets} of them reset){when}"
     )
 
 
@@ -197,7 +221,7 @@ def main() -> None:
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench/web.py needs wrk: apt-get install wrk")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     env = _env(args.feedpub_src.resolve() if args.feedpub_src else None)
     with tempfile.TemporaryDirectory(prefix="feedpub-bench-web-") as tmp:
@@ -206,7 +230,11 @@ def main() -> None:
         server = start_server(cfg, port, env)
         try:
             url = f"http://127.0.0.1:{port}/rss.xml"
-            size = len(subprocess.run(["curl", "-s", url], capture_output=True).stdout) if shutil.which("curl") else -1
+            size = (
+                len(subprocess.run(["curl", "-s", url], capture_output=True).stdout)
+                if shutil.which("curl")
+                else -1
+            )
             print(
                 f"feedpub serve ({args.feedpub_src or 'this checkout'}): {args.connections} "
                 f"concurrent clients for {args.seconds} s, GET /rss.xml ({size} bytes); "

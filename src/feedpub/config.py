@@ -99,6 +99,9 @@ class SiteConfig(_Model):
 
 class StoreConfig(_Model):
     url: str = "sqlite:///feedpub.db"
+    # SQLite only: "full" syncs every commit to disk (the ledger holds after a power cut);
+    # "normal" is faster but a power cut may undo the last commits (docs/smtp.md).
+    sqlite_synchronous: Literal["full", "normal"] = "full"
 
 
 class OutputConfig(_Model):

@@ -34,7 +34,7 @@ def create_app(config_path: str | os.PathLike[str] | None = None) -> WSGIApp:
     path = Path(config_path or os.environ.get("FEEDPUB_CONFIG") or "config.toml")
     config = load_config(path)
     setup_logging(config.logging.level, config.logging.format)
-    store = Store(config.store_url)
+    store = Store(config.store_url, synchronous=config.store.sqlite_synchronous)
     return AccessLog(WebApp(config, store, clock=system_clock))
 
 

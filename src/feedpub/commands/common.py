@@ -72,7 +72,9 @@ class App:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.config.store_url)
+            self._store = Store(
+                self.config.store_url, synchronous=self.config.store.sqlite_synchronous
+            )
         return self._store
 
     def now(self) -> datetime:

@@ -54,7 +54,9 @@ class AccessLog:
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         t0 = time.monotonic()
 
         def logged(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
