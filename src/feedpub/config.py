@@ -99,8 +99,7 @@ class SiteConfig(_Model):
 
 class StoreConfig(_Model):
     url: str = "sqlite:///feedpub.db"
-    # SQLite only: "full" syncs every commit to disk (the ledger holds after a power cut);
-    # "normal" is faster but a power cut may undo the last commits (docs/smtp.md).
+    # SQLite: "full" syncs each commit (the ledger survives a power cut); docs/smtp.md
     sqlite_synchronous: Literal["full", "normal"] = "full"
 
 
@@ -296,6 +295,9 @@ class NewsletterConfig(_Model):
         return ZoneInfo(self.timezone)
 
 
+AtLeastASecond = Annotated[timedelta, Field(ge=timedelta(seconds=1))]
+
+
 class SmtpServerConfig(_Model):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 25
@@ -317,8 +319,7 @@ class SmtpConfig(SmtpServerConfig):
     max_age: timedelta = timedelta(days=2)  # stop retrying a temporary failure after this
     retry_base: timedelta = timedelta(minutes=1)  # backoff: base * 2**(attempt-1)
     hard_bounce_limit: Annotated[int, Field(ge=1)] = 1  # subscriber marked bounced after N
-    # Connection-level failures (timeouts, drops) in a row after which a relay counts as down.
-    stall_limit: Annotated[int, Field(ge=1, le=1000)] = 3
+    stall_limit: Annotated[int, Field(ge=1, le=1000)] = 3  # connection failures = relay down
 
 
 _DKIM_REQUIRED = ("From", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post")
@@ -358,17 +359,8 @@ class DeliveryConfig(_Model):
     unsubscribe_url: str | None = None  # default: {base_url}unsubscribe
     preferences_url: str | None = None  # default: {base_url}preferences
     unsubscribe_mailto: str | None = None  # default: unsubscribe@{from domain}
-    # How long a sender's claim on a ledger row holds without renewal (its heartbeat renews
-    # it every quarter of this while the message is in flight): the wait before another
-    # sender takes over the rows of one that died on another host or stalled.
-    lease: timedelta = timedelta(minutes=2)
-
-    @field_validator("lease")
-    @classmethod
-    def _lease_at_least_a_second(cls, v: timedelta) -> timedelta:
-        if v < timedelta(seconds=1):
-            raise ValueError("must be at least 1 second")
-        return v
+    # A sender's claim on a ledger row holds this long unrenewed (renewed while in flight).
+    lease: AtLeastASecond = timedelta(minutes=2)
 
 
 class SecretsConfig(_Model):
@@ -403,16 +395,9 @@ class WebConfig(_Model):
     threads: Annotated[int, Field(ge=1, le=256)] = 8  # worker threads running the app
     connection_limit: Annotated[int, Field(ge=1, le=100_000)] = 2000  # open connections at most
     backlog: Annotated[int, Field(ge=1, le=65535)] = 2048  # listen() queue
-    idle_timeout: timedelta = timedelta(seconds=30)  # an idle keep-alive connection is closed
-    request_timeout: timedelta = timedelta(seconds=20)  # the whole request must arrive in this
+    idle_timeout: AtLeastASecond = timedelta(seconds=30)  # idle keep-alive connections close
+    request_timeout: AtLeastASecond = timedelta(seconds=20)  # the whole request must arrive
     gzip: bool = True  # compress text files for clients that accept gzip
-
-    @field_validator("idle_timeout", "request_timeout")
-    @classmethod
-    def _web_at_least_a_second(cls, v: timedelta) -> timedelta:
-        if v < timedelta(seconds=1):
-            raise ValueError("must be at least 1 second")
-        return v
 
 
 class LoggingConfig(_Model):
