@@ -180,6 +180,17 @@ def _claim(conn: sa.Connection, eid: int, sid: int, owner: str, now: datetime) -
 
 
 def test_a_renewed_claim_is_not_claimable_and_a_lapsed_one_is_fenced(newsroom: Newsroom) -> None:
+    _renewed_then_lapsed(newsroom)
+
+
+def test_fenced_claims_hold_on_postgresql(newsroom: Newsroom, pg_url: str) -> None:
+    from tests.conftest import BASE_CONFIG
+
+    newsroom.set_config(base=BASE_CONFIG.replace('"sqlite:///feedpub.db"', f'"{pg_url}"'))
+    _renewed_then_lapsed(newsroom)
+
+
+def _renewed_then_lapsed(newsroom: Newsroom) -> None:
     store, eid, sid = _one_row(newsroom)
     a, b = claims.owner_token(), claims.owner_token()
     assert a != b  # two senders of one process are told apart
@@ -201,6 +212,7 @@ def test_a_renewed_claim_is_not_claimable_and_a_lapsed_one_is_fenced(newsroom: N
                              token=token_b, values=sent)  # fmt: skip
         row = conn.execute(sa.select(s.deliveries)).one()
     assert (row.status, row.claim_token, row.claimed_by, row.lease_until) == ("sent", 2, None, None)
+    store.close()
 
 
 def test_a_claim_read_before_the_owner_renewed_it_does_not_land(newsroom: Newsroom) -> None:
