@@ -66,11 +66,14 @@ def build_site(folder: Path, env: dict[str, str]) -> Path:
 
 
 def start_server(cfg: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    # The server's log goes to a file: a pipe nobody reads would fill and block it.
+    log = open(cfg.parent / "serve.log", "wb")  # noqa: SIM115 - the child keeps it
     proc = subprocess.Popen(
         [sys.executable, "-m", "feedpub", "--config", str(cfg), "--log-level", "ERROR",
          "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cfg.parent,
+        stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=cfg.parent,
     )  # fmt: skip
+    log.close()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -252,6 +255,10 @@ def main() -> None:
                 )
                 print(f"  server threads after the run: {threads_of(server.pid)}")
             slowloris(port, server.pid, args.slowloris, args.slowloris_seconds)
+            lines = (cfg.parent / "serve.log").read_text(errors="replace").splitlines()
+            warned = [x for x in lines if "level=warning" in x or "level=error" in x]
+            print(f"  server log: {len(lines)} lines, {len(warned)} warnings or errors"
+                  + (f"; first: {warned[0][:160]}" if warned else ""))  # fmt: skip
         finally:
             server.terminate()
             try:

@@ -11,7 +11,10 @@ the application. On top of waitress's settings this module adds:
   connections *idle* for ``idle_timeout``; a client trickling a byte at a time would stay);
 - an access log in the structured log (``feedpub.web``), query strings redacted (they hold
   the unsubscribe and preferences tokens), and waitress's own messages in the same log;
-- ``Server: feedpub`` (no Python version).
+- ``Server: feedpub`` (no Python version);
+- waitress's "Task queue depth is N" warning, written for every request that waits for a
+  worker, is silenced (under load it floods the log; the wait shows in the access log's
+  ``ms``).
 
 The application itself stays a plain WSGI callable (``feedpub.web.app.WebApp``; for other
 servers ``feedpub.web.wsgi``).
@@ -175,6 +178,7 @@ def make_server(
 ) -> Server:
     """A bound server (``port=0``: any free port, see ``server.server_port``); call
     ``serve_forever()`` to run it and ``shutdown()`` from another thread to stop it."""
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app = AccessLog(WebApp(config, store, clock=clock))
     web = config.web
     return Server(app, adjustments(web, host, port), web.request_timeout.total_seconds())
