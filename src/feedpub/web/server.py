@@ -22,6 +22,7 @@ servers ``feedpub.web.wsgi``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -29,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
@@ -102,6 +104,7 @@ class Server(TcpWSGIServer):  # type: ignore[misc]
         dispatcher.set_thread_count(adj.threads)
         super().__init__(app, map={}, dispatcher=dispatcher, adj=adj)
         self.request_timeout = request_timeout
+        self._stop = threading.Event()
         self._stopped = threading.Event()
 
     @property
@@ -129,30 +132,36 @@ class Server(TcpWSGIServer):  # type: ignore[misc]
                 ch.will_close = True
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
-        """Run until :meth:`shutdown` (or SIGINT/SIGTERM turned into KeyboardInterrupt).
-        ``poll_interval`` is accepted for the ``socketserver`` interface; unused."""
+        """Run until :meth:`shutdown` (another thread) or a KeyboardInterrupt (SIGINT, or
+        SIGTERM turned into one). Every socket is closed on this thread when it ends, so
+        no descriptor is closed twice or polled after it was closed."""
         try:
-            self.run()
+            while not self._stop.is_set() and self._map:
+                wasyncore.loop(timeout=poll_interval, map=self._map, use_poll=True, count=1)
         finally:
+            for disp in list(self._map.values()):
+                with contextlib.suppress(OSError):
+                    disp.close()
+            self._map.clear()
             self._stopped.set()
 
     def shutdown(self) -> None:
-        """Stop serving (from another thread): the loop closes every connection and ends."""
-
-        def stop() -> None:  # runs on the loop's thread
-            for disp in list(self._map.values()):
-                if disp is not self.trigger:
-                    disp.close()
-            self._map.clear()
-
-        self.trigger.pull_trigger(stop)
-        self._stopped.wait(10)
+        """Stop serving (from another thread) and wait for the loop to end."""
+        self._stop.set()
+        if not self._stopped.is_set():
+            with contextlib.suppress(OSError):
+                self.trigger.pull_trigger()  # wake the loop
+            self._stopped.wait(10)
 
     def server_close(self) -> None:
-        """Release the listening socket and stop the worker threads."""
+        """Stop the worker threads (and close the sockets if the loop never ran)."""
         self.task_dispatcher.shutdown(timeout=5)
-        if self.socket is not None:
-            self.close()
+        if not self._stopped.is_set():
+            self._stop.set()
+            for disp in list(self._map.values()):
+                disp.close()
+            self._map.clear()
+            self._stopped.set()
 
 
 def adjustments(web: WebConfig, host: str, port: int) -> Adjustments:
