@@ -160,12 +160,14 @@ def test_the_daemon_finishes_a_manual_edition_that_owes_nothing_whatever_its_age
     assert _archive(newsroom.root, first.slot).exists()
 
 
-def test_sigkill_just_after_the_last_reply_of_an_extra_edition_then_extra_finishes_it(
-    newsroom: Newsroom,
+@pytest.mark.parametrize("when", ["before the last reply", "just after the last reply"])
+def test_sigkill_at_the_last_message_of_an_extra_edition_then_extra_finishes_it(
+    newsroom: Newsroom, when: str
 ) -> None:
-    """The real thing: the relay SIGKILLs ``digest send --extra`` just after its 250 for the
-    last message (the sent-mark may or may not have landed); the next ``--extra`` finishes
-    the same edition: archive page written, nobody lost, no new edition."""
+    """The real thing: the relay SIGKILLs ``digest send --extra`` at its last message,
+    before the 250 (the row stays 'sending' under the dead sender's claim) or just after
+    it (the sent-mark may or may not have landed); the next ``--extra`` finishes the same
+    edition at once: archive page written, nobody lost, no new edition."""
     n = 3
     with SmtpTestServer() as srv:
         store, emails = make_room(newsroom, srv.port, n, now=real_now(), pool_size=1)
@@ -174,7 +176,9 @@ def test_sigkill_just_after_the_last_reply_of_an_extra_edition_then_extra_finish
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ)
 
         def on_data(kept: int) -> None:
-            if kept == n:  # the last message: kill just after the 250 goes out
+            if kept == n and when.startswith("before"):  # the server holds the message
+                proc.send_signal(signal.SIGKILL)
+            elif kept == n:  # kill just after the 250 goes out
                 threading.Timer(0.003, proc.send_signal, (signal.SIGKILL,)).start()
 
         srv.on_data = on_data

@@ -54,9 +54,22 @@ def unfinished_editions(
 ) -> list[Unfinished]:
     """Unfinished editions with rows due now or nothing owed, oldest first (any age: the
     caller applies :meth:`Unfinished.within`). Rows held under a live claim, or failed
-    rows whose retry is not due, make an edition neither."""
+    rows whose retry is not due, make an edition neither; rows of a claimer known dead
+    (this host, process gone) are due at once."""
     e, d = s.editions, s.deliveries
-    due = sa.exists().where(d.c.edition_id == e.c.id, claims.due(now, lease))
+    with store.read() as conn:
+        claimers = conn.execute(
+            sa.select(d.c.claimed_by)
+            .join(e, e.c.id == d.c.edition_id)
+            .where(
+                e.c.status.not_in(FINISHED),
+                d.c.status == "sending",
+                d.c.claimed_by.is_not(None),
+            )
+            .distinct()
+        ).scalars()
+        dead = [c for c in claimers if claims.owner_is_dead(c)]
+    due = sa.exists().where(d.c.edition_id == e.c.id, claims.due(now, lease, dead))
     owed = sa.exists().where(d.c.edition_id == e.c.id, d.c.status.in_(OWED))
     q = sa.select(e.c.id, e.c.newsletter, e.c.slot, e.c.created, due.label("due")).where(
         e.c.status.not_in(FINISHED), sa.or_(due, ~owed)
