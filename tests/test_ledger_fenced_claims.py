@@ -78,7 +78,7 @@ def test_second_sender_after_the_lease_never_takes_over_a_live_senders_slow_mess
         srv.faults.hold_first = POOL
         first = _sender(newsroom.config_path)
         _wait(lambda: srv.holding == POOL, 60, "the first sender's messages at the relay")
-        claimed_at = datetime.now(UTC)
+        claimed_at = real_now()  # the senders' clock (test-future moves ours)
         time.sleep(second_at)
         renewed = [r.lease_until for r in _rows(url)]
         second = _sender(newsroom.config_path)
@@ -125,8 +125,7 @@ def test_a_stalled_sender_is_taken_over_after_the_lease_and_its_late_results_are
         try:
             _wait(
                 lambda: all(
-                    r.lease_until is not None and r.lease_until < datetime.now(UTC)
-                    for r in _rows(url)
+                    r.lease_until is not None and r.lease_until < real_now() for r in _rows(url)
                 ),
                 lease * 4,
                 "the stalled sender's leases to run out",
