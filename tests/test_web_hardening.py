@@ -25,7 +25,7 @@ from feedpub.clock import running_from
 from feedpub.config import Config
 from feedpub.feeds import build_feeds
 from feedpub.store import Store
-from feedpub.web.server import Server, make_server
+from feedpub.web.server import Server, adjustments, make_server
 from tests.conftest import LogRecords, Newsroom
 from tests.test_digest_support import NOW, article, hours_ago, put
 
@@ -93,6 +93,31 @@ def test_an_index_html_symlinked_out_of_the_folder_is_refused(
     (sub / "index.html").unlink()
     (sub / "index.html").symlink_to(served.config.output_dir / "index.html")
     assert served.get("/sub/")[0].status == 200
+
+
+def test_proxy_headers_reach_the_application(newsroom: Newsroom) -> None:
+    """waitress strips X-Forwarded-For without a trusted proxy; the app decides instead
+    (``[signup] client_ip_header``), so the header must reach it."""
+    seen: list[str] = []
+
+    def spy(environ, start_response):  # type: ignore[no-untyped-def]
+        seen.append(environ.get("HTTP_X_FORWARDED_FOR", ""))
+        start_response("204 No Content", [])
+        return []
+
+    server = Server(spy, adjustments(newsroom.config().web, "127.0.0.1", 0), 5.0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+        c.request("GET", "/", headers={"X-Forwarded-For": "203.0.113.7"})
+        assert c.getresponse().status == 204
+        c.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    assert seen == ["203.0.113.7"]
 
 
 def test_server_header_names_no_python_version_and_connections_are_kept_alive(

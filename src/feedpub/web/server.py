@@ -179,6 +179,9 @@ def adjustments(web: WebConfig, host: str, port: int) -> Adjustments:
         asyncore_use_poll=True,  # select() stops at 1,024 descriptors
         log_socket_errors=False,  # a client resetting its connection is not our error
         expose_tracebacks=False,
+        # Pass X-Forwarded-For & co. through: the app decides whom to trust
+        # ([signup] client_ip_header); waitress would strip them without a trusted_proxy.
+        clear_untrusted_proxy_headers=False,
     )
 
 
