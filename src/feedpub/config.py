@@ -373,8 +373,11 @@ class ScheduleConfig(_Model):
     misfire_grace: timedelta = timedelta(hours=6)  # a missed newsletter slot younger is sent
     shutdown_timeout: timedelta = timedelta(seconds=60)  # SIGTERM: wait this long for the job
     keep_runs: timedelta = timedelta(days=30)  # the daemon prunes older collect/build runs
+    # PostgreSQL, several `feedpub run`: the leader's lease (renewed every third of it;
+    # a dead leader is replaced within about 1⅓ lease). docs/deploy.md
+    leader_lease: timedelta = timedelta(seconds=15)
 
-    @field_validator("collect_every", "shutdown_timeout")
+    @field_validator("collect_every", "shutdown_timeout", "leader_lease")
     @classmethod
     def _at_least_a_second(cls, v: timedelta) -> timedelta:
         if v < timedelta(seconds=1):
