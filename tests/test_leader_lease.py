@@ -223,3 +223,22 @@ def test_instance_work_runs_only_while_active() -> None:
     active[0] = False
     loop.run_once()
     assert ran == [NOW]
+
+
+def test_sqlite_keeps_one_daemon_per_store_and_says_so(newsroom: object) -> None:
+    from feedpub.errors import LockedError
+    from feedpub.scheduler.daemon import Daemon
+    from tests.conftest import Newsroom
+
+    assert isinstance(newsroom, Newsroom)
+    first = Daemon(newsroom.config(), newsroom.store(), clock=WallClock(NOW))
+    second = Daemon(newsroom.config(), newsroom.store(), clock=WallClock(NOW))
+    assert first.leadership is None and first.lock is not None  # no lease on SQLite
+    first.start(paused=True)
+    try:
+        with pytest.raises(LockedError, match=r"SQLite store runs one daemon.*PostgreSQL"):
+            second.start(paused=True)
+    finally:
+        first.stop(timeout=10)
+        first.store.close()
+        second.store.close()
