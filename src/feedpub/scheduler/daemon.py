@@ -59,8 +59,10 @@ from feedpub.scheduler.state import (
     _key,
     _log_collect_problems,
     _set_since,
-    _summary,
+    c_row,
     edition_states,
+    log_send,
+    log_skipped,
     prune_runs,
     redact_url,
     scheduled_since,
@@ -347,17 +349,7 @@ class Daemon:
         self._catch_ups = []
 
     def run_catch_up(self, c: CatchUp, now: datetime | None = None) -> None:
-        if c.skipped_count:
-            log.warning(
-                "missed slots skipped",
-                extra={
-                    "newsletter": c.newsletter,
-                    "count": c.skipped_count,
-                    "slots": ",".join(slot_key(x) for x in c.skipped),
-                    "older_not_listed": c.skipped_truncated,
-                    "reason": "older than the misfire grace window or superseded by a newer slot",
-                },
-            )
+        log_skipped(c)
         for slot in c.resume:
             if self.stopping.is_set():
                 return
@@ -369,20 +361,7 @@ class Daemon:
             )
             self.send_slot(c.newsletter, c.send, now, reason="catch-up")
         if c.skipped_count or c.send or c.resume:
-            at = now or self.clock()
-            self.store.record_run(
-                "catch-up",
-                at,
-                self.clock(),
-                True,
-                {
-                    "newsletter": c.newsletter,
-                    "sent": slot_key(c.send) if c.send else None,
-                    "resumed": [slot_key(x) for x in c.resume],
-                    "skipped": [slot_key(x) for x in c.skipped],
-                    "skipped_count": c.skipped_count,
-                },
-            )
+            self.store.record_run("catch-up", now or self.clock(), self.clock(), True, c_row(c))
 
     def tick(self, now: datetime | None = None) -> None:
         """collect, then build, then resume editions with deliveries due (temporary
@@ -516,32 +495,7 @@ class Daemon:
                     extra={"newsletter": slug, "slot": _key(slot), "error": str(e)},
                 )
                 return None
-            if self.stopping.is_set() and report.remaining:
-                log.info(
-                    "send interrupted by shutdown; the ledger resumes it at the next start",
-                    extra={"newsletter": slug, "slot": _key(slot), **_summary(report)},
-                )
-                return report
-            if report.status == "paused":  # no SMTP server usable: nothing went out
-                log.warning(
-                    "newsletter paused: no SMTP server usable; retried at every tick",
-                    extra={
-                        "newsletter": slug,
-                        "slot": _key(slot),
-                        "reason": reason,
-                        **_summary(report),
-                    },
-                )
-                return report
-            log.info(
-                "newsletter sent",
-                extra={
-                    "newsletter": slug,
-                    "slot": _key(slot),
-                    "reason": reason,
-                    **_summary(report),
-                },
-            )
+            log_send(report, slug, _key(slot), reason, interrupted=self.stopping.is_set())
             return report
 
     def _failed(self, kind: str, now: datetime, e: Exception) -> None:

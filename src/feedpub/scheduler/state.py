@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from feedpub import schema as s
 from feedpub.collect import CollectReport
 from feedpub.digest import SendReport
-from feedpub.scheduler.jobs import EditionState, parse_slot_key
+from feedpub.scheduler.jobs import CatchUp, EditionState, parse_slot_key
 from feedpub.slots import slot_key
 
 log = logging.getLogger("feedpub.scheduler")
@@ -127,3 +127,47 @@ def redact_url(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "(unparsable url)"
+
+
+def log_send(report: SendReport, slug: str, key: str, reason: str, *, interrupted: bool) -> None:
+    """What the daemon logs after sending (or resuming) an edition."""
+    if interrupted and report.remaining:
+        log.info(
+            "send interrupted by shutdown; the ledger resumes it at the next start",
+            extra={"newsletter": slug, "slot": key, **_summary(report)},
+        )
+    elif report.status == "paused":  # no SMTP server usable: nothing went out
+        log.warning(
+            "newsletter paused: no SMTP server usable; retried at every tick",
+            extra={"newsletter": slug, "slot": key, "reason": reason, **_summary(report)},
+        )
+    else:
+        log.info(
+            "newsletter sent",
+            extra={"newsletter": slug, "slot": key, "reason": reason, **_summary(report)},
+        )
+
+
+def log_skipped(c: CatchUp) -> None:
+    if c.skipped_count:
+        log.warning(
+            "missed slots skipped",
+            extra={
+                "newsletter": c.newsletter,
+                "count": c.skipped_count,
+                "slots": ",".join(slot_key(x) for x in c.skipped),
+                "older_not_listed": c.skipped_truncated,
+                "reason": "older than the misfire grace window or superseded by a newer slot",
+            },
+        )
+
+
+def c_row(c: CatchUp) -> dict[str, Any]:
+    """The ``runs`` row details of a catch-up."""
+    return {
+        "newsletter": c.newsletter,
+        "sent": slot_key(c.send) if c.send else None,
+        "resumed": [slot_key(x) for x in c.resume],
+        "skipped": [slot_key(x) for x in c.skipped],
+        "skipped_count": c.skipped_count,
+    }
