@@ -87,6 +87,7 @@ class BuildReport:
     feeds_planned: int = 0
     ping: websub.PingReport | None = None
     seconds: float = 0.0
+    uploaded: int = 0  # objects put to [output] url (s3://), changed ones only
 
     def summary(self) -> dict[str, object]:
         return {
@@ -97,6 +98,7 @@ class BuildReport:
             "skipped": self.skipped,
             "items_written": self.items_written,
             "changed_feeds": self.changed_feeds,
+            **({"uploaded": self.uploaded} if self.uploaded else {}),
         }
 
 
@@ -168,7 +170,13 @@ def build_feeds(
     else:
         lock = lock_for(store.url, "build", engine=store.engine, wait=BUILD_LOCK_WAIT)
     with lock:
-        return _build_feeds(config, store, now=now, force=force, ping=ping, fence=fence)
+        report = _build_feeds(config, store, now=now, force=force, ping=ping, fence=fence)
+        if config.output.url is not None:  # mirror to object storage (feeds.s3)
+            from feedpub.feeds import s3
+
+            up = s3.publish(config, removed=report.removed)
+            report.uploaded = len(up.uploaded) if up else 0
+        return report
 
 
 def _build_feeds(
