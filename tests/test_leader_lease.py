@@ -242,3 +242,50 @@ def test_sqlite_keeps_one_daemon_per_store_and_says_so(newsroom: object) -> None
         first.stop(timeout=10)
         first.store.close()
         second.store.close()
+
+
+def test_two_freezes_of_one_slot_racing_on_postgresql_give_one_edition(
+    newsroom: object, pg_url: str
+) -> None:
+    """What makes a takeover unable to double a slot even without the fence: the edition
+    is unique per (newsletter, slot); the loser of the race finds the winner's edition."""
+    from feedpub.digest import subscribers as subs
+    from feedpub.digest.freeze import freeze
+    from tests.conftest import Newsroom
+
+    assert isinstance(newsroom, Newsroom)
+    text = newsroom.config_path.read_text(encoding="utf-8")
+    newsroom.config_path.write_text(
+        text.replace('url = "sqlite:///feedpub.db"', f'url = "{pg_url}"'), encoding="utf-8"
+    )
+    newsroom.write("a.md", "---\ntitle: Kyiv\ndate: 2026-11-26 10:00\nbeat: world\n---\nB.\n")
+    cfg = newsroom.config()
+    st = newsroom.store()
+    try:
+        from feedpub.collect import collect
+
+        collect(cfg, st, now=NOW)
+        with st.begin() as conn:
+            for i in range(50):
+                subs.add(cfg, conn, f"r{i}@example.com", newsletters=["daily"], now=NOW)
+        nl = cfg.newsletter("daily")
+        results: list[tuple[int, bool]] = []
+        gate = threading.Barrier(4)
+
+        def race() -> None:
+            gate.wait()
+            results.append(freeze(cfg, st, nl, "2026-11-26T07:00Z", NOW))
+
+        threads = [threading.Thread(target=race) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len({r[0] for r in results}) == 1
+        assert sorted(r[1] for r in results) == [False, False, False, True]
+        with st.read() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(s.editions)).scalar() == 1
+            rows = conn.execute(sa.select(sa.func.count()).select_from(s.deliveries)).scalar()
+        assert rows == 50
+    finally:
+        st.close()
