@@ -300,3 +300,44 @@ def test_two_freezes_of_one_slot_racing_on_postgresql_give_one_edition(
         assert rows == 50
     finally:
         st.close()
+
+
+def test_on_postgresql_only_the_leader_builds_and_every_instance_runs_the_instance_work(
+    newsroom: object, pg_url: str
+) -> None:
+    from feedpub.scheduler.daemon import Daemon
+    from tests.conftest import Newsroom
+
+    assert isinstance(newsroom, Newsroom)
+    text = newsroom.config_path.read_text(encoding="utf-8")
+    newsroom.config_path.write_text(
+        text.replace('url = "sqlite:///feedpub.db"', f'url = "{pg_url}"'), encoding="utf-8"
+    )
+    newsroom.write("a.md", "---\ntitle: Kyiv\ndate: 2026-11-26 10:00\nbeat: world\n---\nB.\n")
+    clock = WallClock(NOW)
+    one = Daemon(newsroom.config(), newsroom.store(), clock=clock)
+    two = Daemon(newsroom.config(), newsroom.store(), clock=clock)
+    ran: list[str] = []
+    for name, d in (("one", one), ("two", two)):
+        assert d.lock is None and d.leadership is not None  # no daemon lock on PostgreSQL
+        d.instance_work.append(lambda now, name=name: ran.append(name))
+        d.start(paused=True)
+    try:
+        assert one.leadership is not None and two.leadership is not None
+        assert one.leadership.step() and not two.leadership.step()
+        assert one.is_leader() and not two.is_leader()
+        two.tick(NOW)  # a standby's tick does nothing
+        with two.store.read() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(s.runs)).scalar() == 0
+        one.tick(NOW)  # the leader collects, builds, then runs the instance work
+        with one.store.read() as conn:
+            kinds = set(conn.execute(sa.select(s.runs.c.kind)).scalars())
+        assert {"collect", "build"} <= kinds
+        assert (newsroom.root / "feeds" / "rss.xml").exists()
+        one.instance_loop.run_once(NOW)  # the leader's loop stays idle (its tick did it)
+        two.instance_loop.run_once(NOW)  # a standby's loop runs the work
+        assert ran == ["one", "two"]
+    finally:
+        for d in (one, two):
+            d.stop(timeout=10)
+            d.store.close()
