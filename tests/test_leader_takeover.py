@@ -11,17 +11,18 @@ kills the leader once PostgreSQL shows its transaction waiting on that lock, fen
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
 from lxml import etree
 
 from feedpub import schema as s
-from feedpub.cli import main
 from tests.cluster import Cluster
 
 LEASE = 2  # seconds: takeover within LEASE + LEASE/3 of the last renewal
@@ -159,11 +160,14 @@ def test_sigterm_hands_the_lease_over_and_exits_cleanly(cluster: Cluster) -> Non
         second = cluster.wait_leader(engine, TAKEOVER_BOUND, other_than=first.pid)
         assert second.token == first.token + 1
         assert "stopped leading" in cluster.logs()
-        shown = (
-            CliRunner()
-            .invoke(main, ["--config", str(cluster.config_path), "status"], env={"COLUMNS": "200"})
-            .output
-        )
+        # A subprocess: it reads the real clock, as the daemons do (even under --wall-clock).
+        shown = subprocess.run(
+            [sys.executable, "-m", "feedpub", "--config", str(cluster.config_path), "status"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "COLUMNS": "200"},
+        ).stdout
         assert f"leader {second.holder} on {second.host} (pid {second.pid}" in shown
         with engine.connect() as conn:
             assert conn.execute(sa.select(sa.func.count()).select_from(s.editions)).scalar() == 1
