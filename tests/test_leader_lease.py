@@ -341,3 +341,30 @@ def test_on_postgresql_only_the_leader_builds_and_every_instance_runs_the_instan
         for d in (one, two):
             d.stop(timeout=10)
             d.store.close()
+
+
+def test_store_migrate_refuses_a_postgresql_store_whose_instances_run(
+    newsroom: object, pg_url: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from feedpub.cli import main
+    from tests.conftest import Newsroom
+
+    assert isinstance(newsroom, Newsroom)
+    text = newsroom.config_path.read_text(encoding="utf-8")
+    newsroom.config_path.write_text(
+        text.replace('url = "sqlite:///feedpub.db"', f'url = "{pg_url}"'), encoding="utf-8"
+    )
+    st = newsroom.store()
+    try:
+        assert _acquire(st, A, None, datetime.now(UTC)) is not None  # the clock the CLI reads
+    finally:
+        st.close()
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    r = CliRunner().invoke(
+        main, ["--config", str(newsroom.config_path), "store", "migrate", "--to", target]
+    )
+    assert r.exit_code == 2, r.output
+    assert "leader instance-a on host-a" in r.output and "stop every instance" in r.output
+    assert not (tmp_path / "copy.db").exists()
