@@ -368,3 +368,26 @@ def test_store_migrate_refuses_a_postgresql_store_whose_instances_run(
     assert r.exit_code == 2, r.output
     assert "leader instance-a on host-a" in r.output and "stop every instance" in r.output
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_a_takeover_waits_for_the_holders_fenced_transaction_but_its_renewals_do_not(
+    pg_url: str,
+) -> None:
+    st = Store(pg_url)
+    try:
+        a = _acquire(st, A, None, NOW)
+        assert a is not None
+        with st.begin() as fenced:  # e.g. a freeze in progress
+            leases.check(fenced, "leader", A, a, NOW + timedelta(seconds=1))
+            with st.begin() as renew:
+                renew.execute(sa.text("SET LOCAL lock_timeout = '300ms'"))
+                assert leases.acquire(renew, "leader", A, a, LEASE, NOW + timedelta(seconds=2))
+            with (
+                pytest.raises(sa.exc.OperationalError, match="lock timeout"),
+                st.begin() as take,
+            ):
+                take.execute(sa.text("SET LOCAL lock_timeout = '300ms'"))
+                leases.acquire(take, "leader", B, None, LEASE, NOW + timedelta(minutes=1))
+        assert _acquire(st, B, None, NOW + timedelta(minutes=1)) == a + 1  # once it ended
+    finally:
+        st.close()

@@ -12,9 +12,11 @@ PostgreSQL the second ``UPDATE`` waits for the first to commit and then re-check
 - :func:`release` frees it at once (a clean shutdown hands over without waiting out the lease);
 - :func:`check` is the *fence*: called inside a transaction that does leader-only work, it
   fails unless the caller still holds the lease with the token it was given, unexpired. On
-  PostgreSQL it also takes a share lock on the lease row, so a takeover (an ``UPDATE`` of
-  that row) waits until the fenced transaction has committed: the old leader's write and
-  the new leader's first write never interleave.
+  PostgreSQL it also takes ``FOR KEY SHARE`` on the lease row, and a takeover first takes
+  ``FOR UPDATE`` (the one row lock that conflicts with it): a takeover waits until the
+  fenced transaction has ended (the old leader's write and the new leader's first write
+  never interleave), while the holder's renewals (plain ``UPDATE``s, which do not
+  conflict) never wait for its own fenced transactions.
 
 Expiry is judged with the ``now`` each caller passes (its clock): hosts sharing a store
 need synchronised clocks (NTP), with skew well below the lease's safety margin.
@@ -99,6 +101,8 @@ def acquire(
             .values(renewed=now, expires=expires)
         )
         return token if res.rowcount == 1 else None
+    if conn.dialect.name == "postgresql":  # wait for the holder's fenced transactions
+        conn.execute(sa.select(L.c.name).where(L.c.name == name).with_for_update())
     res = conn.execute(
         sa.update(L)
         .where(
@@ -139,7 +143,7 @@ def check(conn: Connection, name: str, me: Identity, token: int, now: datetime) 
     Call it inside the transaction whose writes need the lease."""
     q = sa.select(L.c.holder, L.c.token, L.c.expires).where(L.c.name == name)
     if conn.dialect.name == "postgresql":
-        q = q.with_for_update(read=True)  # FOR SHARE: a takeover waits for our commit
+        q = q.with_for_update(read=True, key_share=True)  # a takeover waits for our commit
     row = conn.execute(q).first()
     if row is None or row.holder != me.instance or row.token != token:
         raise NotLeader(f"this instance no longer holds the {name!r} lease (token {token})")
