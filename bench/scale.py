@@ -49,16 +49,6 @@ def _builds(engine: sa.Engine) -> int:
         )
 
 
-def _wait(what, timeout: float, step: float = 0.005):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = what()
-        if got:
-            return got
-        time.sleep(step)
-    raise SystemExit(f"timed out after {timeout:g}s")
-
-
 def measure(c: Cluster, engine: sa.Engine, sig: signal.Signals) -> tuple[float, float]:
     lead = c.wait_leader(engine, 60)
     # Steady state (the leader's start-up work done, every instance up), then a random
@@ -67,9 +57,9 @@ def measure(c: Cluster, engine: sa.Engine, sig: signal.Signals) -> tuple[float, 
     builds = _builds(engine)
     t0 = time.monotonic()
     c.proc(lead.pid).send_signal(sig)
-    new = _wait(lambda: (r := c.leader(engine)) and r.pid != lead.pid and r, 4 * c.lease + 30)
+    new = c.wait_leader(engine, 4 * c.lease + 30, other_than=lead.pid)
     t1 = time.monotonic()
-    _wait(lambda: _builds(engine) > builds, 60, 0.02)  # the new leader's start-up build
+    c.wait_for(lambda: _builds(engine) > builds, 60, name="a build")  # the new leader's first
     t2 = time.monotonic()
     c.proc(lead.pid).wait(30)
     assert new.token > lead.token

@@ -324,8 +324,16 @@ def test_on_postgresql_only_the_leader_builds_and_every_instance_runs_the_instan
         d.start(paused=True)
     try:
         assert one.leadership is not None and two.leadership is not None
+        from feedpub.status import daemon_info
+
+        nobody = daemon_info(one.config, one.store, NOW)
+        assert not nobody.running and nobody.leader is None and nobody.lock == "lease:leader"
         assert one.leadership.step() and not two.leadership.step()
         assert one.is_leader() and not two.is_leader()
+        shown = daemon_info(one.config, one.store, NOW)
+        assert shown.running and shown.leader is not None
+        assert shown.leader.instance == one.leadership.me.instance and shown.leader.token == 1
+        assert shown.leader.expires == "2026-11-26T07:00:15Z"
         two.tick(NOW)  # a standby's tick does nothing
         with two.store.read() as conn:
             assert conn.execute(sa.select(sa.func.count()).select_from(s.runs)).scalar() == 0

@@ -243,7 +243,7 @@ def _leader_info(store: Store, now: datetime) -> DaemonInfo:
     except sa.exc.SQLAlchemyError:  # an old store without the table: nobody leads
         return DaemonInfo(False)
     if row is None or not row.held(now) or row.holder is None:
-        return DaemonInfo(False)
+        return DaemonInfo(False, lock="lease:leader")
     info = LeaderInfo(
         row.holder, row.host, row.pid, _utc_z(row.since), _utc_z(row.expires), row.token
     )

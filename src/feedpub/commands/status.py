@@ -82,6 +82,8 @@ def print_status(app: App, st: Status) -> None:
             + (f", since {st.daemon.since}" if st.daemon.since else "")
             + ")"
         )
+    elif st.daemon.lock == "lease:leader":
+        c.print("daemon: [yellow]no leader[/yellow] (no feedpub run holds the leader lease)")
     else:
         c.print("daemon: [yellow]not running[/yellow]")
 
