@@ -133,6 +133,8 @@ class FolderSourceConfig(_Model):
     name: str | None = None
     beat: str | None = None
     author: str | None = None
+    # A bigger file is rejected before it is read (docs/content.md "Limits").
+    max_file_bytes: Annotated[int, Field(ge=1024)] = 2_000_000
 
 
 class FeedSourceConfig(_Model):

@@ -1,0 +1,174 @@
+"""One bad file is rejected alone, named with its reason; the rest of the newsroom publishes
+and every feed parses (issue 11). Through the CLI, where an editor meets it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from lxml import etree
+
+from feedpub.cli import main
+from tests.conftest import Newsroom
+
+GOOD = """\
+---
+title: Good Story
+date: 2026-11-20 09:00
+---
+
+Body.
+"""
+
+# file name -> (front matter lines, what the rejection says)
+REJECTED = {
+    "overflow.md": ("date: 9999-12-31 23:59:59-12:00", "out of range"),
+    "year-one.md": ("date: 0001-01-01 00:00", "out of range"),
+    "offset.md": ('date: "2026-11-20 09:30 +99:00"', "cannot read date"),
+    "feb30-anywhere.md": ("date: 2026-11-20 09:00\nx: 2026-02-30", "'2026-02-30' is not a real date"),
+    "month13.md": ("date: 2026-13-01", "'2026-13-01' is not a real date"),
+    "ipv6-url.md": ("date: 2026-11-20 09:00\nurl: 'https://[oops/x'", "not an absolute http(s)"),
+    "ipv6-image.md": ("date: 2026-11-20 09:00\nimage: 'http://[x'", "not an absolute http(s)"),
+    "mailto.md": ("date: 2026-11-20 09:00\nurl: mailto:a@b", "not an absolute http(s)"),
+    "year-month.md": ("date: '2026-10'", "no full day, month and year"),
+    "short-year.md": ("date: 20/1/6", "no four-digit year"),
+    "alias-bomb.md": (
+        "a: &a [l, l, l, l, l, l, l, l, l]\n"
+        + "".join(
+            f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n"
+            for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+        + "date: *i",
+        "aliases",
+    ),
+}
+
+# Published, with the control characters and quotes cleaned or encoded.
+CLEANED = {
+    "ctl-id.md": 'date: 2026-11-21 09:00\nid: "urn:x\\x01y"',
+    "ctl-slug.md": 'date: 2026-11-22 09:00\nslug: "s\\x02lug"',
+    "ctl-image-type.md": 'date: 2026-11-23 09:00\nimage: {url: /a.jpg, type: "image/jpeg\\x03"}',
+    "quote-slug.md": "date: 2026-11-24 09:00\nslug: 'x\"'",
+    "space-slug.md": "date: 2026-11-25 09:00\nslug: 'two words'",
+}
+
+
+def _file(title: str, front: str) -> str:
+    return f"---\ntitle: {title}\n{front}\n---\n\nBody of {title}.\n"
+
+
+def _run(newsroom: Newsroom, *args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(main, ["--config", str(newsroom.config_path), *args])
+    return r.exit_code, r.stdout, r.stderr
+
+
+def _feeds_parse(feeds: Path) -> str:
+    """Every feed file parses; the text of all of them."""
+    text = ""
+    for p in sorted(feeds.rglob("*")):
+        if p.name.endswith(".xml"):
+            etree.parse(str(p), etree.XMLParser(resolve_entities=False))
+        elif p.name.endswith(".json"):
+            json.loads(p.read_text(encoding="utf-8"))
+        else:
+            continue
+        text += p.read_text(encoding="utf-8")
+    return text
+
+
+def test_each_hostile_file_is_rejected_alone_and_the_rest_publishes(newsroom: Newsroom) -> None:
+    newsroom.write("good.md", GOOD)
+    for name, (front, _why) in REJECTED.items():
+        newsroom.write(name, _file(name, front))
+    for name, front in CLEANED.items():
+        newsroom.write(name, _file(name, front))
+    # a.md -> b -> c -> b: a symlink loop named like content.
+    os.symlink("b", newsroom.content / "a.md")
+    os.symlink("c", newsroom.content / "b")
+    os.symlink("b", newsroom.content / "c")
+
+    code, _out, err = _run(newsroom, "publish")
+    assert code == 1, err
+    lines = err.splitlines()
+    for name, (_front, why) in REJECTED.items():
+        named = [ln for ln in lines if name in ln]
+        assert named and why in named[0], (name, named, err)
+    assert any("a.md" in ln and "symbolic links" in ln for ln in lines), err
+    assert "Traceback" not in err
+    text = _feeds_parse(newsroom.root / "feeds")
+    assert "Good Story" in text
+    for name in CLEANED:
+        assert name in text, name
+    assert "urn:xy" in text  # the id, control character removed
+    assert "https://news.example/post/slug/" in text
+    assert "https://news.example/post/x%22/" in text
+    assert "https://news.example/post/two%20words/" in text
+    assert 'type="image/jpeg"' in text
+    for name in REJECTED:
+        assert f"Body of {name}" not in text
+
+
+def test_the_alias_bomb_is_refused_quickly_and_quoted_briefly(newsroom: Newsroom) -> None:
+    front, _ = REJECTED["alias-bomb.md"]
+    newsroom.write("bomb.md", _file("Bomb", front))
+    newsroom.write("good.md", GOOD)
+    code, _out, err = _run(newsroom, "collect")
+    assert code == 1 and "bomb.md" in err
+    assert len(err) < 2000  # the message quotes nothing of the 10**9-value expansion
+
+
+def test_a_file_over_the_size_limit_is_refused_before_reading(newsroom: Newsroom) -> None:
+    newsroom.set_config(
+        base=Path(newsroom.config_path).read_text(encoding="utf-8").replace(
+            'path = "content"', 'path = "content"\nmax_file_bytes = 100_000'
+        )
+    )
+    newsroom.write("good.md", GOOD)
+    newsroom.write("big.md", GOOD.replace("Body.", "word " * 30_000))
+    code, _out, err = _run(newsroom, "publish")
+    assert code == 1
+    assert "big.md: file is bigger than 100,000 bytes" in err
+    assert "Good Story" in _feeds_parse(newsroom.root / "feeds")
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["<a " * 60_000, "<!--" * 40_000, "<<b>" * 20_000 + "b>" * 20_000],
+    ids=["unclosed-tags", "unclosed-comments", "nested-tags"],
+)
+def test_pathological_titles_collect(newsroom: Newsroom, title: str) -> None:
+    """Titles that took the old tag stripper minutes (quadratic) are read in one pass."""
+    newsroom.write("t.md", f"---\ntitle: '{title}x'\ndate: 2026-11-20 09:00\n---\nBody.\n")
+    code, _out, err = _run(newsroom, "collect")
+    assert code == 0, err
+
+
+def test_deeply_nested_html_is_flattened_not_fatal(newsroom: Newsroom) -> None:
+    newsroom.write(
+        "deep.html",
+        "---\ntitle: Deep\ndate: 2026-11-20 09:00\n---\n"
+        + "<div>" * 100_000
+        + "deep text"
+        + "</div>" * 100_000,
+    )
+    code, _out, err = _run(newsroom, "publish")
+    assert code == 0, err
+    assert "deep text" in _feeds_parse(newsroom.root / "feeds")
+
+
+def test_killed_builds_leftover_temp_files_are_swept(newsroom: Newsroom) -> None:
+    newsroom.write("good.md", GOOD)
+    feeds = newsroom.root / "feeds"
+    (feeds / "beats").mkdir(parents=True)
+    stale = [feeds / ".rss.xml.k1l2.tmp", feeds / "beats" / ".atom.xml.x9.tmp"]
+    for p in stale:
+        p.write_text("half a feed", encoding="utf-8")
+        old = time.time() - 3600
+        os.utime(p, (old, old))
+    code, _out, err = _run(newsroom, "publish")
+    assert code == 0, err
+    assert not any(p.exists() for p in stale)
