@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
+from feedpub.atomicfile import sweep_temp_files
 from feedpub.config import Config
 from feedpub.feeds import feedgen_writer, jsonfeed, queries, stream_writer, websub
 from feedpub.feeds.index_page import IndexFeed, newsletter_links, render_index
@@ -178,6 +179,8 @@ def _build_feeds(
     if now.tzinfo is None:
         raise ValueError("build_feeds: now must be timezone-aware")
     report = BuildReport()
+    if config.output_dir.is_dir():  # a killed build's temp files (we hold the build lock)
+        sweep_temp_files(config.output_dir, now=now.timestamp())
     quick = _quick_fingerprint(config)
     if not force and not _site_files_present(config):
         # The output folder was wiped or replaced (a fresh deploy, a cleaned disk): the
