@@ -29,7 +29,10 @@ REJECTED = {
     "overflow.md": ("date: 9999-12-31 23:59:59-12:00", "out of range"),
     "year-one.md": ("date: 0001-01-01 00:00", "out of range"),
     "offset.md": ('date: "2026-11-20 09:30 +99:00"', "cannot read date"),
-    "feb30-anywhere.md": ("date: 2026-11-20 09:00\nx: 2026-02-30", "'2026-02-30' is not a real date"),
+    "feb30-anywhere.md": (
+        "date: 2026-11-20 09:00\nx: 2026-02-30",
+        "'2026-02-30' is not a real date",
+    ),
     "month13.md": ("date: 2026-13-01", "'2026-13-01' is not a real date"),
     "ipv6-url.md": ("date: 2026-11-20 09:00\nurl: 'https://[oops/x'", "not an absolute http(s)"),
     "ipv6-image.md": ("date: 2026-11-20 09:00\nimage: 'http://[x'", "not an absolute http(s)"),
@@ -123,9 +126,9 @@ def test_the_alias_bomb_is_refused_quickly_and_quoted_briefly(newsroom: Newsroom
 
 def test_a_file_over_the_size_limit_is_refused_before_reading(newsroom: Newsroom) -> None:
     newsroom.set_config(
-        base=Path(newsroom.config_path).read_text(encoding="utf-8").replace(
-            'path = "content"', 'path = "content"\nmax_file_bytes = 100_000'
-        )
+        base=Path(newsroom.config_path)
+        .read_text(encoding="utf-8")
+        .replace('path = "content"', 'path = "content"\nmax_file_bytes = 100_000')
     )
     newsroom.write("good.md", GOOD)
     newsroom.write("big.md", GOOD.replace("Body.", "word " * 30_000))
@@ -172,3 +175,48 @@ def test_killed_builds_leftover_temp_files_are_swept(newsroom: Newsroom) -> None
     code, _out, err = _run(newsroom, "publish")
     assert code == 0, err
     assert not any(p.exists() for p in stale)
+
+
+def test_an_article_the_writers_refuse_is_left_out_and_named(newsroom: Newsroom) -> None:
+    """An article stored before the boundary existed (a control character in its URL)
+    costs itself, not the build: the others are written, it is named, exit status 1."""
+    import sqlite3
+
+    newsroom.write("good.md", GOOD)
+    newsroom.write("old.md", _file("Old Story", "date: 2026-11-21 09:00"))
+    code, _out, err = _run(newsroom, "publish")
+    assert code == 0, err
+    db = sqlite3.connect(newsroom.root / "feedpub.db")
+    with db:
+        (old_id,) = db.execute("SELECT id FROM articles WHERE title = 'Old Story'").fetchone()
+        db.execute("UPDATE articles SET url = url || '\x01' WHERE id = ?", (old_id,))
+    db.close()
+    code, _out, err = _run(newsroom, "build", "--force")
+    assert code == 1
+    assert f"article {old_id} is left out of the feeds" in err
+    text = _feeds_parse(newsroom.root / "feeds")
+    assert "Good Story" in text and "Old" not in text
+    code, _out, err = _run(newsroom, "build")  # not forgotten: named again until fixed
+    assert code == 1 and old_id in err
+
+
+def test_a_feed_over_its_byte_budget_carries_summaries_for_its_oldest_items(
+    newsroom: Newsroom,
+) -> None:
+    newsroom.set_config(
+        base=Path(newsroom.config_path)
+        .read_text(encoding="utf-8")
+        .replace("items_per_feed = 5", "items_per_feed = 5\nmax_feed_bytes = 30_000")
+    )
+    for n in range(1, 6):
+        body = f"Opening of story {n}. " + " ".join(f"w{n}x{i}" for i in range(1500))
+        newsroom.write(f"s{n}.md", _file(f"Story {n}", f"date: 2026-11-2{n} 09:00") + body)
+    code, out, err = _run(newsroom, "publish")
+    assert code == 0, err
+    assert "over [output] max_feed_bytes" in out
+    for name in ("rss.xml", "atom.xml", "feed.json"):
+        data = (newsroom.root / "feeds" / name).read_text(encoding="utf-8")
+        assert len(data.encode()) <= 30_000, name
+        assert "w5x1499" in data  # the newest keeps its full text
+        assert "w1x1499" not in data and "Opening of story 1" in data  # the oldest: summary
+    _feeds_parse(newsroom.root / "feeds")

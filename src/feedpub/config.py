@@ -117,6 +117,8 @@ class OutputConfig(_Model):
     # Feeds: "auto" = feedgen for current feeds, the streaming writer for archive pages;
     # "feedgen" / "stream" force one writer everywhere (both give the same parsed feed).
     writer: Literal["auto", "feedgen", "stream"] = "auto"
+    # A feed file over this many bytes carries summaries for its oldest items (docs/content.md).
+    max_feed_bytes: Annotated[int, Field(ge=10_000)] = 1_000_000
 
     @field_validator("base_url")
     @classmethod

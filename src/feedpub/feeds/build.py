@@ -31,6 +31,7 @@ from feedpub import schema as s
 from feedpub.atomicfile import sweep_temp_files
 from feedpub.config import Config
 from feedpub.feeds import feedgen_writer, jsonfeed, queries, stream_writer, websub
+from feedpub.feeds.guard import render_guarded
 from feedpub.feeds.index_page import IndexFeed, newsletter_links, render_index
 from feedpub.feeds.model import FeedDoc, FeedKind, Format
 from feedpub.feeds.opml import render_opml
@@ -88,6 +89,8 @@ class BuildReport:
     feeds_planned: int = 0
     ping: websub.PingReport | None = None
     seconds: float = 0.0
+    refused: dict[str, str] = field(default_factory=dict)  # article id -> why a writer refused it
+    summarized: dict[str, int] = field(default_factory=dict)  # path -> items cut to summaries
 
     def summary(self) -> dict[str, object]:
         return {
@@ -98,6 +101,7 @@ class BuildReport:
             "skipped": self.skipped,
             "items_written": self.items_written,
             "changed_feeds": self.changed_feeds,
+            "refused": self.refused,
         }
 
 
@@ -207,6 +211,8 @@ def _build_feeds(
         builder = _Builder(config, store, conn, now, force, report, began)
         builder.run(state, built)
     builder.out.sync()
+    if report.refused:
+        builder.next_due = now  # not skipped next time: the refused articles are named again
     new_state = {
         "quick": quick,
         "config": builder.config_fp,
@@ -215,6 +221,7 @@ def _build_feeds(
         "feeds": builder.feed_state,
         "built_at": now.isoformat(),
         "next_due": builder.next_due.isoformat() if builder.next_due else None,
+        "refused": sorted(report.refused),
     }
     with store.begin() as wconn:
         queries.save_files(wconn, builder.records, now)
@@ -291,6 +298,7 @@ class _Builder:
             and state.get("config") == self.config_fp
             and state.get("size") == self.size
             and isinstance(state.get("feeds"), dict)
+            and not state.get("refused")  # look at every feed: those documents have no fp
         )
         changed: list[queries.Changed] | None = None
         if incremental:
@@ -461,19 +469,27 @@ class _Builder:
                     and a.status is ArticleStatus.PUBLISHED
                     and a.published <= self.now
                 ):
-                    items.append(to_item(a, self.config, self.authors, self.beat_titles))
+                    try:
+                        items.append(to_item(a, self.config, self.authors, self.beat_titles))
+                    except Exception as e:  # one stored article never stops the build
+                        self.report.refused[a.id] = f"{type(e).__name__}: {str(e)[:200]}"
             doc = make_doc(
                 self.config, spec, items, page=page, n_full=n_full, empty_updated=self.empty_updated
             )
             writers = self.archive_writer if page is not None else self.current_writer
             changed_any = False
+            out = render_guarded(writers, doc, max_bytes=self.config.output.max_feed_bytes)
+            self.report.refused.update(out.refused)
             for f in Format:
                 p = spec.path(f, page)
-                if self.out.write(p, writers[f](doc)):
+                if self.out.write(p, out.data[f]):
                     self.report.written.append(p)
                     changed_any = True
-                self.report.items_written += len(doc.items)
-                self.records.append((p, fps[f], doc.info.updated))
+                self.report.items_written += out.items
+                if f in out.summarized:
+                    self.report.summarized[p] = out.summarized[f]
+                # A refused item: no fingerprint, so the next build tries (and names) it again.
+                self.records.append((p, "" if out.refused else fps[f], doc.info.updated))
             if changed_any and page is None:
                 self.report.changed_feeds.extend(self.base + spec.path(f) for f in Format)
             if page is None and spec.page:
