@@ -574,6 +574,9 @@ def parse_config(
     for reserved in ("root", "path"):
         if reserved in data:
             raise ConfigError("unknown key: check the spelling", path=path, key=reserved)
+    from feedpub.config_checks import check_config
+
+    check_config(cfg, path)  # patterns and cron: errors at load, not at collect or send
     return cfg
 
 
