@@ -220,3 +220,30 @@ def test_a_feed_over_its_byte_budget_carries_summaries_for_its_oldest_items(
         assert "w5x1499" in data  # the newest keeps its full text
         assert "w1x1499" not in data and "Opening of story 1" in data  # the oldest: summary
     _feeds_parse(newsroom.root / "feeds")
+
+
+def test_links_with_brackets_print_no_exception_from_the_sanitizer(
+    newsroom: Newsroom, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """nh3 printed "Exception ignored" tracebacks for URLs containing "[" and kept them."""
+    newsroom.write(
+        "links.md",
+        GOOD + '\n<a href="http://[x">v6</a> <img src="[" alt="b"> [m](http://[oops/x)\n',
+    )
+    code, _out, err = _run(newsroom, "publish")
+    captured = capfd.readouterr()
+    assert code == 0, err
+    assert "Exception ignored" not in err + captured.err
+    text = _feeds_parse(newsroom.root / "feeds")
+    assert "http://[x" not in text and 'src="["' not in text
+    assert "https://news.example/post/good-story/%5B" in text  # "[" as a path: encoded
+
+
+def test_a_pasted_article_with_a_two_digit_year_is_rejected_not_guessed(
+    newsroom: Newsroom,
+) -> None:
+    newsroom.write("good.md", GOOD)
+    newsroom.write("p.txt", "A Pasted Title\n- Iruni Kalupahana\n- 20/1/6\n\nBody text here.\n")
+    code, _out, err = _run(newsroom, "publish")
+    assert code == 1
+    assert "p.txt" in err and "Traceback" not in err
