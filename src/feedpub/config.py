@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from feedpub.config_checks import check_config
 from feedpub.config_lifecycle import BouncesConfig, SignupConfig
 from feedpub.errors import ConfigError
 
@@ -574,8 +575,6 @@ def parse_config(
     for reserved in ("root", "path"):
         if reserved in data:
             raise ConfigError("unknown key: check the spelling", path=path, key=reserved)
-    from feedpub.config_checks import check_config
-
     check_config(cfg, path)  # patterns and cron: errors at load, not at collect or send
     return cfg
 

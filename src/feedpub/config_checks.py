@@ -7,13 +7,36 @@ from __future__ import annotations
 
 import posixpath
 import string
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from feedpub.errors import ConfigError
 
-if TYPE_CHECKING:
-    from feedpub.config import Config
+
+# What the checks read of a Config (config.py calls them: no import back, no cycle).
+class _Site(Protocol):
+    article_path: str
+
+
+class _Output(Protocol):
+    beat_path: str
+    author_path: str
+
+
+class _Newsletter(Protocol):
+    schedule: str
+    timezone: str
+
+
+class _Config(Protocol):
+    @property
+    def site(self) -> _Site: ...
+    @property
+    def output(self) -> _Output: ...
+    @property
+    def newsletters(self) -> Sequence[_Newsletter]: ...
+
 
 _EXAMPLES = {
     "site.article_path": "articles/{slug}/",
@@ -22,7 +45,7 @@ _EXAMPLES = {
 }
 
 
-def check_config(cfg: Config, path: Path | None) -> None:
+def check_config(cfg: _Config, path: Path | None) -> None:
     """ConfigError for the first value that would fail later."""
     patterns = {
         "site.article_path": cfg.site.article_path,
