@@ -96,6 +96,8 @@ CASES: dict[str, str] = {
     "out = str(len(sanitize_html('<div>' * 100000 + 'x' + '</div>' * 100000, 'https://a/')))",
     "10 MB Markdown file": "out = one_file(tmp, 'big.md', '---\\ntitle: Big\\ndate: 2026-11-20\\n---\\n'"
     " + ('word ' * 12 + '\\n\\n') * 170000)",
+    "1.9 MB Markdown file (under limit)": "out = one_file(tmp, 'big.md', "
+    "'---\\ntitle: Big\\ndate: 2026-11-20\\n---\\n' + ('word ' * 12 + '\\n\\n') * 31000)",
     "folder of the issue's bad files": f"out = folder(tmp, {HOSTILE_FILES!r})",
 }
 

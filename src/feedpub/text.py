@@ -56,6 +56,11 @@ def clean_text(value: str) -> str:
     return _FORBIDDEN.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+def is_clean(value: str) -> bool:
+    """True when ``value`` holds no XML-forbidden character (what clean_text removes)."""
+    return _FORBIDDEN.search(value) is None
+
+
 def plain_line(value: str) -> str:
     """A one-line plain-text field (title, author name) from text that may hold HTML:
     no tags, no control chars, entities decoded once, white space collapsed.

@@ -16,7 +16,7 @@ import re
 from feedpub.errors import ContentError
 from feedpub.sources.base import SourceResult
 from feedpub.sources.dates import DateParseError, in_range, shown
-from feedpub.text import clean_text, http_url, is_http_uri, one_line, plain_line
+from feedpub.text import clean_text, http_url, is_clean, is_http_uri, one_line, plain_line
 from feedpub.types import Image, ParsedArticle
 
 # The store's column widths (schema.py): a longer value would fail the whole transaction.
@@ -72,7 +72,7 @@ def screen(article: ParsedArticle, base_url: str) -> ParsedArticle:
     if language is not None and (len(language) > MAX_LANGUAGE or not _LANGUAGE.fullmatch(language)):
         language = None
     content = article.content_html
-    if clean_text(content) != content:
+    if not is_clean(content):  # sources sanitize; this only guards a source's bug
         content = clean_text(content)
     summary = one_line(article.summary)
     screened = dataclasses.replace(
