@@ -247,3 +247,46 @@ def test_a_pasted_article_with_a_two_digit_year_is_rejected_not_guessed(
     code, _out, err = _run(newsroom, "publish")
     assert code == 1
     assert "p.txt" in err and "Traceback" not in err
+
+
+def test_the_boundary_screens_articles_of_every_source() -> None:
+    """What a feed or pages source hands to collect passes the same boundary: a bad one
+    moves to the rejected list with its key; control characters are cleaned."""
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from feedpub.sources.base import SourceResult
+    from feedpub.sources.boundary import screen_result
+    from feedpub.types import Image, ParsedArticle
+
+    good = ParsedArticle(
+        source="feed:x",
+        key="entry-1",
+        title="T<b>i</b>tle\x01",
+        url="https://up.example/a b",
+        slug="s\x02lug",
+        authors=("A\x03", ""),
+        published=datetime(2026, 11, 20, tzinfo=UTC),
+        updated=None,
+        content_html="<p>ok\x0b</p>",
+        summary="sum\nmary",
+        reading_minutes=1,
+        image=Image(url="/i.jpg", type="image/jpeg\x03"),
+        explicit_id="urn:x\x01y",
+    )
+    bad_url = replace(good, key="entry-2", url="mailto:a@b")
+    bad_date = replace(
+        good,
+        key="entry-3",
+        published=datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-12))),
+    )
+    bad_type = replace(good, key="entry-4", image=Image(url="/i.jpg", type="not a type"))
+    result = SourceResult(name="feed:x", articles=[good, bad_url, bad_date, bad_type])
+    screen_result(result, "https://news.example/")
+    assert [a.key for a in result.articles] == ["entry-1"]
+    assert {e.source for e in result.rejected} == {"entry-2", "entry-3", "entry-4"}
+    a = result.articles[0]
+    assert (a.title, a.slug, a.authors, a.explicit_id) == ("Title", "slug", ("A",), "urn:xy")
+    assert a.url == "https://up.example/a%20b" and a.summary == "sum mary"
+    assert a.content_html == "<p>ok</p>"
+    assert a.image == Image(url="https://up.example/i.jpg", type="image/jpeg")
