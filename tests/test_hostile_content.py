@@ -290,3 +290,15 @@ def test_the_boundary_screens_articles_of_every_source() -> None:
     assert a.url == "https://up.example/a%20b" and a.summary == "sum mary"
     assert a.content_html == "<p>ok</p>"
     assert a.image == Image(url="https://up.example/i.jpg", type="image/jpeg")
+
+
+def test_the_nesting_cap_leaves_real_articles_alone() -> None:
+    """Unclosed <p> and <li> never nest (the parser closes them): 150 of them stay 150
+    paragraphs; only real nesting past 100 levels is flattened, its text kept."""
+    from feedpub.text import MAX_NESTING, sanitize_html
+
+    assert sanitize_html("<p>a" * 150, "https://a.example/").count("<p>") == 150
+    deep = sanitize_html("<blockquote>" * 150 + "core" + "</blockquote>" * 150, "https://a/")
+    assert deep.count("<blockquote>") == MAX_NESTING and "core" in deep
+    shallow = "<blockquote>" * 50 + "core" + "</blockquote>" * 50
+    assert sanitize_html(shallow, "https://a/") == shallow

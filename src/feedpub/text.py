@@ -239,6 +239,14 @@ _VOID = frozenset(
 )  # fmt: skip
 
 
+# Elements a parser closes by itself when the next one opens (HTML Living Standard §13.1.2.4,
+# optional end tags): "<p>a<p>b" or a list of unclosed <li> never nests.
+_IMPLIED_END = frozenset(
+    {"p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot", "option", "optgroup",
+     "colgroup", "caption", "rb", "rt", "rp", "rtc"}
+)  # fmt: skip
+
+
 def cap_nesting(fragment: str, limit: int = MAX_NESTING) -> str:
     """``fragment`` with the start and end tags that would nest deeper than ``limit``
     removed (their text kept). Linear; a fragment that never goes that deep is returned
@@ -251,7 +259,7 @@ def cap_nesting(fragment: str, limit: int = MAX_NESTING) -> str:
     changed = False
     for m in _TAG_NAME.finditer(fragment):
         closing, name, end = m.group(1), m.group(2).lower(), m.group(3)
-        if name in _VOID or (end and m.group(0).endswith("/>")):
+        if name in _VOID or name in _IMPLIED_END or (end and m.group(0).endswith("/>")):
             continue
         if closing:
             drop = depth > limit
