@@ -94,6 +94,8 @@ CASES: dict[str, str] = {
     "out = str(len(sanitize_html('<div>' * 40000 + 'x' + '</div>' * 40000, 'https://a/')))",
     "100,000 nested <div>": "from feedpub.text import sanitize_html\n"
     "out = str(len(sanitize_html('<div>' * 100000 + 'x' + '</div>' * 100000, 'https://a/')))",
+    'Markdown body "![" * 200000': "from feedpub.sources import markdown\n"
+    "out = str(len(markdown.render('![' * 200000)))",
     "10 MB Markdown file": "out = one_file(tmp, 'big.md', '---\\ntitle: Big\\ndate: 2026-11-20\\n---\\n'"
     " + ('word ' * 12 + '\\n\\n') * 170000)",
     "1.9 MB Markdown file (under limit)": "out = one_file(tmp, 'big.md', "

@@ -302,3 +302,17 @@ def test_the_nesting_cap_leaves_real_articles_alone() -> None:
     assert deep.count("<blockquote>") == MAX_NESTING and "core" in deep
     shallow = "<blockquote>" * 50 + "core" + "</blockquote>" * 50
     assert sanitize_html(shallow, "https://a/") == shallow
+
+
+def test_markdown_with_thousands_of_unclosed_brackets_renders_them_as_text() -> None:
+    """markdown-it-py looks for a label's end from every unclosed "[" ("![" * 200,000
+    took 25 s): such brackets are escaped first; links and ordinary brackets are kept."""
+    from feedpub.sources.markdown import defuse_brackets, render
+
+    prose = "see [a link](https://x.example/) and [b]\n\n"
+    assert defuse_brackets(prose * 300) == prose * 300  # closed brackets: untouched
+    bomb = "![" * 5000
+    html = render("[ok](https://x.example/)\n\n" + bomb)
+    assert '<a href="https://x.example/">ok</a>' in html
+    assert html.count("![") == 5000  # shown as the text it is
+    assert defuse_brackets("a " + "[" * 50) == "a " + "[" * 50  # a few: left to markdown-it
