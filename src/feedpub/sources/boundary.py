@@ -16,7 +16,15 @@ import re
 from feedpub.errors import ContentError
 from feedpub.sources.base import SourceResult
 from feedpub.sources.dates import DateParseError, in_range, shown
-from feedpub.text import clean_text, http_url, is_clean, is_http_uri, one_line, plain_line
+from feedpub.text import (
+    MAX_URL_CHARS,
+    clean_text,
+    http_url,
+    is_clean,
+    is_http_uri,
+    one_line,
+    plain_line,
+)
 from feedpub.types import Image, ParsedArticle
 
 # The store's column widths (schema.py): a longer value would fail the whole transaction.
@@ -112,6 +120,8 @@ def screen_result(result: SourceResult, base_url: str) -> None:
 def _url(value: str, base: str, key: str, field: str) -> str:
     if is_http_uri(value):
         return value
+    if len(value) > MAX_URL_CHARS:
+        raise BoundaryError(key, field, f"{field} is longer than {MAX_URL_CHARS} characters")
     url = http_url(value, base)
     if url is None:
         raise BoundaryError(
