@@ -106,8 +106,8 @@ def test_each_hostile_file_is_rejected_alone_and_the_rest_publishes(newsroom: Ne
     assert "Good Story" in text
     for name in CLEANED:
         assert name in text, name
-    assert "urn:xy" in text  # the id, control character removed
-    assert "https://news.example/post/slug/" in text
+    assert "urn:x y" in text  # the id: its control character is a space (clean_text)
+    assert "https://news.example/post/s%20lug/" in text
     assert "https://news.example/post/x%22/" in text
     assert "https://news.example/post/two%20words/" in text
     assert 'type="image/jpeg"' in text
@@ -286,9 +286,9 @@ def test_the_boundary_screens_articles_of_every_source() -> None:
     assert [a.key for a in result.articles] == ["entry-1"]
     assert {e.source for e in result.rejected} == {"entry-2", "entry-3", "entry-4"}
     a = result.articles[0]
-    assert (a.title, a.slug, a.authors, a.explicit_id) == ("Title", "slug", ("A",), "urn:xy")
+    assert (a.title, a.slug, a.authors, a.explicit_id) == ("Title", "s lug", ("A",), "urn:x y")
     assert a.url == "https://up.example/a%20b" and a.summary == "sum mary"
-    assert a.content_html == "<p>ok</p>"
+    assert a.content_html == "<p>ok </p>"
     assert a.image == Image(url="https://up.example/i.jpg", type="image/jpeg")
 
 
