@@ -37,6 +37,7 @@ REJECTED = {
     "ipv6-url.md": ("date: 2026-11-20 09:00\nurl: 'https://[oops/x'", "not an absolute http(s)"),
     "ipv6-image.md": ("date: 2026-11-20 09:00\nimage: 'http://[x'", "not an absolute http(s)"),
     "mailto.md": ("date: 2026-11-20 09:00\nurl: mailto:a@b", "not an absolute http(s)"),
+    "dotdot-slug.md": ("date: 2026-11-20 09:00\nslug: '../../x'", "'..' segment"),
     "year-month.md": ("date: '2026-10'", "no full day, month and year"),
     "short-year.md": ("date: 20/1/6", "no four-digit year"),
     "alias-bomb.md": (

@@ -266,8 +266,12 @@ def _parse(
                 line=_key_line(text, "url"),
             )
     else:
-        # A slug is one path segment: 'x"' or 'a b' are percent-encoded, "/" too.
-        path_part = config.site.article_path.format(slug=quote(one_line(slug), safe=""))
+        # 'x"' or 'a b' are percent-encoded; "/" stays a path separator (as before).
+        if any(seg in (".", "..") for seg in one_line(slug).split("/")):
+            raise ContentError(
+                rel, f"slug {shown(slug)} has a '.' or '..' segment", line=_key_line(text, "slug")
+            )
+        path_part = config.site.article_path.format(slug=quote(one_line(slug), safe="/"))
         url = http_url(base + path_part.lstrip("/"), base) or base
 
     content_html = sanitize_html(body_html, url)
