@@ -10,7 +10,7 @@ export FEEDPUB_SECRET ?= sample-newsroom-key-not-for-production
 # on today's date; subprocesses keep the real date).
 FUTURE ?= $(shell date -u -d '+5 years' +%Y-%m-%dT%H:%M:%S)
 
-.PHONY: run test test-future smoke lint typecheck pytest system-tools golden bench clean
+.PHONY: run test test-future smoke lint typecheck pytest system-tools golden bench clean fuzz
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python >= 3.11) on PATH, or make PYTHON=/path/to/python3.11"; exit 2; }
@@ -49,6 +49,12 @@ system-tools:
 	elif [ -n "$$missing" ]; then echo "not installed:$$missing; the tests that need them will skip"; fi
 
 test: lint typecheck pytest
+
+# Fuzz the folder source, the pasted reader and the text cleaner for MINUTES minutes
+# (tests/fuzz_content.py); prints inputs=… inputs/s=… crashes=… unsafe_outputs=…
+MINUTES ?= 1
+fuzz: $(VENV)/.installed
+	$(BIN)/python -m tests.fuzz_content --minutes $(MINUTES)
 
 test-future: $(VENV)/.installed system-tools
 	$(BIN)/pytest -q --wall-clock=$(FUTURE)

@@ -52,3 +52,27 @@ def fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# A temp file younger than this may belong to a writer still at work (a digest archive
+# page is written without the build lock); an older one is a killed writer's leftover.
+STALE_TEMP_SECONDS = 300.0
+
+
+def sweep_temp_files(folder: Path, *, now: float, older_than: float = STALE_TEMP_SECONDS) -> int:
+    """Delete the ``.NAME.XXXX.tmp`` files a killed :func:`write_atomic` left under
+    ``folder`` (``now``: the wall-clock time in seconds, as file mtimes are). Returns how
+    many went."""
+    removed = 0
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            if not (name.startswith(".") and name.endswith(".tmp")):
+                continue
+            p = os.path.join(dirpath, name)
+            try:
+                if now - os.lstat(p).st_mtime > older_than:
+                    os.unlink(p)
+                    removed += 1
+            except OSError:
+                continue
+    return removed

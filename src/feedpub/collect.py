@@ -30,6 +30,7 @@ from feedpub.config import (
 from feedpub.decide import BeatRules, Plan, author_slug, plan_source
 from feedpub.errors import ContentError
 from feedpub.sources.base import Source, SourceContext, SourceResult
+from feedpub.sources.boundary import screen_result
 from feedpub.store import Store
 from feedpub.text import slugify
 from feedpub.types import ArticleStatus
@@ -105,7 +106,9 @@ def collect(config: Config, store: Store, *, now: datetime) -> CollectReport:
     def run(pair: tuple[Source, SourceContext]) -> SourceResult:
         src, ctx = pair
         try:
-            return src.fetch(ctx)
+            result = src.fetch(ctx)
+            screen_result(result, config.site.base_url)  # the one boundary (docs/content.md)
+            return result
         except Exception as e:  # a source bug must not stop the other sources
             log.exception("source failed", extra={"source": src.name})
             return SourceResult(name=src.name, status="error", error=f"{type(e).__name__}: {e}")

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from feedpub.config_checks import check_config
 from feedpub.config_lifecycle import BouncesConfig, SignupConfig
 from feedpub.config_s3 import S3OutputConfig, S3Url
 from feedpub.errors import ConfigError
@@ -121,6 +122,8 @@ class OutputConfig(_Model):
     # Mirror the output folder to object storage: "s3://bucket/prefix/" (the `s3` extra).
     url: S3Url | None = None
     s3: S3OutputConfig = S3OutputConfig()
+    # A feed file over this many bytes carries summaries for its oldest items (docs/content.md).
+    max_feed_bytes: Annotated[int, Field(ge=10_000)] = 1_000_000
 
     @field_validator("base_url")
     @classmethod
@@ -137,6 +140,8 @@ class FolderSourceConfig(_Model):
     name: str | None = None
     beat: str | None = None
     author: str | None = None
+    # A bigger file is rejected before it is read (docs/content.md "Limits").
+    max_file_bytes: Annotated[int, Field(ge=1024)] = 2_000_000
 
 
 class FeedSourceConfig(_Model):
@@ -576,6 +581,7 @@ def parse_config(
     for reserved in ("root", "path"):
         if reserved in data:
             raise ConfigError("unknown key: check the spelling", path=path, key=reserved)
+    check_config(cfg, path)  # patterns and cron: errors at load, not at collect or send
     return cfg
 
 

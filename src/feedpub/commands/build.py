@@ -40,6 +40,19 @@ def print_build_report(app: App, report: BuildReport, *, verbose: bool = False) 
                 soft_wrap=True,
                 markup=False,
             )
+    for path, n in sorted(report.summarized.items()):
+        app.console.print(
+            f"  {path}: over [output] max_feed_bytes; its {n} oldest item(s) carry summaries",
+            soft_wrap=True,
+            markup=False,
+        )
+    for article_id, why in sorted(report.refused.items()):
+        app.err.print(
+            f"refused: article {article_id} is left out of the feeds ({why}); fix its "
+            "source and collect again",
+            soft_wrap=True,
+            markup=False,
+        )
     if verbose:
         for path in report.written:
             app.console.print(f"  wrote {path}", soft_wrap=True, markup=False)
@@ -69,6 +82,8 @@ def build_cmd(app: App, force: bool, verbose: bool) -> None:
     """
     report = run_build(app.config, app.store, app.now(), force=force)
     print_build_report(app, report, verbose=verbose)
+    if report.refused:
+        raise SystemExit(1)  # the other feeds are written; the refused articles are named
 
 
 @click.command("publish")
@@ -88,7 +103,7 @@ def publish_cmd(app: App, force: bool) -> None:
     print_collect_report(app, creport)
     report = run_build(app.config, app.store, now, force=force)
     print_build_report(app, report)
-    raise SystemExit(collect_exit_code(creport))
+    raise SystemExit(max(collect_exit_code(creport), 1 if report.refused else 0))
 
 
 COMMANDS = [build_cmd, publish_cmd]

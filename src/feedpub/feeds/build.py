@@ -28,8 +28,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
+from feedpub.atomicfile import sweep_temp_files
 from feedpub.config import Config
 from feedpub.feeds import feedgen_writer, jsonfeed, queries, stream_writer, websub
+from feedpub.feeds.guard import render_guarded
 from feedpub.feeds.index_page import IndexFeed, newsletter_links, render_index
 from feedpub.feeds.model import FeedDoc, FeedKind, Format
 from feedpub.feeds.opml import render_opml
@@ -88,6 +90,8 @@ class BuildReport:
     ping: websub.PingReport | None = None
     seconds: float = 0.0
     uploaded: int = 0  # objects put to [output] url (s3://), changed ones only
+    refused: dict[str, str] = field(default_factory=dict)  # article id -> why a writer refused it
+    summarized: dict[str, int] = field(default_factory=dict)  # path -> items cut to summaries
 
     def summary(self) -> dict[str, object]:
         return {
@@ -99,6 +103,7 @@ class BuildReport:
             "items_written": self.items_written,
             "changed_feeds": self.changed_feeds,
             **({"uploaded": self.uploaded} if self.uploaded else {}),
+            "refused": self.refused,
         }
 
 
@@ -192,6 +197,8 @@ def _build_feeds(
     if now.tzinfo is None:
         raise ValueError("build_feeds: now must be timezone-aware")
     report = BuildReport()
+    if config.output_dir.is_dir():  # a killed build's temp files (we hold the build lock)
+        sweep_temp_files(config.output_dir, now=now.timestamp())
     quick = _quick_fingerprint(config)
     if not force and not _site_files_present(config):
         # The output folder was wiped or replaced (a fresh deploy, a cleaned disk): the
@@ -221,6 +228,8 @@ def _build_feeds(
         builder = _Builder(config, store, conn, now, force, report, began)
         builder.run(state, built)
     builder.out.sync()
+    if report.refused:
+        builder.next_due = now  # not skipped next time: the refused articles are named again
     new_state = {
         "quick": quick,
         "config": builder.config_fp,
@@ -229,6 +238,7 @@ def _build_feeds(
         "feeds": builder.feed_state,
         "built_at": now.isoformat(),
         "next_due": builder.next_due.isoformat() if builder.next_due else None,
+        "refused": sorted(report.refused),
     }
     with store.begin() as wconn:
         if fence is not None:
@@ -307,6 +317,7 @@ class _Builder:
             and state.get("config") == self.config_fp
             and state.get("size") == self.size
             and isinstance(state.get("feeds"), dict)
+            and not state.get("refused")  # look at every feed: those documents have no fp
         )
         changed: list[queries.Changed] | None = None
         if incremental:
@@ -477,19 +488,27 @@ class _Builder:
                     and a.status is ArticleStatus.PUBLISHED
                     and a.published <= self.now
                 ):
-                    items.append(to_item(a, self.config, self.authors, self.beat_titles))
+                    try:
+                        items.append(to_item(a, self.config, self.authors, self.beat_titles))
+                    except Exception as e:  # one stored article never stops the build
+                        self.report.refused[a.id] = f"{type(e).__name__}: {str(e)[:200]}"
             doc = make_doc(
                 self.config, spec, items, page=page, n_full=n_full, empty_updated=self.empty_updated
             )
             writers = self.archive_writer if page is not None else self.current_writer
             changed_any = False
+            out = render_guarded(writers, doc, max_bytes=self.config.output.max_feed_bytes)
+            self.report.refused.update(out.refused)
             for f in Format:
                 p = spec.path(f, page)
-                if self.out.write(p, writers[f](doc)):
+                if self.out.write(p, out.data[f]):
                     self.report.written.append(p)
                     changed_any = True
-                self.report.items_written += len(doc.items)
-                self.records.append((p, fps[f], doc.info.updated))
+                self.report.items_written += out.items
+                if f in out.summarized:
+                    self.report.summarized[p] = out.summarized[f]
+                # A refused item: no fingerprint, so the next build tries (and names) it again.
+                self.records.append((p, "" if out.refused else fps[f], doc.info.updated))
             if changed_any and page is None:
                 self.report.changed_feeds.extend(self.base + spec.path(f) for f in Format)
             if page is None and spec.page:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+import reprlib
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil import parser as _dateutil
@@ -31,19 +32,78 @@ class DateParseError(ValueError):
 
 
 def to_aware(value: object, tz: ZoneInfo) -> datetime:
-    """A front matter value (YAML date/datetime or text) as an aware datetime."""
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, date):
-        dt = datetime.combine(value, time(0, 0))
-    elif isinstance(value, str) and value.strip():
-        try:
-            dt = _dateutil.isoparse(value.strip())
-        except ValueError:
-            dt = _free_form(value.strip())
-    else:
-        raise DateParseError(f"cannot read date {value!r}: write it like 2026-11-20 09:30")
-    return dt.replace(tzinfo=tz) if dt.tzinfo is None else dt
+    """A front matter value (YAML date/datetime or text) as an aware datetime.
+
+    Strict: a date is a full day, month and year ("2026-10" and "20/1/6" are refused, not
+    guessed), its offset is a real one (under 24 hours) and it can be written in UTC and
+    any time zone (years 1 to 9999 once converted)."""
+    try:
+        if isinstance(value, datetime):
+            dt = value
+        elif isinstance(value, date):
+            dt = datetime.combine(value, time(0, 0))
+        elif isinstance(value, str) and value.strip():
+            text = value.strip()
+            if len(text) > 100:
+                raise DateParseError(
+                    f"cannot read date {shown(text)}: write it like 2026-11-20 09:30"
+                )
+            try:
+                dt = _dateutil.isoparse(text) if _ISO_DAY.match(text) else _free_form(text)
+            except DateParseError:
+                raise
+            except ValueError:
+                dt = _free_form(text)
+        else:
+            raise DateParseError(f"cannot read date {shown(value)}: write it like 2026-11-20 09:30")
+        dt = dt.replace(tzinfo=tz) if dt.tzinfo is None else dt
+        in_range(dt)
+    except DateParseError:
+        raise
+    except (ValueError, OverflowError, TypeError) as e:
+        raise DateParseError(
+            f"cannot read date {shown(value)} ({shown(str(e), 120)}): write it like "
+            "2026-11-20 09:30 or 2026-11-20T09:30:00+05:30"
+        ) from None
+    return dt
+
+
+# An ISO 8601 date with its day ("2026-11-20", "2026-11-20T09:30+05:30"); "2026-10" is not.
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}(?:$|[T ])")
+_FOUR_DIGIT_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
+_MARGIN = timedelta(days=2)
+
+
+def in_range(dt: datetime) -> datetime:
+    """``dt`` when it can be shown in UTC and in any zone (years 1 to 9999 with two days to
+    spare); DateParseError otherwise ("9999-12-31 23:59:59-12:00" overflows in UTC)."""
+    try:
+        utc = dt.astimezone(UTC)
+        ok = (
+            datetime.min.replace(tzinfo=UTC) + _MARGIN
+            < utc
+            < datetime.max.replace(tzinfo=UTC) - _MARGIN
+        )
+    except (OverflowError, ValueError):
+        ok = False
+    if not ok:
+        raise DateParseError(
+            f"date {dt.isoformat()} is out of range: write a date between the years 1 and 9999"
+        )
+    return dt
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to about ``limit`` characters: what an error message quotes of
+    a value (a YAML alias bomb's expanded value must not be formatted whole)."""
+    return _REPR.repr(value)[: limit + 20]
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = 60
+_REPR.maxother = 60
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
+_REPR.maxlevel = 2
 
 
 _NUMERIC_DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b")
@@ -58,19 +118,23 @@ def _free_form(text: str) -> datetime:
     if m and int(m.group(1)) <= 12 and int(m.group(2)) <= 12 and m.group(1) != m.group(2):
         a, b, y = int(m.group(1)), int(m.group(2)), m.group(3)
         raise DateParseError(
-            f"date {text!r} is ambiguous (day {a} of month {b}, or month {a} day {b}?): "
+            f"date {shown(text)} is ambiguous (day {a} of month {b}, or month {a} day {b}?): "
             f"write it as {y}-{b:02d}-{a:02d} or {y}-{a:02d}-{b:02d}"
+        )
+    if not _FOUR_DIGIT_YEAR.search(text):
+        raise DateParseError(
+            f"cannot read date {shown(text)} (no four-digit year): write it like 2026-11-20 09:30"
         )
     try:
         parsed = [_dateutil.parse(text, default=d) for d in _DEFAULTS]
     except (ValueError, OverflowError):
         raise DateParseError(
-            f"cannot read date {text!r}: write it like 2026-11-20 09:30 or "
+            f"cannot read date {shown(text)}: write it like 2026-11-20 09:30 or "
             "2026-11-20T09:30:00+05:30"
         ) from None
     if parsed[0].date() != parsed[1].date():
         raise DateParseError(
-            f"date {text!r} has no full day, month and year: write it like 2026-11-20 09:30"
+            f"date {shown(text)} has no full day, month and year: write it like 2026-11-20 09:30"
         )
     return parsed[0]
 

@@ -10,17 +10,20 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from feedpub.config import Config, FolderSourceConfig
 from feedpub.errors import ContentError
 from feedpub.sources import markdown
 from feedpub.sources.base import SourceContext, SourceResult
-from feedpub.sources.dates import DateParseError, to_aware
+from feedpub.sources.boundary import BoundaryError, screen
+from feedpub.sources.dates import DateParseError, shown, to_aware
 from feedpub.sources.frontmatter import KNOWN_KEYS, split_front_matter
 from feedpub.sources.pasted import parse_pasted
 from feedpub.text import (
-    absolute_url,
     clean_text,
+    http_url,
+    one_line,
     plain_line,
     reading_minutes,
     sanitize_html,
@@ -31,6 +34,7 @@ from feedpub.types import Image, ParsedArticle
 
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 SUFFIXES = (".md", ".markdown", ".html", ".htm", ".txt")
+MAX_FILE_BYTES = 2_000_000  # the default of [[sources]] max_file_bytes
 
 
 class FolderSource:
@@ -97,16 +101,32 @@ def _walk(root: Path, unreadable: list[tuple[str, str]]) -> Iterator[tuple[str, 
                 continue  # hidden files, editor temp files, _drafts folders
             if entry.is_dir(follow_symlinks=False):
                 stack.append((entry.path, f"{prefix}{name}/"))
-            elif name.lower().endswith(SUFFIXES) and entry.is_file():
-                st = entry.stat()
+            elif name.lower().endswith(SUFFIXES):
+                try:
+                    if not entry.is_file():
+                        continue
+                    st = entry.stat()
+                except OSError:  # a symlink loop (ELOOP) and the like: parse_file names it
+                    yield prefix + name, entry.path, -1, -1
+                    continue
                 yield prefix + name, entry.path, st.st_size, st.st_mtime_ns
 
 
-def read_text(path: Path, rel: str) -> str:
+def read_text(path: Path, rel: str, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The file's text, cleaned of XML-forbidden characters; ContentError when it cannot
+    be read, is bigger than ``max_bytes`` (checked before reading it whole), empty,
+    binary or not UTF-8."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(max_bytes + 1)
     except OSError as e:
-        raise ContentError(rel, f"cannot read file: {e.strerror}") from None
+        raise ContentError(rel, f"cannot read file: {e.strerror or type(e).__name__}") from None
+    if len(raw) > max_bytes:
+        raise ContentError(
+            rel,
+            f"file is bigger than {max_bytes:,} bytes (max_file_bytes of its [[sources]] "
+            "entry): split it, or raise the limit",
+        )
     if not raw.strip():
         raise ContentError(rel, "empty file: write a title and a body, or delete the file")
     if b"\x00" in raw[:8192]:
@@ -127,13 +147,37 @@ def read_text(path: Path, rel: str) -> str:
 def parse_file(
     path: Path, rel: str, ctx: SourceContext, cfg: FolderSourceConfig, source: str
 ) -> ParsedArticle:
-    text = read_text(path, rel)
+    """One content file as an article, or ContentError naming the file (and line): any
+    failure while reading one file is that file's rejection, never the source's."""
+    text = ""
+    try:
+        text = read_text(path, rel, cfg.max_file_bytes)
+        parsed = _parse(text, path, rel, ctx, cfg, source)
+        return screen(parsed, ctx.config.site.base_url)
+    except BoundaryError as e:
+        line = e.line or (_key_line(text, e.field) if e.field != "title" else None)
+        raise ContentError(e.source, e.reason, line=line) from None
+    except ContentError:
+        raise
+    except RecursionError:
+        raise ContentError(rel, "nested too deeply to read") from None
+    except MemoryError:
+        raise ContentError(rel, "too big to read in memory") from None
+    except Exception as e:  # a parser bug must reject this file alone
+        raise ContentError(
+            rel, f"cannot read this file ({type(e).__name__}: {shown(str(e), 200)})"
+        ) from None
+
+
+def _parse(
+    text: str, path: Path, rel: str, ctx: SourceContext, cfg: FolderSourceConfig, source: str
+) -> ParsedArticle:
     config = ctx.config
     tz = config.site.tz
     doc = split_front_matter(text, rel)
     meta = doc.meta
     warnings = [
-        f"{rel}: unknown front matter key {k!r} ignored" for k in meta if k not in KNOWN_KEYS
+        f"{rel}: unknown front matter key {shown(k)} ignored" for k in meta if k not in KNOWN_KEYS
     ]
     suffix = path.suffix.lower()
 
@@ -212,13 +256,23 @@ def parse_file(
     url_value = _str(meta.get("url"), rel, "url", text)
     base = config.site.base_url
     if url_value:
-        url = absolute_url(url_value, base)
+        url = http_url(url_value, base)
         if url is None:
             raise ContentError(
-                rel, f"url {url_value!r} is not an http(s) URL", line=_key_line(text, "url")
+                rel,
+                f"url {shown(url_value)} is not an absolute http(s) URL: write it like "
+                "https://example.com/path (mailto: and other schemes cannot be an article's "
+                "address)",
+                line=_key_line(text, "url"),
             )
     else:
-        url = base + config.site.article_path.format(slug=slug).lstrip("/")
+        # 'x"' or 'a b' are percent-encoded; "/" stays a path separator (as before).
+        if any(seg in (".", "..") for seg in one_line(slug).split("/")):
+            raise ContentError(
+                rel, f"slug {shown(slug)} has a '.' or '..' segment", line=_key_line(text, "slug")
+            )
+        path_part = config.site.article_path.format(slug=quote(one_line(slug), safe="/"))
+        url = http_url(base + path_part.lstrip("/"), base) or base
 
     content_html = sanitize_html(body_html, url)
     summary_value = _str(meta.get("summary"), rel, "summary", text)
@@ -235,7 +289,7 @@ def parse_file(
         if not _LANGUAGE.fullmatch(tag):
             warnings.append(
                 f"{rel}:{_key_line(text, 'language') or _key_line(text, 'lang') or 1}: "
-                f"language {language!r} is not a language tag like 'en' or 'uk-UA'; ignored"
+                f"language {shown(language)} is not a language tag like 'en' or 'uk-UA'; ignored"
             )
         language = tag if _LANGUAGE.fullmatch(tag) else None
     if not authors and cfg.author:
@@ -366,10 +420,12 @@ def _image(value: Any, base: str, rel: str, text: str) -> Image | None:
             "image must be a URL or {url, alt, caption, width, height, type, length}",
             line=_key_line(text, "image"),
         )
-    url = absolute_url(src, base)
+    url = http_url(src, base)
     if url is None:
         raise ContentError(
-            rel, f"image {src!r} is not an http(s) URL", line=_key_line(text, "image")
+            rel,
+            f"image {shown(src)} is not an absolute http(s) URL",
+            line=_key_line(text, "image"),
         )
     if mime is None:
         mime = mimetypes.guess_type(url.split("?")[0])[0]

@@ -10,7 +10,34 @@ import yaml
 from feedpub.errors import ContentError
 
 # libyaml's C loader is ~10x faster; the pure-Python one behaves the same.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# How many values the front matter may hold once its aliases are expanded: a real one
+# holds a few dozen; a "billion laughs" alias bomb expands to 10**9.
+MAX_VALUES = 10_000
+
+
+class _Loader(_Base):  # type: ignore[misc]
+    """The safe loader, with impossible dates ("x: 2026-02-30") a rejection at their line
+    instead of a bare ValueError."""
+
+
+def _timestamp(loader: Any, node: yaml.ScalarNode) -> object:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError) as e:
+        raise _BadValue(node.start_mark.line, f"{node.value!r} is not a real date ({e})") from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
+class _BadValue(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+
 
 KNOWN_KEYS = frozenset(
     {"title", "author", "authors", "date", "updated", "beat", "tags", "summary", "image",
@@ -33,7 +60,17 @@ def split_front_matter(text: str, source: str) -> Document:
         if lines[i].strip() in ("---", "..."):
             block = "\n".join(lines[1:i])
             try:
-                meta = yaml.load(block, Loader=_Loader)
+                meta = yaml.load(block, Loader=_Loader)  # a SafeLoader subclass
+            except _BadValue as e:
+                raise ContentError(
+                    source,
+                    f"front matter: {e.reason[:200]}: write dates like 2026-11-20",
+                    line=e.line + 2,
+                ) from None
+            except RecursionError:
+                raise ContentError(
+                    source, "front matter is nested too deeply to read", line=2
+                ) from None
             except yaml.YAMLError as e:
                 # The context mark is where the broken construct began ("[" never closed);
                 # the problem mark is where the parser gave up (often past the end).
@@ -51,5 +88,29 @@ def split_front_matter(text: str, source: str) -> Document:
                 raise ContentError(
                     source, "front matter must be a mapping of 'key: value' lines", line=2
                 )
+            if _too_many_values(meta, MAX_VALUES):
+                raise ContentError(
+                    source,
+                    f"front matter holds more than {MAX_VALUES:,} values once its aliases "
+                    "(*name) are expanded; write the values out instead of repeating aliases",
+                    line=2,
+                )
             return Document({str(k): v for k, v in meta.items()}, "\n".join(lines[i + 1 :]), i + 2)
     raise ContentError(source, "front matter opened with '---' is never closed with '---'", line=1)
+
+
+def _too_many_values(value: object, budget: int) -> bool:
+    """True when ``value`` expanded (a shared list counted each time it is referenced)
+    holds more than ``budget`` values. Stops counting at the budget: linear in it."""
+    stack = [value]
+    while stack:
+        budget -= 1
+        if budget < 0:
+            return True
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple | set):
+            stack.extend(v)
+    return False

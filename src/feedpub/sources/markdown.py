@@ -5,13 +5,63 @@ Raw HTML is allowed here; every result goes through ``text.sanitize_html`` after
 
 from __future__ import annotations
 
+import re
+
 from markdown_it import MarkdownIt
 
 _md = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False}).enable(
     ["table", "strikethrough"]
 )
 
+# More "[" that no "]" closes than this in one block (text between blank lines) and they
+# are escaped before rendering: markdown-it-py 4.3 looks for the end of a link label
+# from each of them again, and "![" * 200,000 took 25 s (time quadratic in their count).
+# No prose has a hundred unclosed brackets in one paragraph.
+MAX_UNCLOSED_BRACKETS = 100
+_BLOCKS = re.compile(r"(\n[ \t]*\n)")
+
 
 def render(markdown: str) -> str:
-    html: str = _md.render(markdown)
+    html: str = _md.render(defuse_brackets(markdown))
     return html
+
+
+def defuse_brackets(text: str, limit: int = MAX_UNCLOSED_BRACKETS) -> str:
+    """``text`` with the unclosed "[" of any block holding more than ``limit`` of them
+    written as "\\[" (literal brackets, as Markdown shows them anyway). Linear."""
+    if text.count("[") <= limit:
+        return text
+    parts = _BLOCKS.split(text)
+    changed = False
+    for i in range(0, len(parts), 2):
+        if parts[i].count("[") > limit:
+            escaped = _escape_unclosed(parts[i], limit)
+            if escaped is not parts[i]:
+                parts[i] = escaped
+                changed = True
+    return "".join(parts) if changed else text
+
+
+def _escape_unclosed(block: str, limit: int) -> str:
+    open_at: list[int] = []
+    i, n = 0, len(block)
+    while i < n:
+        c = block[i]
+        if c == "\\":
+            i += 2  # an escaped character is no bracket
+            continue
+        if c == "[":
+            open_at.append(i)
+        elif c == "]" and open_at:
+            open_at.pop()
+        i += 1
+    if len(open_at) <= limit:
+        return block
+    out: list[str] = []
+    last = 0
+    for pos in open_at:
+        out.append(block[last:pos])
+        out.append("\\[")
+        last = pos + 1
+    out.append(block[last:])
+    return "".join(out)
