@@ -35,10 +35,11 @@ Never "sent" while rows remain to send.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import sqlalchemy as sa
 
@@ -46,10 +47,14 @@ from feedpub import schema as s
 from feedpub.clock import Clock
 from feedpub.delivery import claims
 from feedpub.delivery.base import Messenger, OutgoingMessage
+from feedpub.delivery.outcome import LedgerRow as LedgerRow
+from feedpub.delivery.outcome import Outcome as Outcome
+from feedpub.delivery.outcome import decide_outcome as decide_outcome
+from feedpub.delivery.outcome import ledger_row
+from feedpub.delivery.reconnect import retrying
 from feedpub.errors import (
     ConnectionFailedError,
     DeliveryError,
-    PermanentDeliveryError,
     ServerUnavailableError,
     TemporaryDeliveryError,
 )
@@ -57,22 +62,10 @@ from feedpub.store import Store
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 DONE = ("sent", "bounced")
 PENDING = ("queued", "sending", "failed")
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerRow:
-    edition_id: int
-    subscriber_id: int
-    email: str
-    selection: tuple[str, ...]
-    message_id: str
-    status: str
-    attempts: int
-    updated: datetime
-    claimed_by: str | None = None
-    claim_token: int = 0
 
 
 @dataclass
@@ -102,47 +95,6 @@ class BatchMessenger(Protocol):
     def send_many(self, messages: Iterable[OutgoingMessage], on_result: ResultCallback) -> None: ...
 
 
-# ---- the pure decision for one result --------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status: str  # sent / failed / bounced / (queued|failed: put back on ServerUnavailable)
-    attempts: int
-    next_attempt: datetime | None
-    last_error: str | None
-    hard_bounce: bool = False
-    paused: bool = False
-
-
-def decide_outcome(
-    row: LedgerRow,
-    error: DeliveryError | None,
-    *,
-    now: datetime,
-    edition_created: datetime,
-    max_attempts: int,
-    max_age: timedelta | None,
-    retry_base: timedelta,
-) -> Outcome:
-    """What the ledger row becomes after one SMTP transaction. Pure."""
-    attempts = row.attempts + 1
-    if error is None:
-        return Outcome("sent", attempts, None, None)
-    text = str(error)[:2000]
-    if isinstance(error, ServerUnavailableError):
-        # Not the recipient's fault and not an attempt: put the row back as it was.
-        back = "failed" if row.status == "failed" else "queued"
-        return Outcome(back, row.attempts, None if back == "queued" else now, text, paused=True)
-    if isinstance(error, PermanentDeliveryError):
-        return Outcome("bounced", attempts, None, text, hard_bounce=True)
-    # Temporary (4xx, dropped connection, timeout): back off base * 2**(attempts-1).
-    too_old = max_age is not None and now - edition_created >= max_age
-    if attempts >= max_attempts or too_old:
-        why = f"{attempts} attempts" if attempts >= max_attempts else f"{max_age} since the edition"
-        return Outcome("bounced", attempts, None, f"gave up after {why}: {text}"[:2000])
-    delay = retry_base * 2 ** (attempts - 1)
-    return Outcome("failed", attempts, now + delay, text)
-
-
 def sent_in_last_hour(store: Store, now: datetime, limit: int) -> list[float]:
     """Seconds since each of the (at most ``limit``) latest messages the ledger recorded as
     sent in the hour before ``now``, all editions: seeds the hourly rate limit."""
@@ -169,6 +121,7 @@ class DeliveryManager:
         retry_base: timedelta = timedelta(minutes=1),
         lease: timedelta = claims.LEASE,
         hard_bounce_limit: int = 1,
+        claim_batch: int | None = None,
     ) -> None:
         self.store = store
         self.messenger = messenger
@@ -180,6 +133,16 @@ class DeliveryManager:
         self.hard_bounce_limit = hard_bounce_limit
         self.owner = claims.owner_token()
         self._dead: set[str] = set()
+        # PostgreSQL: rows claimed in batches with FOR UPDATE SKIP LOCKED (several senders
+        # share an edition); SQLite (one writer at a time): one compare-and-swap per row.
+        self.batched = store.engine.dialect.name == "postgresql"
+        pool = int(getattr(messenger, "pool_size", 1))
+        self.claim_batch = claim_batch or min(max(4 * pool, 20), 200)
+
+    def _op(self, what: str, op: Callable[[bool], T]) -> T:
+        """A store operation, retried on a fresh connection while a server store is
+        briefly unreachable (``delivery.reconnect``)."""
+        return retrying(self.store, op, what=what)
 
     # ---- ledger queries --------------------------------------------------------------
     def due_rows(self, edition_id: int) -> list[LedgerRow]:
@@ -195,21 +158,68 @@ class DeliveryManager:
                 .where(d.c.edition_id == edition_id, claims.due(now, self.lease, dead))
                 .order_by(d.c.subscriber_id)
             )
-            return [
-                LedgerRow(
-                    r.edition_id,
-                    r.subscriber_id,
-                    r.email,
-                    tuple(b for b in r.selection.split(";") if b),
-                    r.message_id,
-                    r.status,
-                    r.attempts,
-                    r.updated,
-                    r.claimed_by,
-                    r.claim_token,
+            return [ledger_row(r) for r in conn.execute(q)]
+
+    def count_due(self, edition_id: int) -> int:
+        d = s.deliveries
+        now = self.clock()
+
+        def op(_: bool) -> int:
+            with self.store.read() as conn:
+                dead = claims.dead_claimers(conn, edition_id, self.owner)
+                return int(
+                    conn.execute(
+                        sa.select(sa.func.count()).where(
+                            d.c.edition_id == edition_id, claims.due(now, self.lease, dead)
+                        )
+                    ).scalar_one()
                 )
-                for r in conn.execute(q)
-            ]
+
+        return self._op("count due rows", op)
+
+    def _claim_batch(self, edition_id: int) -> list[tuple[LedgerRow, int]]:
+        """PostgreSQL: claim the next batch of due rows (``claims.claim_batch``)."""
+
+        def op(_: bool) -> list[tuple[LedgerRow, int]]:
+            now = self.clock()
+            with self.store.begin() as conn:
+                dead = claims.dead_claimers(conn, edition_id, self.owner)
+                got = claims.claim_batch(
+                    conn, edition_id=edition_id, owner=self.owner, now=now, lease=self.lease,
+                    dead=dead, limit=self.claim_batch,
+                )  # fmt: skip
+            return [(ledger_row(r, status=seen), int(r.claim_token)) for r, seen in got]
+
+        return self._op("claim a batch", op)
+
+    def _put_back(self, pairs: Iterable[tuple[LedgerRow, int]]) -> None:
+        """Give back claimed rows whose message was never handed to a relay (a stop
+        request, a pause, the end of a pass): as they were, no attempt counted."""
+        pairs = list(pairs)
+        if not pairs:
+            return
+
+        def op(_: bool) -> None:
+            with self.store.begin() as conn:
+                for row, token in pairs:
+                    back = "failed" if row.status == "failed" or row.attempts else "queued"
+                    claims.record(
+                        conn, edition_id=row.edition_id, subscriber_id=row.subscriber_id,
+                        owner=self.owner, token=token, values={"status": back},
+                    )  # fmt: skip
+
+        self._op("put rows back", op)
+
+    def _orphans(self, edition_id: int) -> list[tuple[LedgerRow, int]]:
+        """Rows still held under this sender's name after a pass (nothing is in flight
+        then): a batch claim whose commit went through while its reply was lost."""
+
+        def op(_: bool) -> list[tuple[LedgerRow, int]]:
+            with self.store.read() as conn:
+                rows = claims.held_by(conn, edition_id, self.owner)
+            return [(ledger_row(r), int(r.claim_token)) for r in rows]
+
+        return self._op("find orphaned claims", op)
 
     def _claim(self, row: LedgerRow) -> int | None:
         with self.store.begin() as conn:
@@ -230,37 +240,53 @@ class DeliveryManager:
         """Write the outcome if this sender still holds the claim; False when it was taken
         over meanwhile (nothing written)."""
         sub = s.subscribers
+        d = s.deliveries
         now = self.clock()
-        with self.store.begin() as conn:
-            ok = claims.record(
-                conn,
-                edition_id=row.edition_id,
-                subscriber_id=row.subscriber_id,
-                owner=self.owner,
-                token=token,
-                values={
-                    "status": outcome.status,
-                    "attempts": outcome.attempts,
-                    "next_attempt": outcome.next_attempt,
-                    "last_error": outcome.last_error,
-                    "updated": now,
-                },
-            )
-            if ok and outcome.hard_bounce:
-                conn.execute(
-                    sa.update(sub)
-                    .where(sub.c.id == row.subscriber_id)
-                    .values(hard_bounces=sub.c.hard_bounces + 1, updated=now)
-                )
-                conn.execute(
-                    sa.update(sub)
-                    .where(
-                        sub.c.id == row.subscriber_id,
-                        sub.c.hard_bounces >= self.hard_bounce_limit,
+        values = {
+            "status": outcome.status,
+            "attempts": outcome.attempts,
+            "next_attempt": outcome.next_attempt,
+            "last_error": outcome.last_error,
+            "updated": now,
+        }
+
+        def op(retried: bool) -> bool:
+            with self.store.begin() as conn:
+                ok = claims.record(
+                    conn, edition_id=row.edition_id, subscriber_id=row.subscriber_id,
+                    owner=self.owner, token=token, values=values,
+                )  # fmt: skip
+                if not ok and retried:
+                    # The first try's commit may have gone through with its reply lost:
+                    # then the row holds exactly our word (and the bounce was counted).
+                    mine = conn.execute(
+                        sa.select(d.c.edition_id).where(
+                            d.c.edition_id == row.edition_id,
+                            d.c.subscriber_id == row.subscriber_id,
+                            d.c.claim_token == token,
+                            d.c.claimed_by.is_(None),
+                            d.c.status == outcome.status,
+                            d.c.attempts == outcome.attempts,
+                        )
+                    ).first()
+                    return mine is not None
+                if ok and outcome.hard_bounce:
+                    conn.execute(
+                        sa.update(sub)
+                        .where(sub.c.id == row.subscriber_id)
+                        .values(hard_bounces=sub.c.hard_bounces + 1, updated=now)
                     )
-                    .values(status="bounced")
-                )
-        return ok
+                    conn.execute(
+                        sa.update(sub)
+                        .where(
+                            sub.c.id == row.subscriber_id,
+                            sub.c.hard_bounces >= self.hard_bounce_limit,
+                        )
+                        .values(status="bounced")
+                    )
+            return ok
+
+        return self._op("record a result", op)
 
     def _set_edition(self, edition_id: int, status: str, *, finished: bool = False) -> None:
         """Set the edition's status unless it is already finished (another sender may have
@@ -269,12 +295,16 @@ class DeliveryManager:
         values: dict[str, object] = {"status": status}
         if finished:
             values["finished"] = self.clock()
-        with self.store.begin() as conn:
-            conn.execute(
-                sa.update(e)
-                .where(e.c.id == edition_id, e.c.status.not_in(("sent", "skipped")))
-                .values(**values)
-            )
+
+        def op(_: bool) -> None:
+            with self.store.begin() as conn:
+                conn.execute(
+                    sa.update(e)
+                    .where(e.c.id == edition_id, e.c.status.not_in(("sent", "skipped")))
+                    .values(**values)
+                )
+
+        self._op("set the edition's status", op)
 
     def _edition_created(self, edition_id: int) -> datetime:
         e = s.editions
@@ -286,13 +316,17 @@ class DeliveryManager:
 
     def counts(self, edition_id: int) -> dict[str, int]:
         d = s.deliveries
-        with self.store.read() as conn:
-            rows = conn.execute(
-                sa.select(d.c.status, sa.func.count())
-                .where(d.c.edition_id == edition_id)
-                .group_by(d.c.status)
-            ).all()
-        return {str(st): int(n) for st, n in rows}
+
+        def op(_: bool) -> dict[str, int]:
+            with self.store.read() as conn:
+                rows = conn.execute(
+                    sa.select(d.c.status, sa.func.count())
+                    .where(d.c.edition_id == edition_id)
+                    .group_by(d.c.status)
+                ).all()
+            return {str(st): int(n) for st, n in rows}
+
+        return self._op("count the ledger", op)
 
     # ---- the loop --------------------------------------------------------------------
     def deliver(
@@ -318,13 +352,25 @@ class DeliveryManager:
         stopped = False
         with claims.Heartbeat(self.store, self.owner, self.lease, self.clock):
             while not report.paused and not stopped:
-                rows = self.due_rows(edition_id)
-                if first:
-                    report.due = len(rows)
-                    first = False
-                if not rows:
-                    break
-                claimed, stopped = self._pass(rows, compose, report, created, progress, should_stop)
+                if self.batched:
+                    if first:
+                        report.due = self.count_due(edition_id)
+                    source: Iterator[tuple[LedgerRow, int]] = _Batches(self, edition_id)
+                else:
+                    rows = self.due_rows(edition_id)
+                    if first:
+                        report.due = len(rows)
+                    if not rows:
+                        break
+                    source = self._claim_each(rows, report)
+                first = False
+                claimed, stopped = self._pass(
+                    source, compose, report, created, progress, should_stop
+                )
+                if self.batched and not report.paused and not stopped:
+                    orphans = self._orphans(edition_id)
+                    self._put_back(orphans)
+                    claimed += len(orphans)  # give them another pass
                 if claimed == 0:
                     break  # everything due was taken by another process
         counts = self.counts(edition_id)
@@ -341,9 +387,20 @@ class DeliveryManager:
         )
         return report
 
+    def _claim_each(
+        self, rows: list[LedgerRow], report: DeliveryReport
+    ) -> Iterator[tuple[LedgerRow, int]]:
+        """SQLite: claim the due rows one by one as they are pulled (compare-and-swap)."""
+        for row in rows:
+            token = self._claim(row)
+            if token is None:
+                report.skipped += 1
+                continue
+            yield row, token
+
     def _pass(
         self,
-        rows: list[LedgerRow],
+        source: Iterator[tuple[LedgerRow, int]],
         compose: Compose,
         report: DeliveryReport,
         created: datetime,
@@ -368,14 +425,14 @@ class DeliveryManager:
 
         def claimed_messages() -> Iterator[OutgoingMessage]:
             nonlocal claimed, stopped
-            for row in rows:
+            while True:
                 if should_stop is not None and should_stop():
                     stopped = True
                     return
-                token = self._claim(row)
-                if token is None:
-                    report.skipped += 1
-                    continue
+                pair = next(source, None)
+                if pair is None:
+                    return
+                row, token = pair
                 claimed += 1
                 try:
                     message = compose(row)
@@ -407,6 +464,8 @@ class DeliveryManager:
             report.paused = True  # each in-flight row was already put back
         finally:
             settle(down=report.paused)
+            if isinstance(source, _Batches):  # claimed, never handed over: give back
+                self._put_back(source.take_pending())
         return claimed, stopped
 
     def _send_all(self, messages: Iterable[OutgoingMessage], on_result: ResultCallback) -> None:
@@ -467,3 +526,32 @@ class DeliveryManager:
             report.remaining -= 1
         else:
             report.failed += 1
+
+
+class _Batches:
+    """The rows of one pass on PostgreSQL, claimed a batch at a time as the messenger
+    pulls them; what is claimed but not pulled when the pass ends is given back."""
+
+    def __init__(self, manager: DeliveryManager, edition_id: int) -> None:
+        self.manager = manager
+        self.edition_id = edition_id
+        self.pending: deque[tuple[LedgerRow, int]] = deque()
+        self.done = False
+
+    def __iter__(self) -> _Batches:
+        return self
+
+    def __next__(self) -> tuple[LedgerRow, int]:
+        if not self.pending and not self.done:
+            batch = self.manager._claim_batch(self.edition_id)
+            self.done = not batch
+            self.pending.extend(batch)
+        if not self.pending:
+            raise StopIteration
+        return self.pending.popleft()
+
+    def take_pending(self) -> list[tuple[LedgerRow, int]]:
+        out = list(self.pending)
+        self.pending.clear()
+        self.done = True
+        return out
