@@ -252,6 +252,41 @@ def record(
     return res.rowcount == 1
 
 
+def record_sent(
+    conn: sa.Connection, owner: str, rows: list[tuple[int, int, int]], now: datetime
+) -> set[tuple[int, int]]:
+    """Mark several rows ``sent`` (one attempt more) in one statement, each only if this
+    owner still holds it under the given token: ``rows`` are (edition, subscriber,
+    token). Returns the (subscriber, token) pairs written."""
+    d = s.deliveries
+    done: set[tuple[int, int]] = set()
+    by_edition: dict[int, list[tuple[int, int]]] = {}
+    for edition_id, subscriber_id, token in rows:
+        by_edition.setdefault(edition_id, []).append((subscriber_id, token))
+    for edition_id, pairs in by_edition.items():
+        res = conn.execute(
+            sa.update(d)
+            .where(
+                d.c.edition_id == edition_id,
+                sa.tuple_(d.c.subscriber_id, d.c.claim_token).in_(pairs),
+                d.c.status == "sending",
+                d.c.claimed_by == owner,
+            )
+            .values(
+                status="sent",
+                attempts=d.c.attempts + 1,
+                next_attempt=None,
+                last_error=None,
+                updated=now,
+                claimed_by=None,
+                lease_until=None,
+            )
+            .returning(d.c.subscriber_id, d.c.claim_token)
+        )
+        done.update((int(a), int(b)) for a, b in res)
+    return done
+
+
 def renew(conn: sa.Connection, owner: str, until: datetime) -> int:
     """Extend the lease of every row this owner holds; the number of rows renewed."""
     d = s.deliveries

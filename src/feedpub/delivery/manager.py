@@ -236,57 +236,73 @@ class DeliveryManager:
                 owner_dead=row.claimed_by in self._dead,
             )
 
-    def _record(self, row: LedgerRow, token: int, outcome: Outcome) -> bool:
-        """Write the outcome if this sender still holds the claim; False when it was taken
-        over meanwhile (nothing written)."""
-        sub = s.subscribers
-        d = s.deliveries
+    def _record(self, items: list[tuple[LedgerRow, int, Outcome]]) -> list[bool]:
+        """Write each outcome if this sender still holds the claim, all in one commit;
+        per item False when its claim was taken over meanwhile (nothing written). The
+        results that came back together from the relay's connections are written
+        together: at most ``pool_size``, so the messages sent but not yet recorded are
+        never more than the messages in flight."""
         now = self.clock()
-        values = {
-            "status": outcome.status,
-            "attempts": outcome.attempts,
-            "next_attempt": outcome.next_attempt,
-            "last_error": outcome.last_error,
-            "updated": now,
-        }
+        plain = {i for i, (_, _, o) in enumerate(items) if o.status == "sent"}
 
-        def op(retried: bool) -> bool:
+        def op(retried: bool) -> list[bool]:
+            out = []
             with self.store.begin() as conn:
-                ok = claims.record(
-                    conn, edition_id=row.edition_id, subscriber_id=row.subscriber_id,
-                    owner=self.owner, token=token, values=values,
+                # The sent-marks (nearly all) in one statement, the rest one by one.
+                done = claims.record_sent(
+                    conn, self.owner, [(items[i][0].edition_id, items[i][0].subscriber_id,
+                                        items[i][1]) for i in sorted(plain)], now,
                 )  # fmt: skip
-                if not ok and retried:
-                    # The first try's commit may have gone through with its reply lost:
-                    # then the row holds exactly our word (and the bounce was counted).
-                    mine = conn.execute(
-                        sa.select(d.c.edition_id).where(
-                            d.c.edition_id == row.edition_id,
-                            d.c.subscriber_id == row.subscriber_id,
-                            d.c.claim_token == token,
-                            d.c.claimed_by.is_(None),
-                            d.c.status == outcome.status,
-                            d.c.attempts == outcome.attempts,
-                        )
-                    ).first()
-                    return mine is not None
-                if ok and outcome.hard_bounce:
-                    conn.execute(
-                        sa.update(sub)
-                        .where(sub.c.id == row.subscriber_id)
-                        .values(hard_bounces=sub.c.hard_bounces + 1, updated=now)
-                    )
-                    conn.execute(
-                        sa.update(sub)
-                        .where(
-                            sub.c.id == row.subscriber_id,
-                            sub.c.hard_bounces >= self.hard_bounce_limit,
-                        )
-                        .values(status="bounced")
-                    )
-            return ok
+                for i, (row, token, outcome) in enumerate(items):
+                    ok = i in plain and (row.subscriber_id, token) in done
+                    if not ok and (retried or i not in plain):
+                        ok = self._record_one(conn, row, token, outcome, now, retried)
+                    out.append(ok)
+            return out
 
-        return self._op("record a result", op)
+        return self._op("record results", op)
+
+    def _record_one(
+        self,
+        conn: sa.Connection,
+        row: LedgerRow,
+        token: int,
+        outcome: Outcome,
+        now: datetime,
+        retried: bool,
+    ) -> bool:
+        sub, d = s.subscribers, s.deliveries
+        ok = claims.record(
+            conn, edition_id=row.edition_id, subscriber_id=row.subscriber_id, owner=self.owner,
+            token=token, values={"status": outcome.status, "attempts": outcome.attempts,
+            "next_attempt": outcome.next_attempt, "last_error": outcome.last_error, "updated": now},
+        )  # fmt: skip
+        if not ok and retried:
+            # The first try's commit may have gone through with its reply lost: then the
+            # row holds exactly our word (and the bounce was counted).
+            mine = conn.execute(
+                sa.select(d.c.edition_id).where(
+                    d.c.edition_id == row.edition_id,
+                    d.c.subscriber_id == row.subscriber_id,
+                    d.c.claim_token == token,
+                    d.c.claimed_by.is_(None),
+                    d.c.status == outcome.status,
+                    d.c.attempts == outcome.attempts,
+                )
+            ).first()
+            return mine is not None
+        if ok and outcome.hard_bounce:
+            conn.execute(
+                sa.update(sub)
+                .where(sub.c.id == row.subscriber_id)
+                .values(hard_bounces=sub.c.hard_bounces + 1, updated=now)
+            )
+            conn.execute(
+                sa.update(sub)
+                .where(sub.c.id == row.subscriber_id, sub.c.hard_bounces >= self.hard_bounce_limit)
+                .values(status="bounced")
+            )
+        return ok
 
     def _set_edition(self, edition_id: int, status: str, *, finished: bool = False) -> None:
         """Set the edition's status unless it is already finished (another sender may have
@@ -414,18 +430,31 @@ class DeliveryManager:
         # Rows whose connection was lost twice, still claimed, until the relay shows it is
         # alive (then: a temporary failure) or is declared down (then: put back untouched).
         held: list[tuple[LedgerRow, int, DeliveryError]] = []
+        # Results decided, to be written in one commit before the next message is pulled.
+        unwritten: list[tuple[LedgerRow, int, Outcome]] = []
+
+        def apply(row: LedgerRow, token: int, error: DeliveryError | None) -> None:
+            unwritten.append((row, token, self._decide(row, error, report, created)))
+
+        def flush() -> None:
+            if unwritten:
+                self._write(unwritten, report)
+                unwritten.clear()
+                if progress is not None:
+                    progress(report)
 
         def settle(down: bool) -> None:
             for row, token, err in held:
                 why = (
                     ServerUnavailableError(f"{err}; the relay is treated as down") if down else err
                 )
-                self._apply(row, token, why, report, created)
+                apply(row, token, why)
             held.clear()
 
         def claimed_messages() -> Iterator[OutgoingMessage]:
             nonlocal claimed, stopped
             while True:
+                flush()
                 if should_stop is not None and should_stop():
                     stopped = True
                     return
@@ -437,10 +466,7 @@ class DeliveryManager:
                 try:
                     message = compose(row)
                 except Exception as e:  # a composition bug must not lose the row
-                    err = TemporaryDeliveryError(f"compose: {e!r}")
-                    self._apply(row, token, err, report, created)
-                    if progress is not None:
-                        progress(report)
+                    apply(row, token, TemporaryDeliveryError(f"compose: {e!r}"))
                     continue
                 in_flight[(row.edition_id, row.subscriber_id)] = (row, token)
                 yield message
@@ -454,9 +480,7 @@ class DeliveryManager:
                 error = ServerUnavailableError(f"{error}; the relay is treated as down")
             else:  # the relay answered (or is down): the held rows' verdict
                 settle(down=isinstance(error, ServerUnavailableError))
-            self._apply(row, token, error, report, created)
-            if progress is not None:
-                progress(report)
+            apply(row, token, error)
 
         try:
             self._send_all(claimed_messages(), on_result)
@@ -464,6 +488,7 @@ class DeliveryManager:
             report.paused = True  # each in-flight row was already put back
         finally:
             settle(down=report.paused)
+            flush()
             if isinstance(source, _Batches):  # claimed, never handed over: give back
                 self._put_back(source.take_pending())
         return claimed, stopped
@@ -483,14 +508,10 @@ class DeliveryManager:
             else:
                 on_result(message, None)
 
-    def _apply(
-        self,
-        row: LedgerRow,
-        token: int,
-        error: DeliveryError | None,
-        report: DeliveryReport,
+    def _decide(
+        self, row: LedgerRow, error: DeliveryError | None, report: DeliveryReport,
         created: datetime,
-    ) -> None:
+    ) -> Outcome:  # fmt: skip
         outcome = decide_outcome(
             row,
             error,
@@ -500,32 +521,36 @@ class DeliveryManager:
             max_age=self.max_age,
             retry_base=self.retry_base,
         )
-        if not self._record(row, token, outcome):
-            # Our claim was taken over: we stalled past the lease and another sender owns
-            # the row now. Its word stands; ours (possibly a duplicate) is only logged.
-            report.lost += 1
-            log.warning(
-                "claim taken over while this sender stalled; result not recorded",
-                extra={
-                    "edition": row.edition_id,
-                    "subscriber": row.subscriber_id,
-                    "result": outcome.status,
-                },
-            )
-            return
         if outcome.paused:
-            report.paused = True
-            why = f"{outcome.last_error}; edition paused, the next run resumes it"
-            if not report.errors or report.errors[-1] != why:
-                report.errors.append(why)
-        elif outcome.status == "sent":
-            report.sent += 1
-            report.remaining -= 1
-        elif outcome.status == "bounced":
-            report.bounced += 1
-            report.remaining -= 1
-        else:
-            report.failed += 1
+            report.paused = True  # no more messages are pulled
+        return outcome
+
+    def _write(self, items: list[tuple[LedgerRow, int, Outcome]], report: DeliveryReport) -> None:
+        for (row, _, outcome), ok in zip(items, self._record(items), strict=True):
+            if not ok:
+                # Our claim was taken over: we stalled past the lease and another sender
+                # owns the row now. Its word stands; ours (maybe a duplicate) is logged.
+                report.lost += 1
+                log.warning(
+                    "claim taken over while this sender stalled; result not recorded",
+                    extra={
+                        "edition": row.edition_id,
+                        "subscriber": row.subscriber_id,
+                        "result": outcome.status,
+                    },
+                )
+            elif outcome.paused:
+                why = f"{outcome.last_error}; edition paused, the next run resumes it"
+                if not report.errors or report.errors[-1] != why:
+                    report.errors.append(why)
+            elif outcome.status == "sent":
+                report.sent += 1
+                report.remaining -= 1
+            elif outcome.status == "bounced":
+                report.bounced += 1
+                report.remaining -= 1
+            else:
+                report.failed += 1
 
 
 class _Batches:

@@ -273,15 +273,23 @@ class SmtpMessenger:
                     in_flight += 1
                 if in_flight == 0:
                     break
-                msg, err = results.get()
-                in_flight -= 1
-                if isinstance(err, ServerUnavailableError) and unavailable is None:
-                    unavailable = err
-                try:
-                    on_result(msg, err)
-                except Exception as e:
-                    # Pull no more, but still report what is in flight, then re-raise.
-                    failure = failure or e
+                # Every result already back, before the next pull: the caller may record
+                # them together (one commit), and never has more than the pool in flight.
+                ready = [results.get()]
+                while True:
+                    try:
+                        ready.append(results.get_nowait())
+                    except queue.Empty:
+                        break
+                for msg, err in ready:
+                    in_flight -= 1
+                    if isinstance(err, ServerUnavailableError) and unavailable is None:
+                        unavailable = err
+                    try:
+                        on_result(msg, err)
+                    except Exception as e:
+                        # Pull no more, but still report what is in flight, then re-raise.
+                        failure = failure or e
             finished = True
         finally:
             for _ in workers:
