@@ -117,7 +117,8 @@ def test_three_instances_send_one_big_edition_once_each_within_the_relays_hourly
         emails = _room(newsroom, pg_url, srv.port, BIG, pool_size=POOL, rate_per_hour=limit)
         limited = _finish(_senders(newsroom.config_path, 3))
         assert [code for code, _ in limited] == [1, 1, 1], limited
-        assert all(f"hourly limit of {limit} messages reached" in out for _, out in limited), limited
+        reached = f"hourly limit of {limit} messages reached"
+        assert all(reached in out for _, out in limited), limited
         assert len(srv.received) == limit  # in sum, not per instance
         assert _edition_status(pg_url) == "paused"
 
