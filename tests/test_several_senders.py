@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -263,3 +264,35 @@ def test_shared_per_second_slots_are_spaced_across_instances(pg_url: str) -> Non
     slots.sort()
     gaps = [b - a for a, b in itertools.pairwise(slots)]
     assert min(gaps) >= 1 / 200 - 1e-6
+
+
+def test_the_first_shared_hour_counts_what_the_ledger_sent_before(newsroom: Newsroom) -> None:
+    """A store upgraded mid-hour: the main relay's shared hour starts from the ledger's
+    sends of the hour before, not from zero (SQLite here: the same tables and code)."""
+    store = newsroom.store()
+    now = real_now()  # the store's clock is the real one
+    try:
+        emails = add_subscribers(store, 5)
+        with store.begin() as conn:
+            eid = conn.execute(
+                sa.insert(s.editions).values(
+                    newsletter="daily", slot="manual-x", number=1, status="sent", cutoff=now,
+                    since=now, created=now, article_count=1, recipient_count=5,
+                )
+            ).inserted_primary_key[0]  # fmt: skip
+            ids = conn.execute(sa.select(s.subscribers.c.id)).scalars().all()
+            conn.execute(
+                sa.insert(s.deliveries),
+                [{"edition_id": eid, "subscriber_id": i, "email": e, "selection": "",
+                  "status": "sent", "attempts": 1, "message_id": f"m{i}",
+                  "updated": now - timedelta(minutes=10 + i)}
+                 for i, e in zip(ids, emails, strict=True)],
+            )  # fmt: skip
+        limiter = StoreRateLimiter(store, "relay.test:25", per_hour=6, seed_from_ledger=True)
+        assert limiter.reserve() == (0.0, True)  # the 6th of the hour
+        wait, ok = limiter.reserve()
+        assert not ok and 0 < wait <= 3660
+        other = StoreRateLimiter(store, "other.test:25", per_hour=6)  # not seeded: a fallback
+        assert [other.reserve()[1] for _ in range(6)] == [True] * 6
+    finally:
+        store.close()

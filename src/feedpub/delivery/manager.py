@@ -95,20 +95,6 @@ class BatchMessenger(Protocol):
     def send_many(self, messages: Iterable[OutgoingMessage], on_result: ResultCallback) -> None: ...
 
 
-def sent_in_last_hour(store: Store, now: datetime, limit: int) -> list[float]:
-    """Seconds since each of the (at most ``limit``) latest messages the ledger recorded as
-    sent in the hour before ``now``, all editions: seeds the hourly rate limit."""
-    d = s.deliveries
-    with store.read() as conn:
-        times = conn.execute(
-            sa.select(d.c.updated)
-            .where(d.c.status == "sent", d.c.updated > now - timedelta(hours=1))
-            .order_by(d.c.updated.desc())
-            .limit(limit)
-        ).scalars()
-        return [max((now - t).total_seconds(), 0.0) for t in times]
-
-
 class DeliveryManager:
     def __init__(
         self,

@@ -114,11 +114,13 @@ class StoreRateLimiter:
     def _seed(self, conn: sa.Connection) -> None:
         d, sends = s.deliveries, s.relay_sends
         now = float(conn.execute(sa.select(_db_now(self.dialect))).scalar_one())
-        since = datetime.fromtimestamp(now - 3600, UTC)
+        since, until = (datetime.fromtimestamp(t, UTC) for t in (now - 3600, now))
         per_minute = Counter(
             int(t.timestamp() // 60)
             for t in conn.execute(
-                sa.select(d.c.updated).where(d.c.status == "sent", d.c.updated > since)
+                sa.select(d.c.updated).where(
+                    d.c.status == "sent", d.c.updated > since, d.c.updated <= until
+                )
             ).scalars()
         )
         for minute, n in per_minute.items():
