@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -163,20 +164,33 @@ class DeliveryManager:
 
         return self._op("count due rows", op)
 
-    def _claim_batch(self, edition_id: int) -> list[tuple[LedgerRow, int]]:
-        """PostgreSQL: claim the next batch of due rows (``claims.claim_batch``)."""
+    def _claim_batch(self, edition_id: int, dead: list[str]) -> list[tuple[LedgerRow, int]]:
+        """PostgreSQL: claim the next batch of due rows (``claims.claim_batch``): one
+        statement, atomic by itself (autocommit: one round trip)."""
 
         def op(_: bool) -> list[tuple[LedgerRow, int]]:
-            now = self.clock()
-            with self.store.begin() as conn:
-                dead = claims.dead_claimers(conn, edition_id, self.owner)
+            with self._autocommit() as conn:
                 got = claims.claim_batch(
-                    conn, edition_id=edition_id, owner=self.owner, now=now, lease=self.lease,
-                    dead=dead, limit=self.claim_batch,
+                    conn, edition_id=edition_id, owner=self.owner, now=self.clock(),
+                    lease=self.lease, dead=dead, limit=self.claim_batch,
                 )  # fmt: skip
             return [(ledger_row(r, status=seen), int(r.claim_token)) for r, seen in got]
 
         return self._op("claim a batch", op)
+
+    def _dead_claimers(self, edition_id: int) -> list[str]:
+        def op(_: bool) -> list[str]:
+            with self.store.read() as conn:
+                return claims.dead_claimers(conn, edition_id, self.owner)
+
+        return self._op("find dead claimers", op)
+
+    @contextmanager
+    def _autocommit(self) -> Iterator[sa.Connection]:
+        """A connection whose every statement commits by itself (PostgreSQL: saves the
+        BEGIN and COMMIT round trips of a one-statement write)."""
+        with self.store.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def _put_back(self, pairs: Iterable[tuple[LedgerRow, int]]) -> None:
         """Give back claimed rows whose message was never handed to a relay (a stop
@@ -232,6 +246,15 @@ class DeliveryManager:
         plain = {i for i, (_, _, o) in enumerate(items) if o.status == "sent"}
 
         def op(retried: bool) -> list[bool]:
+            if self.batched and not retried and len(plain) == len(items):
+                # All sent (the usual case): one statement, its own commit; a row it did
+                # not write was taken over (the statement is the whole fence).
+                with self._autocommit() as conn:
+                    done = claims.record_sent(
+                        conn, self.owner, [(r.edition_id, r.subscriber_id, tok)
+                                           for r, tok, _ in items], now,
+                    )  # fmt: skip
+                return [(r.subscriber_id, tok) in done for r, tok, _ in items]
             out = []
             with self.store.begin() as conn:
                 # The sent-marks (nearly all) in one statement, the rest one by one.
@@ -548,13 +571,15 @@ class _Batches:
         self.edition_id = edition_id
         self.pending: deque[tuple[LedgerRow, int]] = deque()
         self.done = False
+        # Claimers known dead (this host) when the pass starts: their rows are due now.
+        self.dead = manager._dead_claimers(edition_id)
 
     def __iter__(self) -> _Batches:
         return self
 
     def __next__(self) -> tuple[LedgerRow, int]:
         if not self.pending and not self.done:
-            batch = self.manager._claim_batch(self.edition_id)
+            batch = self.manager._claim_batch(self.edition_id, self.dead)
             self.done = not batch
             self.pending.extend(batch)
         if not self.pending:
