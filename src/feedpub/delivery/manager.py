@@ -35,9 +35,7 @@ Never "sent" while rows remain to send.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -48,6 +46,7 @@ from feedpub import schema as s
 from feedpub.clock import Clock
 from feedpub.delivery import claims
 from feedpub.delivery.base import Messenger, OutgoingMessage
+from feedpub.delivery.batches import BatchClaims, autocommit
 from feedpub.delivery.outcome import LedgerRow as LedgerRow
 from feedpub.delivery.outcome import Outcome as Outcome
 from feedpub.delivery.outcome import decide_outcome as decide_outcome
@@ -164,34 +163,6 @@ class DeliveryManager:
 
         return self._op("count due rows", op)
 
-    def _claim_batch(self, edition_id: int, dead: list[str]) -> list[tuple[LedgerRow, int]]:
-        """PostgreSQL: claim the next batch of due rows (``claims.claim_batch``): one
-        statement, atomic by itself (autocommit: one round trip)."""
-
-        def op(_: bool) -> list[tuple[LedgerRow, int]]:
-            with self._autocommit() as conn:
-                got = claims.claim_batch(
-                    conn, edition_id=edition_id, owner=self.owner, now=self.clock(),
-                    lease=self.lease, dead=dead, limit=self.claim_batch,
-                )  # fmt: skip
-            return [(ledger_row(r, status=seen), int(r.claim_token)) for r, seen in got]
-
-        return self._op("claim a batch", op)
-
-    def _dead_claimers(self, edition_id: int) -> list[str]:
-        def op(_: bool) -> list[str]:
-            with self.store.read() as conn:
-                return claims.dead_claimers(conn, edition_id, self.owner)
-
-        return self._op("find dead claimers", op)
-
-    @contextmanager
-    def _autocommit(self) -> Iterator[sa.Connection]:
-        """A connection whose every statement commits by itself (PostgreSQL: saves the
-        BEGIN and COMMIT round trips of a one-statement write)."""
-        with self.store.engine.connect() as conn:
-            yield conn.execution_options(isolation_level="AUTOCOMMIT")
-
     def _put_back(self, pairs: Iterable[tuple[LedgerRow, int]]) -> None:
         """Give back claimed rows whose message was never handed to a relay (a stop
         request, a pause, the end of a pass): as they were, no attempt counted."""
@@ -249,7 +220,7 @@ class DeliveryManager:
             if self.batched and not retried and len(plain) == len(items):
                 # All sent (the usual case): one statement, its own commit; a row it did
                 # not write was taken over (the statement is the whole fence).
-                with self._autocommit() as conn:
+                with autocommit(self.store) as conn:
                     done = claims.record_sent(
                         conn, self.owner, [(r.edition_id, r.subscriber_id, tok)
                                            for r, tok, _ in items], now,
@@ -380,7 +351,10 @@ class DeliveryManager:
                 if self.batched:
                     if first:
                         report.due = self.count_due(edition_id)
-                    source: Iterator[tuple[LedgerRow, int]] = _Batches(self, edition_id)
+                    source: Iterator[tuple[LedgerRow, int]] = BatchClaims(
+                        self.store, edition_id, owner=self.owner, lease=self.lease,
+                        clock=self.clock, limit=self.claim_batch, op=self._op,
+                    )  # fmt: skip
                 else:
                     rows = self.due_rows(edition_id)
                     if first:
@@ -498,7 +472,7 @@ class DeliveryManager:
         finally:
             settle(down=report.paused)
             flush()
-            if isinstance(source, _Batches):  # claimed, never handed over: give back
+            if isinstance(source, BatchClaims):  # claimed, never handed over: give back
                 self._put_back(source.take_pending())
         return claimed, stopped
 
@@ -560,34 +534,3 @@ class DeliveryManager:
                 report.remaining -= 1
             else:
                 report.failed += 1
-
-
-class _Batches:
-    """The rows of one pass on PostgreSQL, claimed a batch at a time as the messenger
-    pulls them; what is claimed but not pulled when the pass ends is given back."""
-
-    def __init__(self, manager: DeliveryManager, edition_id: int) -> None:
-        self.manager = manager
-        self.edition_id = edition_id
-        self.pending: deque[tuple[LedgerRow, int]] = deque()
-        self.done = False
-        # Claimers known dead (this host) when the pass starts: their rows are due now.
-        self.dead = manager._dead_claimers(edition_id)
-
-    def __iter__(self) -> _Batches:
-        return self
-
-    def __next__(self) -> tuple[LedgerRow, int]:
-        if not self.pending and not self.done:
-            batch = self.manager._claim_batch(self.edition_id, self.dead)
-            self.done = not batch
-            self.pending.extend(batch)
-        if not self.pending:
-            raise StopIteration
-        return self.pending.popleft()
-
-    def take_pending(self) -> list[tuple[LedgerRow, int]]:
-        out = list(self.pending)
-        self.pending.clear()
-        self.done = True
-        return out
