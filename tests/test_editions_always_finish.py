@@ -160,14 +160,20 @@ def test_the_daemon_finishes_a_manual_edition_that_owes_nothing_whatever_its_age
     assert _archive(newsroom.root, first.slot).exists()
 
 
-@pytest.mark.parametrize("when", ["before the last reply", "just after the last reply"])
+@pytest.mark.parametrize("when", ["before the last reply", "after the last reply went out"])
 def test_sigkill_at_the_last_message_of_an_extra_edition_then_extra_finishes_it(
     newsroom: Newsroom, when: str
 ) -> None:
     """The real thing: the relay SIGKILLs ``digest send --extra`` at its last message,
-    before the 250 (the row stays 'sending' under the dead sender's claim) or just after
-    it (the sent-mark may or may not have landed); the next ``--extra`` finishes the same
-    edition at once: archive page written, nobody lost, no new edition."""
+    before the 250 (the row stays 'sending' under the dead sender's claim) or after the
+    250 went out but before the sender could act on it (the relay has the message, the
+    ledger does not know); the next ``--extra`` finishes the same edition at once: archive
+    page written, nobody lost, no new edition.
+
+    The second case stops the sender (SIGSTOP) while the relay still holds the reply, lets
+    the 250 go out, then kills it: a kill timed a few milliseconds after the reply raced the
+    sender, which on a fast run had already finished the edition. The case where the
+    sent-mark landed and the process died before finishing is pinned in-process above."""
     n = 3
     with SmtpTestServer() as srv:
         store, emails = make_room(newsroom, srv.port, n, now=real_now(), pool_size=1)
@@ -178,8 +184,9 @@ def test_sigkill_at_the_last_message_of_an_extra_edition_then_extra_finishes_it(
         def on_data(kept: int) -> None:
             if kept == n and when.startswith("before"):  # the server holds the message
                 proc.send_signal(signal.SIGKILL)
-            elif kept == n:  # kill just after the 250 goes out
-                threading.Timer(0.003, proc.send_signal, (signal.SIGKILL,)).start()
+            elif kept == n:  # frozen before it reads the 250, killed once the 250 is out
+                proc.send_signal(signal.SIGSTOP)
+                threading.Timer(0.2, proc.send_signal, (signal.SIGKILL,)).start()
 
         srv.on_data = on_data
         proc.communicate(timeout=60)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import feedparser
 from lxml import etree
 
+from feedpub import text
 from feedpub.collect import collect
 from feedpub.feeds import build_feeds
 from feedpub.text import absolute_url, plain_line, sanitize_html
@@ -69,3 +70,22 @@ def test_urls_with_spaces_or_non_ascii_are_percent_encoded() -> None:
         assert absolute_url(same, base) == same  # never encoded twice
     html = sanitize_html('<a href="/annual report.pdf">r</a>', base)
     assert html == '<a href="https://n.example/annual%20report.pdf">r</a>'
+
+
+def test_a_control_character_between_words_becomes_a_space() -> None:
+    assert text.plain_line("Control\u000bchars\u001fin title") == "Control chars in title"
+    assert text.one_line("a\x00b\x7fc") == "a b c"
+    # Nothing XML 1.0 forbids survives, in one-line fields or in bodies.
+    body = text.sanitize_html("<p>one\x0ctwo\ufffethree\ud800</p>", "https://example.org/")
+    assert body == "<p>one twothree</p>"
+
+
+def test_summaries_read_an_image_as_its_alt_text() -> None:
+    fragment = (
+        '<p>See the <img src="https://example.org/c.png" alt="chart of losses"> and '
+        "<img alt='map &amp; legend' src=x> up. <img src=y> Then <b>more</b>.</p>"
+    )
+    assert text.summarize(fragment) == "See the chart of losses and map & legend up. Then more."
+    assert text.word_count(fragment) == 12
+    # An alt that looks like markup stays text; an image without alt adds nothing.
+    assert text.html_to_text('<p>x <img alt="&lt;b&gt;bold&lt;/b&gt;"> y</p>') == "x <b>bold</b> y"

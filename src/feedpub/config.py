@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from feedpub.config_lifecycle import BouncesConfig, SignupConfig
+from feedpub.config_s3 import S3OutputConfig, S3Url
 from feedpub.errors import ConfigError
 
 # BCP 47, simplified: language[-script][-region][-variant...] ("en", "en-US", "uk", "zh-Hant-TW").
@@ -117,6 +118,9 @@ class OutputConfig(_Model):
     # Feeds: "auto" = feedgen for current feeds, the streaming writer for archive pages;
     # "feedgen" / "stream" force one writer everywhere (both give the same parsed feed).
     writer: Literal["auto", "feedgen", "stream"] = "auto"
+    # Mirror the output folder to object storage: "s3://bucket/prefix/" (the `s3` extra).
+    url: S3Url | None = None
+    s3: S3OutputConfig = S3OutputConfig()
 
     @field_validator("base_url")
     @classmethod
@@ -373,8 +377,10 @@ class ScheduleConfig(_Model):
     misfire_grace: timedelta = timedelta(hours=6)  # a missed newsletter slot younger is sent
     shutdown_timeout: timedelta = timedelta(seconds=60)  # SIGTERM: wait this long for the job
     keep_runs: timedelta = timedelta(days=30)  # the daemon prunes older collect/build runs
+    # several `feedpub run` on PostgreSQL: a dead leader is replaced within ~1⅓ lease
+    leader_lease: timedelta = timedelta(seconds=15)
 
-    @field_validator("collect_every", "shutdown_timeout")
+    @field_validator("collect_every", "shutdown_timeout", "leader_lease")
     @classmethod
     def _at_least_a_second(cls, v: timedelta) -> timedelta:
         if v < timedelta(seconds=1):

@@ -122,9 +122,16 @@ class FileLock(_ContextLock):
             info = self._read_info()
             who = f"pid {info['pid']}" if info and "pid" in info else "another process"
             since = f" since {info['started']}" if info and "started" in info else ""
+            one = (
+                "; a SQLite store runs one daemon, several instances need PostgreSQL "
+                "(docs/deploy.md)"
+                if self.name == "daemon"
+                else ""
+            )
             raise LockedError(
                 f"another feedpub {self.name} is already running on this store ({who}{since}; "
                 f"lock {self.path}); stop it first, or use 'feedpub status' to see what it does"
+                + one
             ) from None
         mine: dict[str, object] = {"pid": os.getpid()}
         if self.clock is not None:

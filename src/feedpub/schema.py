@@ -358,6 +358,21 @@ bounces = sa.Table(
     sa.Index("ix_bounces_edition", "edition_id", "kind"),
 )
 
+# Leader leases of `feedpub run` instances sharing one PostgreSQL store (feedpub.leases):
+# one row per lease name; ``token`` (the fencing token) grows at every change of holder.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(100), nullable=True),  # instance id; None once released
+    sa.Column("host", sa.String(255), nullable=False, default=""),
+    sa.Column("pid", sa.Integer, nullable=False, default=0),
+    sa.Column("token", sa.BigInteger, nullable=False, default=0),
+    sa.Column("since", UTCDateTime, nullable=True),  # when this holder took it
+    sa.Column("renewed", UTCDateTime, nullable=True),
+    sa.Column("expires", UTCDateTime, nullable=True),
+)
+
 # Complaint reports (ARF) often redact the recipient: they are mapped through the returned
 # message's Message-ID, which the ledger keeps.
 sa.Index("ix_deliveries_message_id", deliveries.c.message_id)
@@ -423,7 +438,8 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (2, ensure_schema),
     (3, _v3_detect_languages),
     (4, ensure_schema),  # fenced claims: deliveries.claim_token, lease_until (and any later)
-    (5, ensure_schema),  # shared relay rate limits: relay_pace, relay_sends
+    (5, ensure_schema),  # leases: one leader among several `feedpub run` (PostgreSQL)
+    (6, ensure_schema),  # shared relay rate limits: relay_pace, relay_sends
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

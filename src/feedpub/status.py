@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from feedpub import leases
 from feedpub import schema as s
 from feedpub.config import Config, source_name
 from feedpub.digest.frozen import issue_number
@@ -86,6 +87,18 @@ class DaemonInfo:
     pid: int | None = None
     since: str | None = None
     lock: str | None = None
+    # PostgreSQL, several instances: who leads (the ``leader`` lease); None on SQLite
+    leader: LeaderInfo | None = None
+
+
+@dataclass
+class LeaderInfo:
+    instance: str
+    host: str
+    pid: int
+    since: str | None
+    expires: str | None
+    token: int
 
 
 @dataclass
@@ -127,7 +140,7 @@ class Status:
 
 
 def gather_status(config: Config, store: Store, now: datetime, *, editions: int = 10) -> Status:
-    daemon = daemon_info(config, store)
+    daemon = daemon_info(config, store, now)
     warnings: list[str] = []
     with store.read() as conn:
         last_collect = _last_run(conn, "collect")
@@ -203,7 +216,9 @@ def _sources(conn: sa.Connection, config: Config, last_collect: RunInfo | None) 
     return out
 
 
-def daemon_info(config: Config, store: Store) -> DaemonInfo:
+def daemon_info(config: Config, store: Store, now: datetime | None = None) -> DaemonInfo:
+    if not store.is_sqlite and now is not None:
+        return _leader_info(store, now)
     try:
         holder = lock_for(config.store_url, "daemon", store.engine).holder()
     except Exception:  # no lock implementation for this backend: unknown, say not running
@@ -217,6 +232,22 @@ def daemon_info(config: Config, store: Store) -> DaemonInfo:
         _utc_z(holder.get("started")),
         holder.get("lock"),
     )
+
+
+def _leader_info(store: Store, now: datetime) -> DaemonInfo:
+    """Several ``feedpub run`` may share a PostgreSQL store: the running one that matters is
+    the leader, read from the ``leader`` lease (held = not released, not expired)."""
+    try:
+        with store.read() as conn:
+            row = leases.current(conn, "leader")
+    except sa.exc.SQLAlchemyError:  # an old store without the table: nobody leads
+        return DaemonInfo(False)
+    if row is None or not row.held(now) or row.holder is None:
+        return DaemonInfo(False, lock="lease:leader")
+    info = LeaderInfo(
+        row.holder, row.host, row.pid, _utc_z(row.since), _utc_z(row.expires), row.token
+    )
+    return DaemonInfo(True, row.pid, info.since, "lease:leader", info)
 
 
 def _utc_z(value: Any) -> str | None:

@@ -15,11 +15,18 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 import nh3
 from slugify import slugify as _slugify
 
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+# C0 controls and DEL separate things where they occur (vertical tab, form feed, the
+# file/group/record/unit separators): each becomes a space, so words they stood between
+# stay apart. Non-characters and lone surrogates carry nothing and are dropped.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FORBIDDEN = re.compile("[\ufffe\uffff\ud800-\udfff]")
 _WS = re.compile(r"\s+")
 # A tag starts with a letter (or "/" and a letter) right after "<" (HTML Living Standard
 # §13.2.5.6, tag open state); "a < b and c > d" or "<5% ... >3%" is text, not a tag.
 _TAG = re.compile(r"<(?:/?[A-Za-z][^>]*|!--.*?--)>", re.S)
+# An <img> tag (it cannot contain "<", so one scan per tag: linear) and its alt text.
+_IMG = re.compile(r"<img\b[^<>]*>", re.I)
+_ALT = re.compile(r"""\balt\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
 _BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|blockquote|pre|tr|figure)>|<br\s*/?>", re.I)
 
 WORDS_PER_MINUTE = 230
@@ -52,8 +59,10 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
 
 def clean_text(value: str) -> str:
-    """Strip XML-forbidden characters; normalise newlines."""
-    return _FORBIDDEN.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+    """Strip XML-forbidden characters (a control character becomes a space, anything else
+    forbidden goes); normalise newlines."""
+    text = _CONTROL.sub(" ", value.replace("\r\n", "\n").replace("\r", "\n"))
+    return _FORBIDDEN.sub("", text)
 
 
 def plain_line(value: str) -> str:
@@ -137,11 +146,21 @@ def sanitize_html(fragment: str, base_url: str) -> str:
 
 
 def html_to_text(fragment: str) -> str:
-    """Readable plain text of an HTML fragment (paragraphs kept apart)."""
-    text = _BLOCK_END.sub("\n\n", fragment)
+    """Readable plain text of an HTML fragment (paragraphs kept apart); an image reads as
+    its alt text, as a screen reader or a text-only client would read it."""
+    text = _IMG.sub(_alt_text, fragment) if "<img" in fragment.lower() else fragment
+    text = _BLOCK_END.sub("\n\n", text)
     text = html.unescape(_TAG.sub("", text))
     paras = [_WS.sub(" ", p).strip() for p in re.split(r"\n\s*\n", text)]
     return clean_text("\n\n".join(p for p in paras if p))
+
+
+def _alt_text(match: re.Match[str]) -> str:
+    alt = _ALT.search(match.group(0))
+    if alt is None:
+        return " "
+    value = next(g for g in alt.groups() if g is not None)
+    return f" {html.escape(html.unescape(value), quote=False)} "
 
 
 def summarize(fragment: str, limit: int = 280) -> str:

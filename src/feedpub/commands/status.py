@@ -70,12 +70,20 @@ def _run_result(r: RunInfo | None) -> str:
 def print_status(app: App, st: Status) -> None:
     c = app.console
     now = st.now
-    if st.daemon.running:
+    lead = st.daemon.leader
+    if lead is not None:
+        c.print(
+            f"daemon: [green]leader[/green] {lead.instance} on {lead.host} (pid {lead.pid}, "
+            f"since {lead.since}, lease until {lead.expires}, token {lead.token})"
+        )
+    elif st.daemon.running:
         c.print(
             f"daemon: [green]running[/green] (pid {st.daemon.pid}"
             + (f", since {st.daemon.since}" if st.daemon.since else "")
             + ")"
         )
+    elif st.daemon.lock == "lease:leader":
+        c.print("daemon: [yellow]no leader[/yellow] (no feedpub run holds the leader lease)")
     else:
         c.print("daemon: [yellow]not running[/yellow]")
 

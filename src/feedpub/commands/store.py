@@ -30,6 +30,17 @@ def migrate_cmd(app: App, target: str) -> None:
     from feedpub.storecopy import copy_store
 
     config, store = app.config, app.store
+    if not store.is_sqlite:  # daemons on PostgreSQL hold a lease, not the daemon lock
+        from feedpub import leases
+        from feedpub.errors import LockedError
+
+        with store.read() as conn:
+            lead = leases.current(conn, "leader")
+        if lead is not None and lead.held(app.now()):
+            raise LockedError(
+                f"feedpub run is running on this store (leader {lead.holder} on {lead.host}, "
+                f"pid {lead.pid}); stop every instance first"
+            )
     # Hold the daemon's and the build's locks: nothing writes the source meanwhile.
     with (
         lock_for(config.store_url, "daemon", store.engine),

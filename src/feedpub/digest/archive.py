@@ -10,6 +10,7 @@ Files are written atomically and only when their bytes change.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,15 @@ from feedpub.digest.build import (
 )
 from feedpub.digest.frozen import issue_number, slot_time
 from feedpub.digest.render import Renderer
+from feedpub.errors import FeedpubError
 from feedpub.language import direction
 from feedpub.links import signup_url
 from feedpub.store import Store
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 FEED_ENTRIES = 50
+
+log = logging.getLogger("feedpub.digest")
 
 
 def newsletter_folder(config: Config, newsletter: str) -> Path:
@@ -138,7 +142,24 @@ def write_archive(
     }
     write_atomic(folder / "index.html", renderer.index(ctx).encode("utf-8"))
     write_atomic(folder / "atom.xml", _atom(config, store, nl, items[:FEED_ENTRIES]))
+    if config.output.url is not None:
+        _upload(config, folder)
     return page
+
+
+def _upload(config: Config, folder: Path) -> None:
+    """This newsletter's archive to ``[output] url`` now (changed files only): any instance
+    may finish an edition, and only the leader's build mirrors the rest of the folder."""
+    from feedpub.feeds import s3
+
+    rels = [p.relative_to(config.output_dir).as_posix() for p in folder.glob("*") if p.is_file()]
+    try:
+        s3.publish(config, only=[r for r in rels if not r.rsplit("/", 1)[-1].startswith(".")])
+    except FeedpubError as e:
+        log.error(
+            "newsletter archive not uploaded; it goes up with this newsletter's next edition",
+            extra={"error": str(e), "folder": str(folder)},
+        )
 
 
 def _atom(config: Config, store: Store, nl: NewsletterConfig, items: list[dict[str, Any]]) -> bytes:

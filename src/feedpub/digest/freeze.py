@@ -9,6 +9,7 @@ also how a crashed send resumes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,10 +114,20 @@ def _not_suppressed(
 
 
 def freeze(
-    config: Config, store: Store, nl: NewsletterConfig, slot: str, now: datetime
+    config: Config,
+    store: Store,
+    nl: NewsletterConfig,
+    slot: str,
+    now: datetime,
+    fence: Callable[[Connection], None] | None = None,
 ) -> tuple[int, bool]:
     """The edition of (newsletter, slot): its row, its articles and a queued ledger row per
-    recipient, all in ONE transaction. Returns (edition id, created)."""
+    recipient, all in ONE transaction. Returns (edition id, created).
+
+    Idempotent per slot: the edition is unique per (newsletter, slot), so a second freeze
+    of the slot (another process, a new leader after a takeover) finds the first one's
+    edition. ``fence`` (the daemon's leader lease) is called in the transaction before a
+    new edition is written and raises when this process may no longer freeze."""
     e = s.editions
     domain = from_domain(nl.from_)
     key = edition_key(slot)
@@ -127,6 +138,8 @@ def freeze(
             ).scalar_one_or_none()
             if existing is not None:
                 return int(existing), False
+            if fence is not None:
+                fence(conn)
             plan, _ = plan_for(config, conn, store, nl, now)
             number = int(
                 conn.execute(

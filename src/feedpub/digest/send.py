@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.clock import Clock, running_from
@@ -137,6 +138,7 @@ def send_newsletter(
     take_up_others: bool = True,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    fence: Callable[[Connection], None] | None = None,
 ) -> SendReport:
     """Freeze (or find) the edition of this slot, deliver what its ledger still owes, and
     publish it to the web archive once every row is sent or bounced.
@@ -147,7 +149,7 @@ def send_newsletter(
     ``take_up_others``: first finish or resume the newsletter's other unfinished editions
     (``digest.unfinished``; their reports in ``earlier``). ``progress`` is called with the
     running DeliveryReport after each message; ``should_stop`` before each new message (a
-    shutting-down daemon)."""
+    shutting-down daemon). ``fence``: see :func:`freeze` (the daemon's leader lease)."""
     nl = newsletter_or_error(config, newsletter_slug)
     clock = clock or running_from(now)
     tokens = tokens_for(config)  # a missing key stops us before anything is frozen
@@ -169,13 +171,13 @@ def send_newsletter(
                     return report
                 sub = SendReport(newsletter=nl.slug, slot=other)
                 _send_edition(config, store, nl, other, now, clock, tokens, sub, messenger,
-                              progress, should_stop)  # fmt: skip
+                              progress, should_stop, fence)  # fmt: skip
                 report.earlier.append(sub)
                 if sub.status == "paused":  # no relay usable: the rest would pause too
                     report.status = "paused"
                     return report
         return _send_edition(config, store, nl, key, now, clock, tokens, report, messenger,
-                             progress, should_stop)  # fmt: skip
+                             progress, should_stop, fence)  # fmt: skip
     finally:
         if own:
             messenger.close()
@@ -206,8 +208,9 @@ def _send_edition(
     messenger: Messenger,
     progress: Progress | None,
     should_stop: Callable[[], bool] | None,
+    fence: Callable[[Connection], None] | None = None,
 ) -> SendReport:
-    edition_id, created = freeze(config, store, nl, key, now)
+    edition_id, created = freeze(config, store, nl, key, now, fence)
     report.edition_id, report.created = edition_id, created
     with store.read() as conn:
         row = conn.execute(sa.select(s.editions).where(s.editions.c.id == edition_id)).one()

@@ -87,6 +87,7 @@ class BuildReport:
     feeds_planned: int = 0
     ping: websub.PingReport | None = None
     seconds: float = 0.0
+    uploaded: int = 0  # objects put to [output] url (s3://), changed ones only
 
     def summary(self) -> dict[str, object]:
         return {
@@ -97,6 +98,7 @@ class BuildReport:
             "skipped": self.skipped,
             "items_written": self.items_written,
             "changed_feeds": self.changed_feeds,
+            **({"uploaded": self.uploaded} if self.uploaded else {}),
         }
 
 
@@ -151,8 +153,13 @@ def build_feeds(
     now: datetime,
     force: bool = False,
     ping: bool = True,
+    fence: Callable[[Connection], None] | None = None,
 ) -> BuildReport:
     """Bring the output folder up to date with the store. See the module docstring.
+
+    ``fence`` (the daemon's leader lease, several instances on one store): called before
+    anything is written and inside the transaction that records the build; it raises when
+    this process may no longer build (``leases.NotLeader``).
 
     Builds of one store run one at a time (a lock beside the database): two builds
     racing could otherwise leave the older one's files under the newer one's record.
@@ -163,7 +170,13 @@ def build_feeds(
     else:
         lock = lock_for(store.url, "build", engine=store.engine, wait=BUILD_LOCK_WAIT)
     with lock:
-        return _build_feeds(config, store, now=now, force=force, ping=ping)
+        report = _build_feeds(config, store, now=now, force=force, ping=ping, fence=fence)
+        if config.output.url is not None:  # mirror to object storage (feeds.s3)
+            from feedpub.feeds import s3
+
+            up = s3.publish(config, removed=report.removed)
+            report.uploaded = len(up.uploaded) if up else 0
+        return report
 
 
 def _build_feeds(
@@ -173,6 +186,7 @@ def _build_feeds(
     now: datetime,
     force: bool,
     ping: bool,
+    fence: Callable[[Connection], None] | None = None,
 ) -> BuildReport:
     started = time.perf_counter()
     if now.tzinfo is None:
@@ -199,6 +213,9 @@ def _build_feeds(
             report.skipped = True
             report.seconds = time.perf_counter() - started
             return report
+    if fence is not None:
+        with store.begin() as fconn:
+            fence(fconn)
     began = store.began(now)  # once per store; before the read (on SQLite reads lock too)
     with store.read() as conn:
         builder = _Builder(config, store, conn, now, force, report, began)
@@ -214,6 +231,8 @@ def _build_feeds(
         "next_due": builder.next_due.isoformat() if builder.next_due else None,
     }
     with store.begin() as wconn:
+        if fence is not None:
+            fence(wconn)
         queries.save_files(wconn, builder.records, now)
         queries.forget_files(wconn, report.removed)
         queries.write_state(wconn, generation, new_state)

@@ -1,13 +1,20 @@
 """The scheduler daemon behind ``feedpub run``.
 
-Start: take the store's daemon lock (one instance), reconcile config.toml with the jobs
-stored in the database, decide the catch-up for each newsletter from the store
+Start (SQLite): take the store's daemon lock (one daemon per store; a second exits 2),
+then lead at once. Start (PostgreSQL): any number of instances; each runs a
+:class:`~feedpub.scheduler.leader.Leadership` and leads while it holds the ``leader``
+lease (fencing token; ``[schedule] leader_lease``). Leading: reconcile config.toml with
+the jobs stored in the database, decide the catch-up for each newsletter from the store
 (``jobs.decide_catch_up``), then run: a collect+build tick every ``[schedule]
-collect_every``, each newsletter at its cron slots in its own time zone.
+collect_every``, each newsletter at its cron slots in its own time zone, the lifecycle
+job. An instance that stops leading pauses its scheduler at once; its running job fails
+its next fenced write (build record, freeze). Every instance, leading or not, runs the
+instance work (:attr:`Daemon.instance_work`: finishing and resuming unfinished editions).
 
 Stop (SIGTERM/SIGINT via :meth:`Daemon.stop`): take no new work, let the running job
 finish its current transaction (a send stops before its next message: ``should_stop``
-of ``send_newsletter``), exit within ``[schedule] shutdown_timeout``.
+of ``send_newsletter``), release the lease (a standby takes over within a third of the
+lease), exit within ``[schedule] shutdown_timeout``.
 
 Every job body is a plain method taking ``now`` so tests drive it with any clock; the
 APScheduler job only calls :func:`run_job`, which finds the running daemon.
@@ -17,15 +24,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from feedpub import schema as s
 from feedpub.clock import Clock, system_clock
-from feedpub.collect import CollectReport, collect
+from feedpub.collect import collect
 from feedpub.config import Config, NewsletterConfig
 from feedpub.delivery.smtp import server_passwords
 from feedpub.digest import SendReport, send_newsletter
@@ -36,7 +43,6 @@ from feedpub.locks import Lock, lock_for
 from feedpub.scheduler import engine
 from feedpub.scheduler.jobs import (
     CatchUp,
-    EditionState,
     ReconcilePlan,
     decide_catch_up,
     desired_jobs,
@@ -45,18 +51,32 @@ from feedpub.scheduler.jobs import (
     reconcile,
     slot_to_send,
 )
+from feedpub.scheduler.leader import InstanceLoop, InstanceWork, Leadership
 from feedpub.scheduler.lifecycle_job import run_lifecycle
+from feedpub.scheduler.state import (
+    _drop_since,
+    _iso,
+    _key,
+    _log_collect_problems,
+    _set_since,
+    c_row,
+    edition_states,
+    log_send,
+    log_skipped,
+    prune_runs,
+    redact_url,
+    scheduled_since,
+)
 from feedpub.slots import slot_key
 from feedpub.store import Store
 
+__all__ = ["Daemon", "edition_states", "redact_url", "run_job", "scheduled_since"]
+
 log = logging.getLogger("feedpub.scheduler")
 
-SINCE_KEY = "scheduler.since."  # meta: when the daemon first scheduled a newsletter
 STARTUP_JOB = "startup"
 
 PRUNE_EVERY = timedelta(hours=1)
-# One row each per tick, so these are pruned; other kinds (catch-up, digest) are rare.
-PRUNED_KINDS = ("collect", "build")
 
 _current: Daemon | None = None  # the daemon of this process, for run_job
 
@@ -79,56 +99,6 @@ def run_job(kind: str, newsletter: str | None = None) -> None:
         log.error("unknown job", extra={"job": kind, "newsletter": newsletter})
 
 
-# ---- store state of the scheduler ---------------------------------------------------
-
-
-def scheduled_since(conn: Connection) -> dict[str, datetime]:
-    rows = conn.execute(
-        sa.select(s.meta.c.key, s.meta.c.value).where(s.meta.c.key.startswith(SINCE_KEY))
-    )
-    return {r.key[len(SINCE_KEY) :]: datetime.fromisoformat(r.value) for r in rows}
-
-
-def _set_since(conn: Connection, slug: str, when: datetime) -> None:
-    key = SINCE_KEY + slug
-    conn.execute(sa.delete(s.meta).where(s.meta.c.key == key))
-    conn.execute(sa.insert(s.meta).values(key=key, value=when.astimezone(UTC).isoformat()))
-
-
-def _drop_since(conn: Connection, slug: str) -> None:
-    conn.execute(sa.delete(s.meta).where(s.meta.c.key == SINCE_KEY + slug))
-
-
-def prune_runs(conn: Connection, before: datetime) -> int:
-    """Delete collect/build run rows started before ``before``, keeping the newest of
-    each kind (what ``feedpub status`` shows). A tick writes two rows every
-    ``collect_every``: 210,000 a year at the default."""
-    r = s.runs
-    deleted = 0
-    for kind in PRUNED_KINDS:
-        newest = conn.execute(sa.select(sa.func.max(r.c.id)).where(r.c.kind == kind)).scalar()
-        if newest is None:
-            continue
-        res = conn.execute(
-            sa.delete(r).where(r.c.kind == kind, r.c.started < before, r.c.id < newest)
-        )
-        deleted += res.rowcount or 0
-    return deleted
-
-
-def edition_states(conn: Connection, newsletter: str) -> list[EditionState]:
-    """Editions of a newsletter keyed by a schedule slot (manual keys are ignored)."""
-    out = []
-    q = sa.select(s.editions.c.slot, s.editions.c.status).where(
-        s.editions.c.newsletter == newsletter
-    )
-    for r in conn.execute(q):
-        slot = parse_slot_key(r.slot)
-        if slot is not None:
-            out.append(EditionState(slot, r.status))
-    return out
-
-
 # ---- the daemon ---------------------------------------------------------------------
 
 
@@ -140,52 +110,125 @@ class Daemon:
         *,
         clock: Clock = system_clock,
         lock: Lock | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
-        self.lock = lock or lock_for(config.store_url, "daemon", store.engine, clock=clock)
         self.stopping = threading.Event()
         self._work = threading.Lock()  # one job body at a time, however it is called
         self._scheduler: Any = None
         self._jobs_engine: sa.Engine | None = None
+        self._retiring: threading.Thread | None = None  # a former term's scheduler, closing
+        self._paused = False
         self._catch_ups: list[CatchUp] = []
         self.plan: ReconcilePlan | None = None
         self._pruned_at: datetime | None = None
         self._polled_at: datetime | None = None  # the bounce mailbox ([bounces] poll_every)
+        # Work every instance runs, leader or not (the leader at the end of its tick).
+        self.instance_work: list[InstanceWork] = [self.resume_unfinished]
+        self.leadership: Leadership | None = None
+        self.lock: Lock | None = None
+        if store.is_sqlite and leadership is None:
+            self.lock = lock or lock_for(config.store_url, "daemon", store.engine, clock=clock)
+        else:  # several instances may share the store: lead while holding the lease
+            self.leadership = leadership or Leadership(
+                store,
+                config.schedule.leader_lease,
+                clock=clock,
+                on_lead=self._lead,
+                on_follow=self._follow,
+                can_lead=self._can_lead,
+            )
+        self.instance_loop = InstanceLoop(
+            self.instance_work,
+            config.schedule.collect_every,
+            clock=clock,
+            active=lambda: not self.stopping.is_set() and not self.is_leader(),
+        )
 
     # ---- lifecycle ------------------------------------------------------------------
     def start(self, *, paused: bool = False) -> None:
-        """Take the lock (LockedError if another daemon runs), reconcile, start jobs.
+        """SQLite: take the lock (LockedError if another daemon runs), then lead.
+        PostgreSQL: start the lease threads; lead whenever the lease is ours.
 
         ``paused``: reconcile and decide the catch-up but run nothing (tests then call
-        :meth:`startup`, :meth:`tick`, :meth:`newsletter_job` with their own ``now``)."""
+        :meth:`startup`, :meth:`tick`, :meth:`newsletter_job` with their own ``now``; with
+        a leadership, they call its ``step`` themselves)."""
         global _current
         self.check_secrets()
-        self.lock.acquire()
-        try:
-            now = self.clock()
-            self._jobs_engine = engine.jobstore_engine(self.config.store_url, self.store.engine)
-            sched = engine.make_scheduler(self._jobs_engine)
-            sched.start(paused=True)
-            self._scheduler = sched
-            self._catch_ups = self.prepare(now)
-            _current = self
-            if not paused:
-                engine.run_once(sched, STARTUP_JOB, run_job, now)
-                sched.resume()
-        except BaseException:
-            self._close_scheduler()
-            self.lock.release()
-            raise
+        self._paused = paused
+        if self.leadership is None:
+            assert self.lock is not None
+            self.lock.acquire()
+            try:
+                self._lead()
+            except BaseException:
+                self._close_scheduler()
+                self.lock.release()
+                raise
+        elif not paused:
+            self.leadership.start()
+            self.instance_loop.start()
+        _current = self
         log.info(
             "daemon started",
             extra={
                 "newsletters": len(self.config.newsletters),
                 "collect_every": f"{self.config.schedule.collect_every.total_seconds():g}s",
                 "store": redact_url(self.config.store_url),
+                "mode": "single (SQLite)" if self.leadership is None else "leader election",
+                **({} if self.leadership is None else {"instance": self.leadership.me.instance}),
             },
         )
+
+    def is_leader(self) -> bool:
+        return self.leadership is None or self.leadership.leading()
+
+    @property
+    def fence(self) -> Callable[[Connection], None] | None:
+        """What leader-only writes call inside their transaction (None: SQLite, one daemon)."""
+        return None if self.leadership is None else self.leadership.fence
+
+    def _can_lead(self) -> bool:
+        return not self.stopping.is_set() and (
+            self._retiring is None or not self._retiring.is_alive()
+        )
+
+    def _lead(self) -> None:
+        """Begin a term: the scheduler with the stored jobs, the catch-up decided."""
+        global _current
+        _current = self
+        now = self.clock()
+        try:
+            self._jobs_engine = engine.jobstore_engine(self.config.store_url, self.store.engine)
+            sched = engine.make_scheduler(self._jobs_engine)
+            sched.start(paused=True)
+            self._scheduler = sched
+            self._catch_ups = self.prepare(now)
+            if not self._paused:
+                engine.run_once(sched, STARTUP_JOB, run_job, now)
+                sched.resume()
+        except BaseException:
+            self._close_scheduler()
+            raise
+
+    def _follow(self, reason: str) -> None:
+        """End a term: no job fires from now on; the running one finishes (its next fenced
+        write fails) while the scheduler closes on a thread of its own."""
+        sched, jobs_engine = self._scheduler, self._jobs_engine
+        self._scheduler = self._jobs_engine = None
+        if sched is None:
+            return
+        sched.pause()
+
+        def retire() -> None:
+            engine.shutdown(sched)
+            if jobs_engine is not None and jobs_engine is not self.store.engine:
+                jobs_engine.dispose()
+
+        self._retiring = threading.Thread(target=retire, name="feedpub-retire", daemon=True)
+        self._retiring.start()
 
     def check_secrets(self) -> None:
         """ConfigError (exit 2) when a secret the jobs need is unset: better than starting
@@ -244,7 +287,8 @@ class Daemon:
         )
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Stop taking work, wait for the running job, release the lock. True when clean."""
+        """Stop taking work, wait for the running job, release the lock or the lease (a
+        standby then takes over at its next round). True when clean."""
         global _current
         self.stopping.set()
         if timeout is None:
@@ -254,13 +298,20 @@ class Daemon:
 
         def _shutdown() -> None:
             self._close_scheduler()
+            self.instance_loop.stop(timeout)
+            if self._retiring is not None:
+                self._retiring.join(timeout)
             done.set()
 
         t = threading.Thread(target=_shutdown, name="feedpub-shutdown", daemon=True)
         t.start()
         clean = done.wait(timeout)
         if clean:
-            self.lock.release()
+            if self.leadership is not None:
+                self.leadership.stop()
+                self.leadership.release()
+            elif self.lock is not None:
+                self.lock.release()
             _current = None
             log.info("stopped")
         else:
@@ -288,6 +339,8 @@ class Daemon:
     # ---- job bodies -----------------------------------------------------------------
     def startup(self, now: datetime | None = None) -> None:
         """First work after start: a collect+build tick, then the decided catch-ups."""
+        if not self.is_leader():
+            return
         self.tick(now)
         for c in self._catch_ups:
             if self.stopping.is_set():
@@ -296,17 +349,7 @@ class Daemon:
         self._catch_ups = []
 
     def run_catch_up(self, c: CatchUp, now: datetime | None = None) -> None:
-        if c.skipped_count:
-            log.warning(
-                "missed slots skipped",
-                extra={
-                    "newsletter": c.newsletter,
-                    "count": c.skipped_count,
-                    "slots": ",".join(slot_key(x) for x in c.skipped),
-                    "older_not_listed": c.skipped_truncated,
-                    "reason": "older than the misfire grace window or superseded by a newer slot",
-                },
-            )
+        log_skipped(c)
         for slot in c.resume:
             if self.stopping.is_set():
                 return
@@ -318,26 +361,13 @@ class Daemon:
             )
             self.send_slot(c.newsletter, c.send, now, reason="catch-up")
         if c.skipped_count or c.send or c.resume:
-            at = now or self.clock()
-            self.store.record_run(
-                "catch-up",
-                at,
-                self.clock(),
-                True,
-                {
-                    "newsletter": c.newsletter,
-                    "sent": slot_key(c.send) if c.send else None,
-                    "resumed": [slot_key(x) for x in c.resume],
-                    "skipped": [slot_key(x) for x in c.skipped],
-                    "skipped_count": c.skipped_count,
-                },
-            )
+            self.store.record_run("catch-up", now or self.clock(), self.clock(), True, c_row(c))
 
     def tick(self, now: datetime | None = None) -> None:
         """collect, then build, then resume editions with deliveries due (temporary
         failures whose retry time came, a paused edition): the job run every
-        ``[schedule] collect_every``."""
-        if self.stopping.is_set():
+        ``[schedule] collect_every``. Leader only."""
+        if self.stopping.is_set() or not self.is_leader():
             return
         with self._work:
             now = now or self.clock()
@@ -350,7 +380,7 @@ class Daemon:
             if self.stopping.is_set():
                 return
             try:
-                build = build_feeds(self.config, self.store, now=now)
+                build = build_feeds(self.config, self.store, now=now, fence=self.fence)
             except Exception as e:
                 self._failed("build", now, e)
                 return
@@ -365,10 +395,10 @@ class Daemon:
                     "generation": build.generation,
                 },
             )
-        for slug, slot in self.due_editions(now):
+        for work in list(self.instance_work):
             if self.stopping.is_set():
                 return
-            self.send_slot(slug, slot, now, reason="retry")
+            work(now)
         if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = now
             with self.store.begin() as conn:
@@ -378,8 +408,8 @@ class Daemon:
 
     def lifecycle(self, now: datetime | None = None) -> None:
         """Send the mail queue (confirmations, welcomes), expire sign-ups never
-        confirmed, and read the bounce mailbox every ``[bounces] poll_every``."""
-        if self.stopping.is_set():
+        confirmed, and read the bounce mailbox every ``[bounces] poll_every``. Leader only."""
+        if self.stopping.is_set() or not self.is_leader():
             return
         with self._work:
             now = now or self.clock()
@@ -388,6 +418,14 @@ class Daemon:
             if poll:
                 self._polled_at = now
             run_lifecycle(self.config, self.store, now=now, clock=self.clock, poll=poll)
+
+    def resume_unfinished(self, now: datetime) -> None:
+        """Instance work: finish or resume every unfinished edition due now (any instance;
+        the fenced ledger claims keep two instances off the same rows)."""
+        for slug, slot in self.due_editions(now):
+            if self.stopping.is_set():
+                return
+            self.send_slot(slug, slot, now, reason="retry")
 
     def due_editions(self, now: datetime) -> list[tuple[str, datetime | str]]:
         """Unfinished editions to take up now (``digest.unfinished``): rows due (queued, a
@@ -407,7 +445,7 @@ class Daemon:
 
     def newsletter_job(self, slug: str, now: datetime | None = None) -> None:
         """A newsletter's cron slot fired: send the slot (the latest at or before now)."""
-        if self.stopping.is_set():
+        if self.stopping.is_set() or not self.is_leader():
             return
         now = now or self.clock()
         try:
@@ -448,6 +486,7 @@ class Daemon:
                     key=slot if isinstance(slot, str) else None,
                     take_up_others=False,  # the tick takes up every unfinished edition
                     should_stop=self.stopping.is_set,  # asked before each new message
+                    fence=self.fence,  # a new freeze needs the leader lease
                 )
             except Exception as e:
                 log.error(
@@ -456,32 +495,7 @@ class Daemon:
                     extra={"newsletter": slug, "slot": _key(slot), "error": str(e)},
                 )
                 return None
-            if self.stopping.is_set() and report.remaining:
-                log.info(
-                    "send interrupted by shutdown; the ledger resumes it at the next start",
-                    extra={"newsletter": slug, "slot": _key(slot), **_summary(report)},
-                )
-                return report
-            if report.status == "paused":  # no SMTP server usable: nothing went out
-                log.warning(
-                    "newsletter paused: no SMTP server usable; retried at every tick",
-                    extra={
-                        "newsletter": slug,
-                        "slot": _key(slot),
-                        "reason": reason,
-                        **_summary(report),
-                    },
-                )
-                return report
-            log.info(
-                "newsletter sent",
-                extra={
-                    "newsletter": slug,
-                    "slot": _key(slot),
-                    "reason": reason,
-                    **_summary(report),
-                },
-            )
+            log_send(report, slug, _key(slot), reason, interrupted=self.stopping.is_set())
             return report
 
     def _failed(self, kind: str, now: datetime, e: Exception) -> None:
@@ -494,56 +508,3 @@ class Daemon:
             self.store.record_run(kind, now, self.clock(), False, {"error": str(e)})
         except Exception:  # the store itself may be what failed
             log.exception("cannot record the failed run")
-
-
-def _log_collect_problems(report: CollectReport) -> None:
-    """Name what ``feedpub collect`` prints on the console: under the daemon the log is
-    all an operator sees (a failing or disabled source, each rejected input, warnings)."""
-    for src in report.sources:
-        if src.status in ("error", "disabled"):
-            log.warning(
-                "source failed" if src.status == "error" else "source disabled",
-                extra={"source": src.name, "status": src.status, "error": src.error or ""},
-            )
-    for r in report.rejected:
-        log.warning("input rejected", extra={"input": str(r)})
-    for w in report.warnings:
-        log.warning("collect warning", extra={"warning": w})
-
-
-def _summary(report: SendReport) -> dict[str, Any]:
-    """A SendReport as log fields (prefixed: ``created`` is a LogRecord attribute)."""
-    out: dict[str, Any] = {}
-    for name in (
-        "edition_id",
-        "number",
-        "status",
-        "created",
-        "sent",
-        "failed",
-        "bounced",
-        "remaining",
-    ):
-        v = getattr(report, name, None)
-        key = name if name.startswith("edition") else f"edition_{name}"
-        if isinstance(v, (int, str, bool)):
-            out[key] = v
-        elif isinstance(v, (list, tuple)):
-            out[key] = len(v)
-    return out
-
-
-def _key(slot: datetime | str) -> str:
-    return slot if isinstance(slot, str) else slot_key(slot)
-
-
-def _iso(d: datetime | None) -> str:
-    return "none" if d is None else d.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def redact_url(url: str) -> str:
-    """A store URL fit for logs: any password replaced by ***."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(unparsable url)"

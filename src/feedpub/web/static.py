@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import mimetypes
 import os
 import stat
 import threading
@@ -33,33 +32,13 @@ from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO
 
-# Feed formats by file name first (rss.xml and atom.xml are both .xml), then by suffix.
-_BY_NAME = {
-    "rss.xml": "application/rss+xml; charset=utf-8",
-    "atom.xml": "application/atom+xml; charset=utf-8",
-    "feed.json": "application/feed+json; charset=utf-8",
-}
-_BY_SUFFIX = {
-    ".html": "text/html; charset=utf-8",
-    ".htm": "text/html; charset=utf-8",
-    ".opml": "text/x-opml; charset=utf-8",
-    ".xml": "application/xml; charset=utf-8",
-    ".json": "application/json; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".eml": "message/rfc822",
-}
+from feedpub.mediatypes import compressible as compressible
+from feedpub.mediatypes import content_type as content_type
+
 CHUNK = 64 * 1024
 GZIP_MIN = 1024  # smaller files gain nothing from compression
 GZIP_MAX = 16 * 1024 * 1024  # larger ones are sent as they are (not held in memory)
 GZIP_CACHE = 64 * 1024 * 1024  # bytes of compressed files kept
-_COMPRESSIBLE = ("text/", "application/rss+xml", "application/atom+xml", "application/xml",
-                 "application/feed+json", "application/json", "application/javascript",
-                 "image/svg+xml")  # fmt: skip
-
-
-def compressible(ctype: str) -> bool:
-    return ctype.startswith(_COMPRESSIBLE)
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
@@ -87,16 +66,6 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
 
 def gzip_etag(etag: str) -> str:
     return etag[:-1] + '-gzip"'
-
-
-def content_type(name: str) -> str:
-    if name in _BY_NAME:
-        return _BY_NAME[name]
-    suffix = os.path.splitext(name)[1].lower()
-    if suffix in _BY_SUFFIX:
-        return _BY_SUFFIX[suffix]
-    guessed, _ = mimetypes.guess_type(name)
-    return guessed or "application/octet-stream"
 
 
 def safe_segments(rel: str) -> list[str] | None:
