@@ -198,8 +198,10 @@ class SmtpTestServer:
         implicit_tls: bool = False,
         users: dict[str, str] | None = None,
         port: int = 0,
+        keep_data: bool = True,
     ) -> None:
         self.faults = Faults()
+        self.keep_data = keep_data  # False: keep envelopes only (big sends, little memory)
         self.lock = threading.Lock()
         self.received: list[Received] = []
         self.rcpt_attempts: dict[str, int] = {}
@@ -283,7 +285,11 @@ class SmtpTestServer:
     def keep(self, envelope: Envelope, data: bytes) -> None:
         with self.lock:
             self.received.append(
-                Received(envelope.mail_from or "", tuple(envelope.rcpt_tos), bytes(data))
+                Received(
+                    envelope.mail_from or "",
+                    tuple(envelope.rcpt_tos),
+                    bytes(data) if self.keep_data else b"",
+                )
             )
             n = len(self.received)
         if self.on_data is not None:

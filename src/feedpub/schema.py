@@ -304,6 +304,23 @@ rate_counters = sa.Table(
     sa.Index("ix_rate_counters_window", "window_start"),
 )
 
+# Relay send rates shared by every sending instance (delivery/sharedrate.py): the next free
+# per-second slot of each relay, and its sends per minute for the hourly limit.
+relay_pace = sa.Table(
+    "relay_pace",
+    metadata,
+    sa.Column("relay", sa.String(300), primary_key=True),  # "host:port"
+    sa.Column("next_at", sa.Float, nullable=False),  # epoch seconds, the store's clock
+)
+
+relay_sends = sa.Table(
+    "relay_sends",
+    metadata,
+    sa.Column("relay", sa.String(300), primary_key=True),
+    sa.Column("minute", sa.Integer, primary_key=True),  # epoch seconds // 60
+    sa.Column("sends", sa.Integer, nullable=False),
+)
+
 # Addresses never to mail again: complaints, hard bounces, erased people, operator's adds.
 # Keyed by an HMAC of the address; the address itself is kept except for erased people.
 suppressions = sa.Table(
@@ -422,6 +439,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (3, _v3_detect_languages),
     (4, ensure_schema),  # fenced claims: deliveries.claim_token, lease_until (and any later)
     (5, ensure_schema),  # leases: one leader among several `feedpub run` (PostgreSQL)
+    (6, ensure_schema),  # shared relay rate limits: relay_pace, relay_sends
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -173,6 +173,59 @@ def claim(
     return seen_token + 1 if res.rowcount == 1 else None
 
 
+def claim_batch(
+    conn: sa.Connection,
+    *,
+    edition_id: int,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    dead: Iterable[str] = (),
+    limit: int = 50,
+) -> list[tuple[sa.Row[Any], str]]:
+    """PostgreSQL: claim up to ``limit`` due rows of the edition in one statement, skipping
+    rows another transaction holds locked (``FOR UPDATE SKIP LOCKED``), so several senders
+    take disjoint batches without waiting for each other. Each claim bumps the row's
+    fencing token exactly as :func:`claim` does; the due condition is checked again on the
+    locked, newest version of each row (READ COMMITTED re-check), so a row claimed and
+    committed by another sender meanwhile is not taken. Returns each claimed row (new
+    token, ``status='sending'``) with the status it had before the claim."""
+    d = s.deliveries
+    picked = (
+        sa.select(d.c.edition_id, d.c.subscriber_id, d.c.status.label("seen_status"))
+        .where(d.c.edition_id == edition_id, due(now, lease, dead))
+        .order_by(d.c.subscriber_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+    )
+    stmt = (
+        sa.update(d)
+        .where(d.c.edition_id == picked.c.edition_id, d.c.subscriber_id == picked.c.subscriber_id)
+        .values(
+            status="sending",
+            claimed_by=owner,
+            claim_token=d.c.claim_token + 1,
+            lease_until=now + lease,
+            updated=now,
+        )
+        .returning(*d.c, picked.c.seen_status)
+    )
+    return [(r, str(r.seen_status)) for r in conn.execute(stmt)]
+
+
+def held_by(conn: sa.Connection, edition_id: int, owner: str) -> list[sa.Row[Any]]:
+    """The edition's rows this owner holds in ``sending``."""
+    d = s.deliveries
+    return list(
+        conn.execute(
+            sa.select(d).where(
+                d.c.edition_id == edition_id, d.c.status == "sending", d.c.claimed_by == owner
+            )
+        )
+    )
+
+
 def record(
     conn: sa.Connection,
     *,
@@ -197,6 +250,41 @@ def record(
         .values(claimed_by=None, lease_until=None, **values)
     )
     return res.rowcount == 1
+
+
+def record_sent(
+    conn: sa.Connection, owner: str, rows: list[tuple[int, int, int]], now: datetime
+) -> set[tuple[int, int]]:
+    """Mark several rows ``sent`` (one attempt more) in one statement, each only if this
+    owner still holds it under the given token: ``rows`` are (edition, subscriber,
+    token). Returns the (subscriber, token) pairs written."""
+    d = s.deliveries
+    done: set[tuple[int, int]] = set()
+    by_edition: dict[int, list[tuple[int, int]]] = {}
+    for edition_id, subscriber_id, token in rows:
+        by_edition.setdefault(edition_id, []).append((subscriber_id, token))
+    for edition_id, pairs in by_edition.items():
+        res = conn.execute(
+            sa.update(d)
+            .where(
+                d.c.edition_id == edition_id,
+                sa.tuple_(d.c.subscriber_id, d.c.claim_token).in_(pairs),
+                d.c.status == "sending",
+                d.c.claimed_by == owner,
+            )
+            .values(
+                status="sent",
+                attempts=d.c.attempts + 1,
+                next_attempt=None,
+                last_error=None,
+                updated=now,
+                claimed_by=None,
+                lease_until=None,
+            )
+            .returning(d.c.subscriber_id, d.c.claim_token)
+        )
+        done.update((int(a), int(b)) for a, b in res)
+    return done
 
 
 def renew(conn: sa.Connection, owner: str, until: datetime) -> int:

@@ -38,7 +38,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import sqlalchemy as sa
 
@@ -46,10 +46,15 @@ from feedpub import schema as s
 from feedpub.clock import Clock
 from feedpub.delivery import claims
 from feedpub.delivery.base import Messenger, OutgoingMessage
+from feedpub.delivery.batches import BatchClaims, autocommit
+from feedpub.delivery.outcome import LedgerRow as LedgerRow
+from feedpub.delivery.outcome import Outcome as Outcome
+from feedpub.delivery.outcome import decide_outcome as decide_outcome
+from feedpub.delivery.outcome import ledger_row
+from feedpub.delivery.reconnect import retrying
 from feedpub.errors import (
     ConnectionFailedError,
     DeliveryError,
-    PermanentDeliveryError,
     ServerUnavailableError,
     TemporaryDeliveryError,
 )
@@ -57,22 +62,10 @@ from feedpub.store import Store
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 DONE = ("sent", "bounced")
 PENDING = ("queued", "sending", "failed")
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerRow:
-    edition_id: int
-    subscriber_id: int
-    email: str
-    selection: tuple[str, ...]
-    message_id: str
-    status: str
-    attempts: int
-    updated: datetime
-    claimed_by: str | None = None
-    claim_token: int = 0
 
 
 @dataclass
@@ -102,61 +95,6 @@ class BatchMessenger(Protocol):
     def send_many(self, messages: Iterable[OutgoingMessage], on_result: ResultCallback) -> None: ...
 
 
-# ---- the pure decision for one result --------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status: str  # sent / failed / bounced / (queued|failed: put back on ServerUnavailable)
-    attempts: int
-    next_attempt: datetime | None
-    last_error: str | None
-    hard_bounce: bool = False
-    paused: bool = False
-
-
-def decide_outcome(
-    row: LedgerRow,
-    error: DeliveryError | None,
-    *,
-    now: datetime,
-    edition_created: datetime,
-    max_attempts: int,
-    max_age: timedelta | None,
-    retry_base: timedelta,
-) -> Outcome:
-    """What the ledger row becomes after one SMTP transaction. Pure."""
-    attempts = row.attempts + 1
-    if error is None:
-        return Outcome("sent", attempts, None, None)
-    text = str(error)[:2000]
-    if isinstance(error, ServerUnavailableError):
-        # Not the recipient's fault and not an attempt: put the row back as it was.
-        back = "failed" if row.status == "failed" else "queued"
-        return Outcome(back, row.attempts, None if back == "queued" else now, text, paused=True)
-    if isinstance(error, PermanentDeliveryError):
-        return Outcome("bounced", attempts, None, text, hard_bounce=True)
-    # Temporary (4xx, dropped connection, timeout): back off base * 2**(attempts-1).
-    too_old = max_age is not None and now - edition_created >= max_age
-    if attempts >= max_attempts or too_old:
-        why = f"{attempts} attempts" if attempts >= max_attempts else f"{max_age} since the edition"
-        return Outcome("bounced", attempts, None, f"gave up after {why}: {text}"[:2000])
-    delay = retry_base * 2 ** (attempts - 1)
-    return Outcome("failed", attempts, now + delay, text)
-
-
-def sent_in_last_hour(store: Store, now: datetime, limit: int) -> list[float]:
-    """Seconds since each of the (at most ``limit``) latest messages the ledger recorded as
-    sent in the hour before ``now``, all editions: seeds the hourly rate limit."""
-    d = s.deliveries
-    with store.read() as conn:
-        times = conn.execute(
-            sa.select(d.c.updated)
-            .where(d.c.status == "sent", d.c.updated > now - timedelta(hours=1))
-            .order_by(d.c.updated.desc())
-            .limit(limit)
-        ).scalars()
-        return [max((now - t).total_seconds(), 0.0) for t in times]
-
-
 class DeliveryManager:
     def __init__(
         self,
@@ -169,6 +107,7 @@ class DeliveryManager:
         retry_base: timedelta = timedelta(minutes=1),
         lease: timedelta = claims.LEASE,
         hard_bounce_limit: int = 1,
+        claim_batch: int | None = None,
     ) -> None:
         self.store = store
         self.messenger = messenger
@@ -180,6 +119,16 @@ class DeliveryManager:
         self.hard_bounce_limit = hard_bounce_limit
         self.owner = claims.owner_token()
         self._dead: set[str] = set()
+        # PostgreSQL: rows claimed in batches with FOR UPDATE SKIP LOCKED (several senders
+        # share an edition); SQLite (one writer at a time): one compare-and-swap per row.
+        self.batched = store.engine.dialect.name == "postgresql"
+        pool = int(getattr(messenger, "pool_size", 1))
+        self.claim_batch = claim_batch or min(max(4 * pool, 20), 200)
+
+    def _op(self, what: str, op: Callable[[bool], T]) -> T:
+        """A store operation, retried on a fresh connection while a server store is
+        briefly unreachable (``delivery.reconnect``)."""
+        return retrying(self.store, op, what=what)
 
     # ---- ledger queries --------------------------------------------------------------
     def due_rows(self, edition_id: int) -> list[LedgerRow]:
@@ -195,21 +144,53 @@ class DeliveryManager:
                 .where(d.c.edition_id == edition_id, claims.due(now, self.lease, dead))
                 .order_by(d.c.subscriber_id)
             )
-            return [
-                LedgerRow(
-                    r.edition_id,
-                    r.subscriber_id,
-                    r.email,
-                    tuple(b for b in r.selection.split(";") if b),
-                    r.message_id,
-                    r.status,
-                    r.attempts,
-                    r.updated,
-                    r.claimed_by,
-                    r.claim_token,
+            return [ledger_row(r) for r in conn.execute(q)]
+
+    def count_due(self, edition_id: int) -> int:
+        d = s.deliveries
+        now = self.clock()
+
+        def op(_: bool) -> int:
+            with self.store.read() as conn:
+                dead = claims.dead_claimers(conn, edition_id, self.owner)
+                return int(
+                    conn.execute(
+                        sa.select(sa.func.count()).where(
+                            d.c.edition_id == edition_id, claims.due(now, self.lease, dead)
+                        )
+                    ).scalar_one()
                 )
-                for r in conn.execute(q)
-            ]
+
+        return self._op("count due rows", op)
+
+    def _put_back(self, pairs: Iterable[tuple[LedgerRow, int]]) -> None:
+        """Give back claimed rows whose message was never handed to a relay (a stop
+        request, a pause, the end of a pass): as they were, no attempt counted."""
+        pairs = list(pairs)
+        if not pairs:
+            return
+
+        def op(_: bool) -> None:
+            with self.store.begin() as conn:
+                for row, token in pairs:
+                    back = "failed" if row.status == "failed" or row.attempts else "queued"
+                    claims.record(
+                        conn, edition_id=row.edition_id, subscriber_id=row.subscriber_id,
+                        owner=self.owner, token=token, values={"status": back},
+                    )  # fmt: skip
+
+        self._op("put rows back", op)
+
+    def _orphans(self, edition_id: int) -> list[tuple[LedgerRow, int]]:
+        """Rows still held under this sender's name after a pass (nothing is in flight
+        then): a batch claim whose commit went through while its reply was lost."""
+
+        def op(_: bool) -> list[tuple[LedgerRow, int]]:
+            with self.store.read() as conn:
+                rows = claims.held_by(conn, edition_id, self.owner)
+            return [(ledger_row(r), int(r.claim_token)) for r in rows]
+
+        return self._op("find orphaned claims", op)
 
     def _claim(self, row: LedgerRow) -> int | None:
         with self.store.begin() as conn:
@@ -226,40 +207,81 @@ class DeliveryManager:
                 owner_dead=row.claimed_by in self._dead,
             )
 
-    def _record(self, row: LedgerRow, token: int, outcome: Outcome) -> bool:
-        """Write the outcome if this sender still holds the claim; False when it was taken
-        over meanwhile (nothing written)."""
-        sub = s.subscribers
+    def _record(self, items: list[tuple[LedgerRow, int, Outcome]]) -> list[bool]:
+        """Write each outcome if this sender still holds the claim, all in one commit;
+        per item False when its claim was taken over meanwhile (nothing written). The
+        results that came back together from the relay's connections are written
+        together: at most ``pool_size``, so the messages sent but not yet recorded are
+        never more than the messages in flight."""
         now = self.clock()
-        with self.store.begin() as conn:
-            ok = claims.record(
-                conn,
-                edition_id=row.edition_id,
-                subscriber_id=row.subscriber_id,
-                owner=self.owner,
-                token=token,
-                values={
-                    "status": outcome.status,
-                    "attempts": outcome.attempts,
-                    "next_attempt": outcome.next_attempt,
-                    "last_error": outcome.last_error,
-                    "updated": now,
-                },
+        plain = {i for i, (_, _, o) in enumerate(items) if o.status == "sent"}
+
+        def op(retried: bool) -> list[bool]:
+            if self.batched and not retried and len(plain) == len(items):
+                # All sent (the usual case): one statement, its own commit; a row it did
+                # not write was taken over (the statement is the whole fence).
+                with autocommit(self.store) as conn:
+                    done = claims.record_sent(
+                        conn, self.owner, [(r.edition_id, r.subscriber_id, tok)
+                                           for r, tok, _ in items], now,
+                    )  # fmt: skip
+                return [(r.subscriber_id, tok) in done for r, tok, _ in items]
+            out = []
+            with self.store.begin() as conn:
+                # The sent-marks (nearly all) in one statement, the rest one by one.
+                done = claims.record_sent(
+                    conn, self.owner, [(items[i][0].edition_id, items[i][0].subscriber_id,
+                                        items[i][1]) for i in sorted(plain)], now,
+                )  # fmt: skip
+                for i, (row, token, outcome) in enumerate(items):
+                    ok = i in plain and (row.subscriber_id, token) in done
+                    if not ok and (retried or i not in plain):
+                        ok = self._record_one(conn, row, token, outcome, now, retried)
+                    out.append(ok)
+            return out
+
+        return self._op("record results", op)
+
+    def _record_one(
+        self,
+        conn: sa.Connection,
+        row: LedgerRow,
+        token: int,
+        outcome: Outcome,
+        now: datetime,
+        retried: bool,
+    ) -> bool:
+        sub, d = s.subscribers, s.deliveries
+        ok = claims.record(
+            conn, edition_id=row.edition_id, subscriber_id=row.subscriber_id, owner=self.owner,
+            token=token, values={"status": outcome.status, "attempts": outcome.attempts,
+            "next_attempt": outcome.next_attempt, "last_error": outcome.last_error, "updated": now},
+        )  # fmt: skip
+        if not ok and retried:
+            # The first try's commit may have gone through with its reply lost: then the
+            # row holds exactly our word (and the bounce was counted).
+            mine = conn.execute(
+                sa.select(d.c.edition_id).where(
+                    d.c.edition_id == row.edition_id,
+                    d.c.subscriber_id == row.subscriber_id,
+                    d.c.claim_token == token,
+                    d.c.claimed_by.is_(None),
+                    d.c.status == outcome.status,
+                    d.c.attempts == outcome.attempts,
+                )
+            ).first()
+            return mine is not None
+        if ok and outcome.hard_bounce:
+            conn.execute(
+                sa.update(sub)
+                .where(sub.c.id == row.subscriber_id)
+                .values(hard_bounces=sub.c.hard_bounces + 1, updated=now)
             )
-            if ok and outcome.hard_bounce:
-                conn.execute(
-                    sa.update(sub)
-                    .where(sub.c.id == row.subscriber_id)
-                    .values(hard_bounces=sub.c.hard_bounces + 1, updated=now)
-                )
-                conn.execute(
-                    sa.update(sub)
-                    .where(
-                        sub.c.id == row.subscriber_id,
-                        sub.c.hard_bounces >= self.hard_bounce_limit,
-                    )
-                    .values(status="bounced")
-                )
+            conn.execute(
+                sa.update(sub)
+                .where(sub.c.id == row.subscriber_id, sub.c.hard_bounces >= self.hard_bounce_limit)
+                .values(status="bounced")
+            )
         return ok
 
     def _set_edition(self, edition_id: int, status: str, *, finished: bool = False) -> None:
@@ -269,12 +291,16 @@ class DeliveryManager:
         values: dict[str, object] = {"status": status}
         if finished:
             values["finished"] = self.clock()
-        with self.store.begin() as conn:
-            conn.execute(
-                sa.update(e)
-                .where(e.c.id == edition_id, e.c.status.not_in(("sent", "skipped")))
-                .values(**values)
-            )
+
+        def op(_: bool) -> None:
+            with self.store.begin() as conn:
+                conn.execute(
+                    sa.update(e)
+                    .where(e.c.id == edition_id, e.c.status.not_in(("sent", "skipped")))
+                    .values(**values)
+                )
+
+        self._op("set the edition's status", op)
 
     def _edition_created(self, edition_id: int) -> datetime:
         e = s.editions
@@ -286,13 +312,17 @@ class DeliveryManager:
 
     def counts(self, edition_id: int) -> dict[str, int]:
         d = s.deliveries
-        with self.store.read() as conn:
-            rows = conn.execute(
-                sa.select(d.c.status, sa.func.count())
-                .where(d.c.edition_id == edition_id)
-                .group_by(d.c.status)
-            ).all()
-        return {str(st): int(n) for st, n in rows}
+
+        def op(_: bool) -> dict[str, int]:
+            with self.store.read() as conn:
+                rows = conn.execute(
+                    sa.select(d.c.status, sa.func.count())
+                    .where(d.c.edition_id == edition_id)
+                    .group_by(d.c.status)
+                ).all()
+            return {str(st): int(n) for st, n in rows}
+
+        return self._op("count the ledger", op)
 
     # ---- the loop --------------------------------------------------------------------
     def deliver(
@@ -318,13 +348,28 @@ class DeliveryManager:
         stopped = False
         with claims.Heartbeat(self.store, self.owner, self.lease, self.clock):
             while not report.paused and not stopped:
-                rows = self.due_rows(edition_id)
-                if first:
-                    report.due = len(rows)
-                    first = False
-                if not rows:
-                    break
-                claimed, stopped = self._pass(rows, compose, report, created, progress, should_stop)
+                if self.batched:
+                    if first:
+                        report.due = self.count_due(edition_id)
+                    source: Iterator[tuple[LedgerRow, int]] = BatchClaims(
+                        self.store, edition_id, owner=self.owner, lease=self.lease,
+                        clock=self.clock, limit=self.claim_batch, op=self._op,
+                    )  # fmt: skip
+                else:
+                    rows = self.due_rows(edition_id)
+                    if first:
+                        report.due = len(rows)
+                    if not rows:
+                        break
+                    source = self._claim_each(rows, report)
+                first = False
+                claimed, stopped = self._pass(
+                    source, compose, report, created, progress, should_stop
+                )
+                if self.batched and not report.paused and not stopped:
+                    orphans = self._orphans(edition_id)
+                    self._put_back(orphans)
+                    claimed += len(orphans)  # give them another pass
                 if claimed == 0:
                     break  # everything due was taken by another process
         counts = self.counts(edition_id)
@@ -341,9 +386,20 @@ class DeliveryManager:
         )
         return report
 
+    def _claim_each(
+        self, rows: list[LedgerRow], report: DeliveryReport
+    ) -> Iterator[tuple[LedgerRow, int]]:
+        """SQLite: claim the due rows one by one as they are pulled (compare-and-swap)."""
+        for row in rows:
+            token = self._claim(row)
+            if token is None:
+                report.skipped += 1
+                continue
+            yield row, token
+
     def _pass(
         self,
-        rows: list[LedgerRow],
+        source: Iterator[tuple[LedgerRow, int]],
         compose: Compose,
         report: DeliveryReport,
         created: datetime,
@@ -357,33 +413,43 @@ class DeliveryManager:
         # Rows whose connection was lost twice, still claimed, until the relay shows it is
         # alive (then: a temporary failure) or is declared down (then: put back untouched).
         held: list[tuple[LedgerRow, int, DeliveryError]] = []
+        # Results decided, to be written in one commit before the next message is pulled.
+        unwritten: list[tuple[LedgerRow, int, Outcome]] = []
+
+        def apply(row: LedgerRow, token: int, error: DeliveryError | None) -> None:
+            unwritten.append((row, token, self._decide(row, error, report, created)))
+
+        def flush() -> None:
+            if unwritten:
+                self._write(unwritten, report)
+                unwritten.clear()
+                if progress is not None:
+                    progress(report)
 
         def settle(down: bool) -> None:
             for row, token, err in held:
                 why = (
                     ServerUnavailableError(f"{err}; the relay is treated as down") if down else err
                 )
-                self._apply(row, token, why, report, created)
+                apply(row, token, why)
             held.clear()
 
         def claimed_messages() -> Iterator[OutgoingMessage]:
             nonlocal claimed, stopped
-            for row in rows:
+            while True:
+                flush()
                 if should_stop is not None and should_stop():
                     stopped = True
                     return
-                token = self._claim(row)
-                if token is None:
-                    report.skipped += 1
-                    continue
+                pair = next(source, None)
+                if pair is None:
+                    return
+                row, token = pair
                 claimed += 1
                 try:
                     message = compose(row)
                 except Exception as e:  # a composition bug must not lose the row
-                    err = TemporaryDeliveryError(f"compose: {e!r}")
-                    self._apply(row, token, err, report, created)
-                    if progress is not None:
-                        progress(report)
+                    apply(row, token, TemporaryDeliveryError(f"compose: {e!r}"))
                     continue
                 in_flight[(row.edition_id, row.subscriber_id)] = (row, token)
                 yield message
@@ -397,9 +463,7 @@ class DeliveryManager:
                 error = ServerUnavailableError(f"{error}; the relay is treated as down")
             else:  # the relay answered (or is down): the held rows' verdict
                 settle(down=isinstance(error, ServerUnavailableError))
-            self._apply(row, token, error, report, created)
-            if progress is not None:
-                progress(report)
+            apply(row, token, error)
 
         try:
             self._send_all(claimed_messages(), on_result)
@@ -407,6 +471,9 @@ class DeliveryManager:
             report.paused = True  # each in-flight row was already put back
         finally:
             settle(down=report.paused)
+            flush()
+            if isinstance(source, BatchClaims):  # claimed, never handed over: give back
+                self._put_back(source.take_pending())
         return claimed, stopped
 
     def _send_all(self, messages: Iterable[OutgoingMessage], on_result: ResultCallback) -> None:
@@ -424,14 +491,10 @@ class DeliveryManager:
             else:
                 on_result(message, None)
 
-    def _apply(
-        self,
-        row: LedgerRow,
-        token: int,
-        error: DeliveryError | None,
-        report: DeliveryReport,
+    def _decide(
+        self, row: LedgerRow, error: DeliveryError | None, report: DeliveryReport,
         created: datetime,
-    ) -> None:
+    ) -> Outcome:  # fmt: skip
         outcome = decide_outcome(
             row,
             error,
@@ -441,29 +504,33 @@ class DeliveryManager:
             max_age=self.max_age,
             retry_base=self.retry_base,
         )
-        if not self._record(row, token, outcome):
-            # Our claim was taken over: we stalled past the lease and another sender owns
-            # the row now. Its word stands; ours (possibly a duplicate) is only logged.
-            report.lost += 1
-            log.warning(
-                "claim taken over while this sender stalled; result not recorded",
-                extra={
-                    "edition": row.edition_id,
-                    "subscriber": row.subscriber_id,
-                    "result": outcome.status,
-                },
-            )
-            return
         if outcome.paused:
-            report.paused = True
-            why = f"{outcome.last_error}; edition paused, the next run resumes it"
-            if not report.errors or report.errors[-1] != why:
-                report.errors.append(why)
-        elif outcome.status == "sent":
-            report.sent += 1
-            report.remaining -= 1
-        elif outcome.status == "bounced":
-            report.bounced += 1
-            report.remaining -= 1
-        else:
-            report.failed += 1
+            report.paused = True  # no more messages are pulled
+        return outcome
+
+    def _write(self, items: list[tuple[LedgerRow, int, Outcome]], report: DeliveryReport) -> None:
+        for (row, _, outcome), ok in zip(items, self._record(items), strict=True):
+            if not ok:
+                # Our claim was taken over: we stalled past the lease and another sender
+                # owns the row now. Its word stands; ours (maybe a duplicate) is logged.
+                report.lost += 1
+                log.warning(
+                    "claim taken over while this sender stalled; result not recorded",
+                    extra={
+                        "edition": row.edition_id,
+                        "subscriber": row.subscriber_id,
+                        "result": outcome.status,
+                    },
+                )
+            elif outcome.paused:
+                why = f"{outcome.last_error}; edition paused, the next run resumes it"
+                if not report.errors or report.errors[-1] != why:
+                    report.errors.append(why)
+            elif outcome.status == "sent":
+                report.sent += 1
+                report.remaining -= 1
+            elif outcome.status == "bounced":
+                report.bounced += 1
+                report.remaining -= 1
+            else:
+                report.failed += 1

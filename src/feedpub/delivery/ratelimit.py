@@ -15,11 +15,27 @@ server and does the locking and sleeping.
 from __future__ import annotations
 
 from collections import deque
+from typing import Protocol
 
 HOUR = 3600.0
 
 
+class SendLimiter(Protocol):
+    """What the SMTP messenger asks before each send: this process's :class:`RateLimiter`
+    (``local``: called under the messenger's lock) or the store-backed one every instance
+    shares (``delivery.sharedrate``)."""
+
+    local: bool
+
+    @property
+    def unlimited(self) -> bool: ...
+
+    def reserve(self, now: float) -> tuple[float, bool]: ...
+
+
 class RateLimiter:
+    local = True
+
     def __init__(self, per_second: float | None = None, per_hour: int | None = None) -> None:
         if per_second is not None and per_second <= 0:
             raise ValueError("per_second must be positive")
@@ -66,6 +82,11 @@ class RateLimiter:
         if wait == 0.0:
             self.record(now)
         return wait
+
+    def reserve(self, now: float) -> tuple[float, bool]:
+        """``(0.0, True)``: send now (counted); ``(wait, False)``: nothing counted."""
+        wait = self.try_acquire(now)
+        return (0.0, True) if wait == 0.0 else (wait, False)
 
     def _expire(self, now: float) -> None:
         while self._window and self._window[0] <= now - HOUR:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from feedpub.delivery.base import OutgoingMessage
-from feedpub.delivery.ratelimit import RateLimiter
+from feedpub.delivery.ratelimit import RateLimiter, SendLimiter
 from feedpub.errors import (
     ConnectionFailedError,
     DeliveryError,
@@ -53,6 +53,7 @@ from feedpub.errors import (
 if TYPE_CHECKING:
     from feedpub.config import Config, SmtpConfig, SmtpServerConfig
     from feedpub.delivery.dkim import DkimSigner
+    from feedpub.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class _ServerRefused(Exception):
 class _Server:
     settings: SmtpServerConfig
     password: str
-    limiter: RateLimiter
+    limiter: SendLimiter
     idle: list[_Connection] = field(default_factory=list)
     open: int = 0
     down_until: float = float("-inf")
@@ -150,10 +151,13 @@ class SmtpMessenger:
         down_cooldown: float = DOWN_COOLDOWN,
         max_rate_wait: float = MAX_RATE_WAIT,
         sent_ago: Sequence[float] = (),
+        shared: Sequence[SendLimiter | None] = (),
     ) -> None:
         """``sent_ago``: seconds since each message sent in the last hour by earlier runs
         (from the ledger); counted against the main server's hourly limit, so a new run or
-        a resumed edition does not start a fresh hour."""
+        a resumed edition does not start a fresh hour. ``shared``: per server (main first),
+        a limiter every instance shares (``delivery.sharedrate``) to use instead of this
+        process's own."""
         configs: list[SmtpServerConfig] = [settings, *settings.fallbacks]
         pw = list(passwords) if passwords is not None else [""] * len(configs)
         if len(pw) != len(configs):
@@ -163,8 +167,13 @@ class SmtpMessenger:
             _Server(c, p, RateLimiter(c.rate_per_second, c.rate_per_hour))
             for c, p in zip(configs, pw, strict=True)
         ]
+        for server, limiter in zip(self._servers, shared, strict=False):
+            if limiter is not None:
+                server.limiter = limiter
         now = clock()
-        self._servers[0].limiter.seed([now - ago for ago in sent_ago])
+        main = self._servers[0].limiter
+        if isinstance(main, RateLimiter):
+            main.seed([now - ago for ago in sent_ago])
         self._signer = signer
         self._clock = clock
         self._sleep = sleep
@@ -175,7 +184,11 @@ class SmtpMessenger:
         self._closed = False
 
     @classmethod
-    def from_config(cls, config: Config, *, sent_ago: Sequence[float] = ()) -> SmtpMessenger:
+    def from_config(
+        cls, config: Config, *, sent_ago: Sequence[float] = (), store: Store | None = None
+    ) -> SmtpMessenger:
+        """``store``: hold the relays' rate limits in it, shared with every other sending
+        instance of the store (else: this process's own limits)."""
         from feedpub.delivery.dkim import DkimSigner
 
         smtp = config.delivery.smtp
@@ -187,11 +200,23 @@ class SmtpMessenger:
             )
             ca = config.resolve(smtp.ca_file) if smtp.ca_file else None
             smtp = smtp.model_copy(update={"ca_file": ca, "fallbacks": fallbacks})
+        shared: list[SendLimiter | None] = []
+        if store is not None:
+            from feedpub.delivery.sharedrate import StoreRateLimiter
+
+            for i, srv in enumerate((smtp, *smtp.fallbacks)):
+                limited = srv.rate_per_second or srv.rate_per_hour
+                shared.append(
+                    StoreRateLimiter(store, f"{srv.host}:{srv.port}", srv.rate_per_second,
+                                     srv.rate_per_hour, seed_from_ledger=i == 0)
+                    if limited else None
+                )  # fmt: skip
         return cls(
             smtp,
             passwords=server_passwords(config),
             signer=DkimSigner.from_config(config),
             sent_ago=sent_ago,
+            shared=shared,
         )
 
     @property
@@ -248,15 +273,23 @@ class SmtpMessenger:
                     in_flight += 1
                 if in_flight == 0:
                     break
-                msg, err = results.get()
-                in_flight -= 1
-                if isinstance(err, ServerUnavailableError) and unavailable is None:
-                    unavailable = err
-                try:
-                    on_result(msg, err)
-                except Exception as e:
-                    # Pull no more, but still report what is in flight, then re-raise.
-                    failure = failure or e
+                # Every result already back, before the next pull: the caller may record
+                # them together (one commit), and never has more than the pool in flight.
+                ready = [results.get()]
+                while True:
+                    try:
+                        ready.append(results.get_nowait())
+                    except queue.Empty:
+                        break
+                for msg, err in ready:
+                    in_flight -= 1
+                    if isinstance(err, ServerUnavailableError) and unavailable is None:
+                        unavailable = err
+                    try:
+                        on_result(msg, err)
+                    except Exception as e:
+                        # Pull no more, but still report what is in flight, then re-raise.
+                        failure = failure or e
             finished = True
         finally:
             for _ in workers:
@@ -390,7 +423,12 @@ class SmtpMessenger:
         """A connection to the first usable server, with a rate-limit slot reserved."""
         while True:
             conn = self._checkout(fresh=fresh)
-            if self._reserve_slot(conn.server):
+            try:
+                reserved = self._reserve_slot(conn.server)
+            except BaseException:
+                self._release(conn, True)
+                raise
+            if reserved:
                 return conn
             self._release(conn, True)
 
@@ -458,12 +496,18 @@ class SmtpMessenger:
 
     def _reserve_slot(self, server: _Server) -> bool:
         """Wait for the server's rate limit; False (server set aside) if the wait is long."""
-        if server.limiter.unlimited:
+        limiter = server.limiter
+        if limiter.unlimited:
             return True
         while True:
-            with self._cond:
-                wait = server.limiter.try_acquire(self._clock())
-            if wait == 0.0:
+            if limiter.local:
+                with self._cond:
+                    wait, reserved = limiter.reserve(self._clock())
+            else:  # shared through the store: a slot, maybe a little ahead
+                wait, reserved = limiter.reserve(self._clock())
+            if reserved:
+                if wait > 0.0:
+                    self._sleep(wait)
                 return True
             if wait > self._max_rate_wait:
                 limit = server.settings.rate_per_hour
