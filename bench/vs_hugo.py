@@ -63,7 +63,7 @@ def article(i: int, rng: random.Random) -> str:
     front = (
         f'---\ntitle: "{title}"\nauthor: "Author {i % AUTHORS}"\n'
         f"date: {date:%Y-%m-%dT%H:%M:%SZ}\ntags: [t{i % BEATS}]\n"
-        f"beat: beat-{i % BEATS}\nsummary: \"{title}.\"\n---\n"
+        f'beat: beat-{i % BEATS}\nsummary: "{title}."\n---\n'
     )
     return front + "\n\n".join(paras) + "\n"
 
@@ -215,7 +215,10 @@ def measure(n: int, runs: int, work: Path, has_hugo: bool, log: Callable[[str], 
         log(f"generated {n:,} articles in {time.perf_counter() - t0:.1f} s ({root})")
     extra = root / "content" / "zz-new"
     shutil.rmtree(extra, ignore_errors=True)
-    rows = {k: Row(k, n) for k in ("cold publish", "publish, nothing changed", "publish, one new article")}
+    rows = {
+        k: Row(k, n)
+        for k in ("cold publish", "publish, nothing changed", "publish, one new article")
+    }
     rng = random.Random(7)
     for r in range(runs):
         clean_feedpub(root)
