@@ -69,3 +69,16 @@ def test_a_subcommands_help_imports_its_own_module_only() -> None:
     assert "feedpub.commands.store" in imported
     assert "feedpub.commands.digest" not in imported
     assert "feedpub.commands.bounces" not in imported
+
+
+def test_status_imports_neither_the_feed_builder_nor_the_digest_renderer_nor_parsers() -> None:
+    probe = (
+        "import sys, feedpub.commands.status\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('feedpub.feeds', "
+        "'feedpub.digest.build', 'feedpub.digest.render', 'feedpub.sources.folder', "
+        "'httpx', 'jinja2', 'markdown_it'))), 'feedpub.sources.upstream' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[] False"
