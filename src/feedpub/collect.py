@@ -31,6 +31,7 @@ from feedpub.decide import BeatRules, Plan, author_slug, plan_source
 from feedpub.errors import ContentError
 from feedpub.sources.base import Source, SourceContext, SourceResult
 from feedpub.store import Store
+from feedpub.store_bulk import ArticleWrite, save_file_stats, set_statuses, write_articles
 from feedpub.text import slugify
 from feedpub.types import ArticleStatus
 
@@ -145,7 +146,7 @@ def collect(config: Config, store: Store, *, now: datetime) -> CollectReport:
         _keep_moved_articles(plans)
         for result, ctx, plan in zip(results, contexts, plans, strict=True):
             _save_authors(store, conn, result, configured_slugs, configured_bios)
-            wrote |= _apply(store, conn, plan, result, generation, now)
+            wrote |= _apply(conn, plan, result, ctx, generation, now)
             _save_source_state(conn, result, ctx)
             report.sources.append(_source_report(result, plan))
             report.rejected.extend(plan.rejected)
@@ -255,54 +256,32 @@ def _save_authors(
 
 
 def _apply(
-    store: Store, conn: Connection, plan: Plan, result: SourceResult, generation: int, now: datetime
+    conn: Connection,
+    plan: Plan,
+    result: SourceResult,
+    ctx: SourceContext,
+    generation: int,
+    now: datetime,
 ) -> bool:
-    wrote = False
-    for ch in plan.changes:
-        wrote = True
-        if ch.article is not None:
-            store.upsert_article(
-                conn,
-                ch.article,
-                source=result.name,
-                source_key=ch.source_key,
-                content_hash=ch.content_hash,
-                first_seen=now,
-                generation=generation,
-                insert=ch.insert,
-            )
-        elif ch.status is not None:
-            store.set_status(conn, ch.article_id, ch.status, generation)
-    _save_file_stats(conn, result)
-    return wrote
-
-
-def _save_file_stats(conn: Connection, result: SourceResult) -> None:
-    """Remember (size, mtime) of the files read or skipped, so the next collect skips the
-    unchanged ones. Read again inside the write transaction: a concurrent collect may
-    have changed the rows since the source looked."""
-    if not result.file_stats and not result.complete:
-        return
-    t = s.source_files
-    existing = {
-        r.path: (r.size, r.mtime_ns)
-        for r in conn.execute(sa.select(t).where(t.c.source == result.name))
-    }
-    for key, (size, mtime) in result.file_stats.items():
-        old = existing.pop(key, None)
-        if old is None:
-            conn.execute(
-                sa.insert(t).values(source=result.name, path=key, size=size, mtime_ns=mtime)
-            )
-        elif old != (size, mtime):
-            conn.execute(
-                sa.update(t)
-                .where(t.c.source == result.name, t.c.path == key)
-                .values(size=size, mtime_ns=mtime)
-            )
-    if result.complete:
-        for key in existing:  # deleted files, and files rejected this time
-            conn.execute(sa.delete(t).where(t.c.source == result.name, t.c.path == key))
+    writes = [
+        ArticleWrite(ch.article, result.name, ch.source_key, ch.content_hash, ch.insert)
+        for ch in plan.changes
+        if ch.article is not None
+    ]
+    write_articles(conn, writes, first_seen=now, generation=generation)
+    set_statuses(
+        conn,
+        [(ch.article_id, ch.status) for ch in plan.changes if ch.article is None and ch.status],
+        generation,
+    )
+    # Remember (size, mtime) of the files read or skipped, so the next collect skips the
+    # unchanged ones. Compared again inside the write transaction: a concurrent collect
+    # may have changed the rows since the source looked.
+    if result.file_stats or result.complete:
+        save_file_stats(
+            conn, result.name, result.file_stats, complete=result.complete, known=ctx.file_stats
+        )
+    return bool(plan.changes)
 
 
 def _save_source_state(conn: Connection, result: SourceResult, ctx: SourceContext) -> None:
