@@ -17,6 +17,7 @@ from feedpub.sources import markdown
 from feedpub.sources.base import SourceContext, SourceResult
 from feedpub.sources.dates import DateParseError, to_aware
 from feedpub.sources.frontmatter import KNOWN_KEYS, split_front_matter
+from feedpub.sources.parse_pool import parse_all
 from feedpub.sources.pasted import parse_pasted
 from feedpub.text import (
     absolute_url,
@@ -48,18 +49,22 @@ class FolderSource:
             return result
         reuse = ctx.state.get("rules_fingerprint") == ctx.rules_fingerprint
         unreadable: list[tuple[str, str]] = []
+        jobs: list[tuple[str, str]] = []
+        stats: dict[str, tuple[int, int]] = {}
         for rel, path, st_size, st_mtime in _walk(root, unreadable):
             stat = (st_size, st_mtime)
             if reuse and ctx.file_stats.get(rel) == stat:
                 result.unchanged_keys.add(rel)
                 result.file_stats[rel] = stat
                 continue
-            try:
-                parsed = parse_file(Path(path), rel, ctx, self.cfg, self.name)
-            except ContentError as e:
-                result.rejected.append(e)
+            jobs.append((rel, path))
+            stats[rel] = stat
+        # Every file to read goes through parse_file; many of them on every core.
+        for rel, parsed in parse_all(parse_file, jobs, ctx, self.cfg, self.name):
+            if isinstance(parsed, ContentError):
+                result.rejected.append(parsed)
                 continue
-            result.file_stats[rel] = stat
+            result.file_stats[rel] = stats[rel]
             if parsed.draft:
                 result.drafts.add(rel)
                 continue
