@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.clock import running_from
+from feedpub.collect_stream import STREAM_MIN, Stream, run_stream
 from feedpub.config import (
     Config,
     FeedSourceConfig,
@@ -30,6 +31,7 @@ from feedpub.config import (
 from feedpub.decide import BeatRules, Plan, author_slug, plan_source
 from feedpub.errors import ContentError
 from feedpub.sources.base import Source, SourceContext, SourceResult
+from feedpub.sources.folder import FolderSource
 from feedpub.store import Store
 from feedpub.store_bulk import ArticleWrite, save_file_stats, set_statuses, write_articles
 from feedpub.text import slugify
@@ -103,10 +105,19 @@ def collect(config: Config, store: Store, *, now: datetime) -> CollectReport:
     with store.read() as conn:
         contexts = [_context(conn, config, src.name, now, fingerprint) for src in sources]
 
+    streams: dict[str, Stream] = {}
+
     def run(pair: tuple[Source, SourceContext]) -> SourceResult:
         src, ctx = pair
         try:
-            return src.fetch(ctx)
+            if not isinstance(src, FolderSource):
+                return src.fetch(ctx)
+            listing = src.scan(ctx)
+            if len(listing.jobs) >= STREAM_MIN:
+                streams[src.name] = Stream(src, ctx, listing)  # parsed in batches below
+            else:
+                src.parse(listing.result, listing.jobs, listing, ctx)
+            return listing.result
         except Exception as e:  # a source bug must not stop the other sources
             log.exception("source failed", extra={"source": src.name})
             return SourceResult(name=src.name, status="error", error=f"{type(e).__name__}: {e}")
@@ -117,16 +128,18 @@ def collect(config: Config, store: Store, *, now: datetime) -> CollectReport:
     else:
         with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_SOURCES, len(pairs))) as pool:
             results = list(pool.map(run, pairs))
+    bios = [(a, beat) for r in results for p in r.articles for a, _bio, beat in p.author_bios]
+    skipped = {name: len(st.listing.result.unchanged_keys) for name, st in streams.items()}
+    changed = _stream(config, store, list(streams.values()), bios, now) if streams else False
 
     with store.begin() as conn:
-        changed = store.sync_beats(conn, [(b.slug, b.title, b.description) for b in config.beats])
+        changed |= store.sync_beats(conn, [(b.slug, b.title, b.description) for b in config.beats])
         configured_slugs = _sync_config_authors(store, conn, config)
         configured_bios = {configured_slugs[a.name.casefold()] for a in config.authors if a.bio}
         needed = any(_needs_states(r, ctx) for r, ctx in zip(results, contexts, strict=True))
         stored = store.article_states(conn) if needed else []
         by_url = {st.url: st for st in stored}
         by_id = {st.id: st for st in stored}
-        bios = [(a, beat) for r in results for p in r.articles for a, _bio, beat in p.author_bios]
         rules = BeatRules.from_config(config, store.author_beats(conn)).with_bios(bios)
         generation = store.generation(conn) + 1  # used only if something changes
         wrote = False
@@ -148,12 +161,22 @@ def collect(config: Config, store: Store, *, now: datetime) -> CollectReport:
             _save_authors(store, conn, result, configured_slugs, configured_bios)
             wrote |= _apply(conn, plan, result, ctx, generation, now)
             _save_source_state(conn, result, ctx)
-            report.sources.append(_source_report(result, plan))
+            source_report = _source_report(result, plan)
+            if result.name in streams:  # the batches' counts; this plan only retracts
+                st = streams[result.name]
+                counts = source_report.counts
+                for kind, n in st.counts.items():
+                    counts[kind] += n
+                counts["unchanged"] = st.counts.get("unchanged", 0) + skipped[result.name]
+                counts["rejected"] += len(st.rejected)
+                source_report.warnings[:0] = st.warnings
+                report.rejected.extend(st.rejected)
+                report.warnings.extend(st.warnings)
+            report.sources.append(source_report)
             report.rejected.extend(plan.rejected)
             report.warnings.extend(result.warnings)
-            for kind in KINDS[:-1]:
-                report.counts[kind] += plan.count(kind)  # type: ignore[arg-type]
-            report.counts["rejected"] += len(plan.rejected)
+            for kind in KINDS:
+                report.counts[kind] += source_report.counts[kind]
         wrote |= _publish_due(conn, now, generation)
         if wrote or changed:
             report.generation = store.bump_generation(conn)
@@ -178,6 +201,50 @@ def collect(config: Config, store: Store, *, now: datetime) -> CollectReport:
         },
     )
     return report
+
+
+def _stream(
+    config: Config,
+    store: Store,
+    streams: list[Stream],
+    bios: list[tuple[str, str | None]],
+    now: datetime,
+) -> bool:
+    """Collect the large folder batches in batches (collect_stream). ``bios`` gets the bio
+    lines of their .txt files too. Returns whether the beats changed."""
+    with store.begin() as conn:  # beats and configured authors first: articles refer to them
+        changed = store.sync_beats(conn, [(b.slug, b.title, b.description) for b in config.beats])
+        slugs = _sync_config_authors(store, conn, config)
+        if changed:
+            store.bump_generation(conn)
+    configured_bios = {slugs[a.name.casefold()] for a in config.authors if a.bio}
+    for st in streams:
+        bios.extend(st.bios())
+    for st in streams:
+        seen: set[str] = set()
+
+        def write(
+            conn: Connection,
+            batch: SourceResult,
+            plan: Plan,
+            generation: int,
+            seen: set[str] = seen,
+        ) -> bool:
+            _save_authors(store, conn, batch, slugs, configured_bios, seen)
+            return _apply(conn, plan, batch, None, generation, now)
+
+        run_stream(
+            st,
+            store,
+            config,
+            now=now,
+            rules_for=lambda conn: BeatRules.from_config(
+                config, store.author_beats(conn)
+            ).with_bios(bios),
+            author_slugs=slugs,
+            write=write,
+        )
+    return changed or any(st.wrote for st in streams)
 
 
 def _keep_moved_articles(plans: list[Plan]) -> None:
@@ -238,10 +305,12 @@ def _save_authors(
     result: SourceResult,
     slugs: dict[str, str],
     configured_bios: set[str],
+    seen: set[str] | None = None,
 ) -> None:
     """Authors of this result; a bio line seen in an article never overrides the bio
-    written in config.toml (the order files are read in must not decide)."""
-    seen: set[str] = set()
+    written in config.toml (the order files are read in must not decide). ``seen``: the
+    author slugs already written by this run's earlier batches."""
+    seen = set() if seen is None else seen
     for p in result.articles:
         bios = {name: (bio, beat) for name, bio, beat in p.author_bios}
         for name in p.authors:
@@ -259,7 +328,7 @@ def _apply(
     conn: Connection,
     plan: Plan,
     result: SourceResult,
-    ctx: SourceContext,
+    ctx: SourceContext | None,
     generation: int,
     now: datetime,
 ) -> bool:
@@ -279,7 +348,11 @@ def _apply(
     # may have changed the rows since the source looked.
     if result.file_stats or result.complete:
         save_file_stats(
-            conn, result.name, result.file_stats, complete=result.complete, known=ctx.file_stats
+            conn,
+            result.name,
+            result.file_stats,
+            complete=result.complete,
+            known=ctx.file_stats if ctx is not None else None,
         )
     return bool(plan.changes)
 

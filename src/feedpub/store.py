@@ -165,9 +165,10 @@ class Store:
 
     # ---- articles --------------------------------------------------------------------
     def article_states(
-        self, conn: Connection, source: str | None = None
+        self, conn: Connection, source: str | None = None, where: Any = None
     ) -> list[StoredArticleState]:
-        """What change detection needs of every stored article (of one source, if given)."""
+        """What change detection needs of every stored article (of one source, and
+        matching a SQLAlchemy condition, if given)."""
         a = s.articles
         q = sa.select(
             a.c.id, a.c.source, a.c.source_key, a.c.url, a.c.content_hash, a.c.status,
@@ -175,6 +176,8 @@ class Store:
         )  # fmt: skip
         if source is not None:
             q = q.where(a.c.source == source)
+        if where is not None:
+            q = q.where(where)
         return [
             StoredArticleState(
                 r.id,

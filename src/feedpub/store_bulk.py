@@ -114,6 +114,18 @@ def save_file_stats(
     aggregate query, not every row) only the difference is written."""
     t = s.source_files
     existing = known if known is not None and _unchanged_since(conn, source, known) else None
+    if existing is None and not complete:  # a part of the listing: its rows only
+        existing = {}
+        keys = list(stats)
+        for i in range(0, len(keys), 400):
+            existing.update(
+                (r.path, (r.size, r.mtime_ns))
+                for r in conn.execute(
+                    sa.select(t.c.path, t.c.size, t.c.mtime_ns).where(
+                        t.c.source == source, t.c.path.in_(keys[i : i + 400])
+                    )
+                )
+            )
     if existing is None:
         existing = {
             r.path: (r.size, r.mtime_ns)

@@ -10,11 +10,13 @@ in the calling process: starting workers would cost more than it saves.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from feedpub.types import ParsedArticle
 MIN_PARALLEL = 400
 MAX_WORKERS = 8
 CHUNK = 32  # files per task sent to a worker
+WINDOW = 4  # chunks in flight per worker
 
 ParseFile = Callable[[Path, str, SourceContext, FolderSourceConfig, str], ParsedArticle]
 Outcome = ParsedArticle | ContentError
@@ -75,8 +78,19 @@ def parse_all(
         initializer=_init,
         initargs=(parse_file, slim, cfg, source),
     ) as pool:
+        # A bounded window of chunks in flight, not all of them: results are handed on
+        # as they come (a streamed collect writes them) and never pile up in memory.
         chunks = [jobs[i : i + CHUNK] for i in range(0, len(jobs), CHUNK)]
-        for chunk, outcomes in zip(chunks, pool.map(_parse_chunk, chunks), strict=True):
+        window: deque[tuple[Sequence[tuple[str, str]], Future[list[Any]]]] = deque()
+        todo = iter(chunks)
+        for chunk in itertools.islice(todo, processes * WINDOW):
+            window.append((chunk, pool.submit(_parse_chunk, chunk)))
+        while window:
+            chunk, fut = window.popleft()
+            outcomes = fut.result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                window.append((nxt, pool.submit(_parse_chunk, nxt)))
             for (rel, _path), out in zip(chunk, outcomes, strict=True):
                 yield rel, _outcome(out)
 
