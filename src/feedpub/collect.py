@@ -103,7 +103,12 @@ def collect(config: Config, store: Store, *, now: datetime) -> CollectReport:
     fingerprint = rules_fingerprint(config)
 
     with store.read() as conn:
-        contexts = [_context(conn, config, src.name, now, fingerprint) for src in sources]
+        contexts = [
+            _context(
+                conn, config, src.name, now, fingerprint, keys=not isinstance(src, FolderSource)
+            )
+            for src in sources
+        ]
 
     streams: dict[str, Stream] = {}
 
@@ -136,7 +141,10 @@ def collect(config: Config, store: Store, *, now: datetime) -> CollectReport:
         changed |= store.sync_beats(conn, [(b.slug, b.title, b.description) for b in config.beats])
         configured_slugs = _sync_config_authors(store, conn, config)
         configured_bios = {configured_slugs[a.name.casefold()] for a in config.authors if a.bio}
-        needed = any(_needs_states(r, ctx) for r, ctx in zip(results, contexts, strict=True))
+        needed = any(
+            _needs_states(conn, r, ctx, isinstance(src, FolderSource))
+            for r, ctx, src in zip(results, contexts, sources, strict=True)
+        )
         stored = store.article_states(conn) if needed else []
         by_url = {st.url: st for st in stored}
         by_id = {st.id: st for st in stored}
@@ -258,34 +266,54 @@ def _keep_moved_articles(plans: list[Plan]) -> None:
         ]
 
 
-def _needs_states(result: SourceResult, ctx: SourceContext) -> bool:
+def _needs_states(conn: Connection, result: SourceResult, ctx: SourceContext, folder: bool) -> bool:
     """Whether deciding this result needs the stored articles: something to identify, or a
     complete listing that may have lost a stored (not yet retracted) key. A tick with
     nothing new reads none of them."""
     if result.articles or result.drafts:
         return True
-    return result.complete and bool(ctx.live_keys - result.unchanged_keys)
+    if not result.complete:
+        return False
+    if not folder:
+        return bool(ctx.live_keys - result.unchanged_keys)
+    # A folder: every file recorded last time is there unchanged, and every live article
+    # has a recorded file (one query; the keys of a large archive are never loaded).
+    if len(result.unchanged_keys) != len(ctx.file_stats):
+        return True
+    a, f = s.articles, s.source_files
+    orphan = conn.execute(
+        sa.select(a.c.id)
+        .where(
+            a.c.source == result.name,
+            a.c.status != ArticleStatus.RETRACTED.value,
+            ~sa.exists().where(f.c.source == result.name, f.c.path == a.c.source_key),
+        )
+        .limit(1)
+    ).first()
+    return orphan is not None
 
 
-def _context(conn: Connection, config: Config, name: str, now: datetime, fp: str) -> SourceContext:
+def _context(
+    conn: Connection, config: Config, name: str, now: datetime, fp: str, *, keys: bool = True
+) -> SourceContext:
+    """What a source needs to know before it reads; ``keys``: the keys and content hashes
+    of its stored articles (a folder source does not use them: its files' stats say what
+    changed, and a large archive's keys are not loaded on every tick)."""
     state = {
         r.key: r.value
         for r in conn.execute(sa.select(s.source_state).where(s.source_state.c.source == name))
     }
     known: dict[str, str] = {}
     live: set[str] = set()
-    for r in conn.execute(
-        sa.select(s.articles.c.source_key, s.articles.c.content_hash, s.articles.c.status).where(
-            s.articles.c.source == name
-        )
-    ):
-        known[r.source_key] = r.content_hash
-        if r.status != ArticleStatus.RETRACTED.value:
-            live.add(r.source_key)
-    stats = {
-        r.path: (r.size, r.mtime_ns)
-        for r in conn.execute(sa.select(s.source_files).where(s.source_files.c.source == name))
-    }
+    a, f = s.articles, s.source_files
+    if keys:
+        q = sa.select(a.c.source_key, a.c.content_hash, a.c.status).where(a.c.source == name)
+        for r in conn.execute(q):
+            known[r.source_key] = r.content_hash
+            if r.status != ArticleStatus.RETRACTED.value:
+                live.add(r.source_key)
+    q2 = sa.select(f.c.path, f.c.size, f.c.mtime_ns).where(f.c.source == name)
+    stats = {path: (size, mtime) for path, size, mtime in conn.execute(q2)}
     return SourceContext(config, now, state, known, stats, fp, live)
 
 
