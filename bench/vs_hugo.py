@@ -206,7 +206,9 @@ def clean_hugo(root: Path) -> None:
             p.unlink(missing_ok=True)
 
 
-def measure(n: int, runs: int, work: Path, has_hugo: bool, log: Callable[[str], None]) -> list[Row]:
+def measure(
+    n: int, runs: int, work: Path, has_hugo: bool, log: Callable[[str], None], cold: bool = True
+) -> list[Row]:
     root = work / f"newsroom-{n}"
     if not (root / "config.toml").exists():
         shutil.rmtree(root, ignore_errors=True)
@@ -220,7 +222,7 @@ def measure(n: int, runs: int, work: Path, has_hugo: bool, log: Callable[[str], 
         for k in ("cold publish", "publish, nothing changed", "publish, one new article")
     }
     rng = random.Random(7)
-    for r in range(runs):
+    for r in range(runs if cold else 0):
         clean_feedpub(root)
         rows["cold publish"].feedpub.append(run(fp(root, "publish"), root))
         log(f"  {n:,} run {r + 1}: feedpub cold {rows['cold publish'].feedpub[-1][0]:.2f} s")
@@ -303,6 +305,11 @@ def main() -> None:
     ap.add_argument("--big", action="store_true", help="add 100,000")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--work", type=Path, help="keep generated newsrooms here (reused)")
+    ap.add_argument(
+        "--skip-cold",
+        action="store_true",
+        help="reuse the stores of an earlier run (--work): only the incremental scenarios",
+    )
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x]
     if args.big and 100_000 not in sizes:
@@ -327,7 +334,7 @@ def main() -> None:
     try:
         rows: list[Row] = []
         for n in sizes:
-            rows += measure(n, args.runs, work, has_hugo, log)
+            rows += measure(n, args.runs, work, has_hugo, log, cold=not args.skip_cold)
         rows += startup(args.runs, work, has_hugo)
     finally:
         if tmp is not None:
