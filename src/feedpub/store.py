@@ -91,6 +91,17 @@ class Store:
             sa.event.listen(self.engine, "begin", _sqlite_begin)
         self.migrate()
 
+    @classmethod
+    def for_reading(cls, url: str) -> Store:
+        """Another process's view of a store that is open and migrated already (a build's
+        worker): no migration and no BEGIN IMMEDIATE, which would wait for the lock the
+        build holds; on SQLite (WAL) its reads see the last commit."""
+        self = cls.__new__(cls)
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine = sa.create_engine(url)
+        return self
+
     # ---- lifecycle -------------------------------------------------------------------
     def migrate(self) -> None:
         try:

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.config import Config
-from feedpub.feeds import feedgen_writer, jsonfeed, queries, stream_writer, websub
+from feedpub.feeds import feed_pool, feedgen_writer, jsonfeed, queries, stream_writer, websub
 from feedpub.feeds.index_page import IndexFeed, newsletter_links, render_index
 from feedpub.feeds.model import FeedDoc, FeedKind, Format
 from feedpub.feeds.opml import render_opml
@@ -224,6 +224,37 @@ def _build_feeds(
     return report
 
 
+def _slots(counts: dict[str, int]) -> int:
+    return sum(counts.values())
+
+
+def _renderer(settings: dict[str, Any]) -> Callable[[feed_pool.Task], feed_pool.FeedResult]:
+    """In a worker: a builder of its own (its own read connection) rendering one feed
+    at a time, handing back what it wrote and recorded."""
+    store = Store.for_reading(settings["url"])
+    conn = store.engine.connect()
+    builder = _Builder(
+        settings["config"], store, conn, settings["now"], settings["force"], BuildReport(),
+        settings["began"],
+    )  # fmt: skip
+    builder.authors = settings["authors"]
+    builder.config_fp = settings["config_fp"]
+    builder.counts = settings["counts"]
+
+    def render(task: feed_pool.Task) -> feed_pool.FeedResult:
+        spec, fstate, mine = task
+        builder.report, builder.records, builder.feed_state = BuildReport(), [], {}
+        builder._feed(spec, fstate, mine)
+        builder.out.sync()  # this worker's renames are durable before the build records them
+        r = builder.report
+        return feed_pool.FeedResult(
+            builder.records, r.written, r.removed, r.changed_feeds, r.unchanged,
+            r.items_written, builder.feed_state,
+        )  # fmt: skip
+
+    return render
+
+
 def _key_json(key: queries.Key) -> list[str]:
     return [key[0].isoformat(), key[1].isoformat(), key[2]]
 
@@ -303,14 +334,49 @@ class _Builder:
             )
         else:
             wanted = {sp.ident for sp in specs}
-        for spec in specs:
-            if spec.ident in wanted:
-                self.report.feeds_planned += 1
-                mine = [c for c in changed if _in_feed(spec, c)] if changed is not None else None
-                self._feed(spec, self.feed_state.get(spec.ident), mine)
+        tasks: list[feed_pool.Task] = [
+            (
+                spec,
+                self.feed_state.get(spec.ident),
+                [c for c in changed if _in_feed(spec, c)] if changed is not None else None,
+            )
+            for spec in specs
+            if spec.ident in wanted
+        ]
+        self.report.feeds_planned += len(tasks)
+        processes = feed_pool.workers()
+        if changed is None and processes > 1 and _slots(self.counts) >= feed_pool.MIN_SLOTS:
+            # A full build: every feed's archive, rendered on every core.
+            for res in feed_pool.render_feeds(tasks, _renderer, self._settings(), processes):
+                self._merge(res)
+        else:
+            for spec, fstate, mine in tasks:
+                self._feed(spec, fstate, mine)
         if changed is None:
             self._remove_stale(specs)
         self._discovery(specs)
+
+    def _settings(self) -> dict[str, Any]:
+        """What a worker needs to render feeds as this builder would."""
+        return {
+            "config": self.config,
+            "url": self.store.url,
+            "now": self.now,
+            "force": self.force,
+            "began": self.empty_updated,
+            "authors": self.authors,
+            "config_fp": self.config_fp,
+            "counts": self.counts,
+        }
+
+    def _merge(self, res: feed_pool.FeedResult) -> None:
+        self.records.extend(res.records)
+        self.report.written.extend(res.written)
+        self.report.removed.extend(res.removed)
+        self.report.changed_feeds.extend(res.changed_feeds)
+        self.report.unchanged += res.unchanged
+        self.report.items_written += res.items_written
+        self.feed_state.update(res.feed_state)
 
     def _remove_stale(self, specs: Sequence[FeedSpec]) -> None:
         """Files of feeds that no longer exist (a beat removed from the config, a path
