@@ -113,6 +113,8 @@ def save_file_stats(
     the table held when the source was read; when it still holds exactly that (one
     aggregate query, not every row) only the difference is written."""
     t = s.source_files
+    if known is not None and stats == known:
+        return  # nothing to write (rows a concurrent collect wrote since are newer: kept)
     existing = known if known is not None and _unchanged_since(conn, source, known) else None
     if existing is None and not complete:  # a part of the listing: its rows only
         existing = {}
