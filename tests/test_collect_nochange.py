@@ -4,10 +4,14 @@ whose file was rejected last time and is deleted now is retracted."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
+from feedpub import collect as collect_module
 from feedpub import schema as s
 from feedpub.collect import collect
 from tests.conftest import Newsroom
@@ -55,3 +59,44 @@ def test_nothing_changed_changes_nothing_and_a_deleted_file_is_retracted(
         (newsroom.content / "d3" / "s3.md").unlink()
         r = collect(newsroom.config(), store, now=NOW + timedelta(minutes=2))
         assert r.counts["retracted"] == 1 and r.changed
+
+
+def scenario(newsroom: Newsroom) -> tuple[object, ...]:
+    newsroom.write("a.md", story("Harbour"))
+    newsroom.write("b.md", "---\ntitle: Ferry\nid: fixed-id-1\ndate: 2026-11-20\n---\nF.\n")
+    for i in range(5):
+        newsroom.write(f"other{i}.md", story(f"Other {i}"))
+    with newsroom.store() as store:
+        first = collect(newsroom.config(), store, now=NOW)
+        newsroom.write("dup-url.md", story("Harbour"))  # same slug, so the same URL as a.md
+        newsroom.write("dup-id.md", "---\ntitle: Boat\nid: fixed-id-1\ndate: 2026-11-21\n---\nB\n")
+        newsroom.write("other2.md", story("Other 2") + "More.\n")
+        newsroom.write("new.md", story("Brand new"))
+        r = collect(newsroom.config(), store, now=NOW + timedelta(minutes=1))
+        with store.read() as conn:
+            a = s.articles
+            rows = sorted(
+                tuple(x)
+                for x in conn.execute(sa.select(a.c.id, a.c.source_key, a.c.url, a.c.status))
+            )
+    return first.counts, r.counts, sorted(str(e) for e in r.rejected), rows
+
+
+def test_new_and_edited_files_are_decided_as_against_every_stored_article(
+    newsroom: Newsroom, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without retractions possible, only the stored articles with the new files' keys,
+    URLs or ids are read; the decisions are those taken with every article loaded."""
+    some = scenario(newsroom)
+    assert some[1]["new"] == 1 and some[1]["updated"] >= 1
+    assert any("same URL as a.md" in e for e in some[2])
+    real = collect_module._states_needed
+    monkeypatch.setattr(
+        collect_module,
+        "_states_needed",
+        lambda *args: "all" if real(*args) != "none" else "none",
+    )
+    (tmp_path / "all" / "content").mkdir(parents=True)
+    shutil.copy(newsroom.config_path, tmp_path / "all" / "config.toml")
+    everything = scenario(Newsroom(tmp_path / "all", tmp_path / "all" / "config.toml"))
+    assert some == everything

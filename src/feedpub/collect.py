@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.clock import running_from
-from feedpub.collect_stream import STREAM_MIN, Stream, run_stream
+from feedpub.collect_stream import STREAM_MIN, Stream, run_stream, states_for
 from feedpub.config import (
     Config,
     FeedSourceConfig,
@@ -141,11 +141,20 @@ def collect(config: Config, store: Store, *, now: datetime) -> CollectReport:
         changed |= store.sync_beats(conn, [(b.slug, b.title, b.description) for b in config.beats])
         configured_slugs = _sync_config_authors(store, conn, config)
         configured_bios = {configured_slugs[a.name.casefold()] for a in config.authors if a.bio}
-        needed = any(
-            _needs_states(conn, r, ctx, isinstance(src, FolderSource))
+        needs = [
+            _states_needed(conn, r, ctx, isinstance(src, FolderSource))
             for r, ctx, src in zip(results, contexts, sources, strict=True)
-        )
-        stored = store.article_states(conn) if needed else []
+        ]
+        if "all" in needs:
+            stored = store.article_states(conn)
+        else:  # only what the new and changed files may touch
+            some = {
+                st.id: st
+                for r, need in zip(results, needs, strict=True)
+                if need == "some"
+                for st in states_for(store, conn, r, config)
+            }
+            stored = list(some.values())
         by_url = {st.url: st for st in stored}
         by_id = {st.id: st for st in stored}
         rules = BeatRules.from_config(config, store.author_beats(conn)).with_bios(bios)
@@ -266,19 +275,27 @@ def _keep_moved_articles(plans: list[Plan]) -> None:
         ]
 
 
-def _needs_states(conn: Connection, result: SourceResult, ctx: SourceContext, folder: bool) -> bool:
-    """Whether deciding this result needs the stored articles: something to identify, or a
-    complete listing that may have lost a stored (not yet retracted) key. A tick with
-    nothing new reads none of them."""
-    if result.articles or result.drafts:
-        return True
-    if not result.complete:
-        return False
+def _states_needed(conn: Connection, result: SourceResult, ctx: SourceContext, folder: bool) -> str:
+    """Which stored articles deciding this result needs: "all" (something may be
+    retracted, or an upstream source's entries to identify), "some" (a folder's new and
+    changed files: the stored articles with their keys, URLs or ids) or "none" (a tick
+    with nothing new reads none)."""
     if not folder:
-        return bool(ctx.live_keys - result.unchanged_keys)
-    # A folder: every file recorded last time is there unchanged, and every live article
-    # has a recorded file (one query; the keys of a large archive are never loaded).
-    if len(result.unchanged_keys) != len(ctx.file_stats):
+        if result.articles or result.drafts:
+            return "all"
+        live = result.complete and ctx.live_keys - result.unchanged_keys
+        return "all" if live else "none"
+    if result.complete and _may_retract(conn, result, ctx):
+        return "all"
+    return "some" if result.articles or result.drafts else "none"
+
+
+def _may_retract(conn: Connection, result: SourceResult, ctx: SourceContext) -> bool:
+    """A folder's complete listing may retract something unless every file recorded last
+    time is listed again and every live article has a recorded file (one query: the keys
+    of a large archive are never loaded)."""
+    rejected = {e.source for e in result.rejected}
+    if any(k not in result.file_stats and k not in rejected for k in ctx.file_stats):
         return True
     a, f = s.articles, s.source_files
     orphan = conn.execute(

@@ -86,7 +86,7 @@ def run_stream(
         batch.unchanged_keys = everything  # what is present: the whole listing
         parsed_ok.update(batch.file_stats)
         with store.begin() as conn:
-            stored = _states_for(store, conn, batch, config)
+            stored = states_for(store, conn, batch, config)
             plan = plan_source(
                 batch,
                 stored=stored,
@@ -134,7 +134,7 @@ def _batches(stream: Stream) -> Iterator[SourceResult]:
         yield out
 
 
-def _states_for(
+def states_for(
     store: Store, conn: Connection, batch: SourceResult, config: Config
 ) -> list[StoredArticleState]:
     """The stored articles a batch may touch: same source and key, same URL, or the id
