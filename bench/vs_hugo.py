@@ -10,7 +10,8 @@ install hugo``); without it the Hugo columns say "-" and a note says why.
 
 Each scenario is a fresh child process; the figures are the median wall time of
 ``--runs`` runs (default 3) and the largest peak RSS of the child (``os.wait4``'s
-``ru_maxrss``: the largest of the child and the worker processes it started, not their sum). Scenarios:
+``ru_maxrss``: the largest of the child and of the worker processes it started, not
+their sum). Scenarios:
 
 - cold publish: empty store and output folder, ``feedpub publish`` / ``hugo``
 - nothing changed: ``feedpub publish`` again / Hugo's full rebuild
