@@ -15,7 +15,7 @@ from lxml import html as lxml_html
 from feedpub.config import FolderSourceConfig, parse_config
 from feedpub.sources.base import SourceContext
 from feedpub.sources.folder import FolderSource
-from feedpub.text import clean_text, plain_line, sanitize_html, summarize
+from feedpub.text import clean_text, html_to_text, plain_line, sanitize_html, summarize, word_count
 
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 BASE = "https://news.example/post/x/"
@@ -145,3 +145,18 @@ def test_stored_fields_are_clean_after_collect(title: str, body: str, tags: list
                 assert not FORBIDDEN.search(field), field
             assert not TAG.search(a.title)
             assert_safe_html(a.content_html)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(),
+            hostile_bits,
+            st.sampled_from(["<p>", "</p>", "<br>", "</li>", "&amp;", "&#1;", "&#x1c;", "\r\n"]),
+        ),
+        max_size=12,
+    ).map("".join)
+)
+def test_word_count_counts_the_words_of_the_plain_text(fragment: str) -> None:
+    assert word_count(fragment) == len(html_to_text(fragment).split())

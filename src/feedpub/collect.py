@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.clock import running_from
+from feedpub.collect_stream import STREAM_MIN, Stream, run_stream, states_for
 from feedpub.config import (
     Config,
     FeedSourceConfig,
@@ -31,13 +33,16 @@ from feedpub.decide import BeatRules, Plan, author_slug, plan_source
 from feedpub.errors import ContentError
 from feedpub.sources.base import Source, SourceContext, SourceResult
 from feedpub.sources.boundary import screen_result
+from feedpub.sources.folder import FolderSource
 from feedpub.store import Store
+from feedpub.store_bulk import ArticleWrite, save_file_stats, set_statuses, write_articles
 from feedpub.text import slugify
 from feedpub.types import ArticleStatus
 
 log = logging.getLogger("feedpub.collect")
 
 KINDS = ("new", "updated", "unchanged", "retracted", "scheduled", "rejected")
+WATCHED = "watched: no change"  # a source the daemon's watcher saw unchanged, not read
 MAX_CONCURRENT_SOURCES = 8
 
 
@@ -92,43 +97,80 @@ def rules_fingerprint(config: Config) -> str:
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def collect(config: Config, store: Store, *, now: datetime) -> CollectReport:
+def collect(
+    config: Config, store: Store, *, now: datetime, skip: Collection[str] = ()
+) -> CollectReport:
     """Read every source into the store as of ``now`` (the run is recorded as ending
-    ``now`` plus the time it took)."""
+    ``now`` plus the time it took). ``skip``: names of sources known to be unchanged
+    (the daemon's watched folders); they are reported as such and not read."""
     clock = running_from(now)
     report = CollectReport(now=now)
-    sources = [make_source(c) for c in config.sources]
+    sources = [make_source(c) for c in config.sources if source_name(c) not in skip]
+    report.sources.extend(
+        SourceReport(name, WATCHED, None, dict.fromkeys(KINDS, 0), [])
+        for name in (source_name(c) for c in config.sources)
+        if name in skip
+    )
     fingerprint = rules_fingerprint(config)
 
     with store.read() as conn:
-        contexts = [_context(conn, config, src.name, now, fingerprint) for src in sources]
+        contexts = [
+            _context(
+                conn, config, src.name, now, fingerprint, keys=not isinstance(src, FolderSource)
+            )
+            for src in sources
+        ]
+
+    streams: dict[str, Stream] = {}
 
     def run(pair: tuple[Source, SourceContext]) -> SourceResult:
         src, ctx = pair
         try:
-            result = src.fetch(ctx)
-            screen_result(result, config.site.base_url)  # the one boundary (docs/content.md)
-            return result
+            if not isinstance(src, FolderSource):
+                result = src.fetch(ctx)
+                screen_result(result, config.site.base_url)  # the one boundary (docs/content.md)
+                return result
+            # A folder's files pass the same boundary one by one inside parse_file.
+            listing = src.scan(ctx)
+            if len(listing.jobs) >= STREAM_MIN:
+                streams[src.name] = Stream(src, ctx, listing)  # parsed in batches below
+            else:
+                src.parse(listing.result, listing.jobs, listing, ctx)
+            return listing.result
         except Exception as e:  # a source bug must not stop the other sources
             log.exception("source failed", extra={"source": src.name})
             return SourceResult(name=src.name, status="error", error=f"{type(e).__name__}: {e}")
 
     pairs = list(zip(sources, contexts, strict=True))
-    if len(pairs) == 1:
-        results = [run(pairs[0])]
+    if len(pairs) <= 1:
+        results = [run(p) for p in pairs]
     else:
         with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_SOURCES, len(pairs))) as pool:
             results = list(pool.map(run, pairs))
+    bios = [(a, beat) for r in results for p in r.articles for a, _bio, beat in p.author_bios]
+    skipped = {name: len(st.listing.result.unchanged_keys) for name, st in streams.items()}
+    changed = _stream(config, store, list(streams.values()), bios, now) if streams else False
 
     with store.begin() as conn:
-        changed = store.sync_beats(conn, [(b.slug, b.title, b.description) for b in config.beats])
+        changed |= store.sync_beats(conn, [(b.slug, b.title, b.description) for b in config.beats])
         configured_slugs = _sync_config_authors(store, conn, config)
         configured_bios = {configured_slugs[a.name.casefold()] for a in config.authors if a.bio}
-        needed = any(_needs_states(r, ctx) for r, ctx in zip(results, contexts, strict=True))
-        stored = store.article_states(conn) if needed else []
+        needs = [
+            _states_needed(conn, r, ctx, isinstance(src, FolderSource))
+            for r, ctx, src in zip(results, contexts, sources, strict=True)
+        ]
+        if "all" in needs:
+            stored = store.article_states(conn)
+        else:  # only what the new and changed files may touch
+            some = {
+                st.id: st
+                for r, need in zip(results, needs, strict=True)
+                if need == "some"
+                for st in states_for(store, conn, r, config)
+            }
+            stored = list(some.values())
         by_url = {st.url: st for st in stored}
         by_id = {st.id: st for st in stored}
-        bios = [(a, beat) for r in results for p in r.articles for a, _bio, beat in p.author_bios]
         rules = BeatRules.from_config(config, store.author_beats(conn)).with_bios(bios)
         generation = store.generation(conn) + 1  # used only if something changes
         wrote = False
@@ -148,14 +190,24 @@ def collect(config: Config, store: Store, *, now: datetime) -> CollectReport:
         _keep_moved_articles(plans)
         for result, ctx, plan in zip(results, contexts, plans, strict=True):
             _save_authors(store, conn, result, configured_slugs, configured_bios)
-            wrote |= _apply(store, conn, plan, result, generation, now)
+            wrote |= _apply(conn, plan, result, ctx, generation, now)
             _save_source_state(conn, result, ctx)
-            report.sources.append(_source_report(result, plan))
+            source_report = _source_report(result, plan)
+            if result.name in streams:  # the batches' counts; this plan only retracts
+                st = streams[result.name]
+                counts = source_report.counts
+                for kind, n in st.counts.items():
+                    counts[kind] += n
+                counts["unchanged"] = st.counts.get("unchanged", 0) + skipped[result.name]
+                counts["rejected"] += len(st.rejected)
+                source_report.warnings[:0] = st.warnings
+                report.rejected.extend(st.rejected)
+                report.warnings.extend(st.warnings)
+            report.sources.append(source_report)
             report.rejected.extend(plan.rejected)
             report.warnings.extend(result.warnings)
-            for kind in KINDS[:-1]:
-                report.counts[kind] += plan.count(kind)  # type: ignore[arg-type]
-            report.counts["rejected"] += len(plan.rejected)
+            for kind in KINDS:
+                report.counts[kind] += source_report.counts[kind]
         wrote |= _publish_due(conn, now, generation)
         if wrote or changed:
             report.generation = store.bump_generation(conn)
@@ -182,6 +234,50 @@ def collect(config: Config, store: Store, *, now: datetime) -> CollectReport:
     return report
 
 
+def _stream(
+    config: Config,
+    store: Store,
+    streams: list[Stream],
+    bios: list[tuple[str, str | None]],
+    now: datetime,
+) -> bool:
+    """Collect the large folder batches in batches (collect_stream). ``bios`` gets the bio
+    lines of their .txt files too. Returns whether the beats changed."""
+    with store.begin() as conn:  # beats and configured authors first: articles refer to them
+        changed = store.sync_beats(conn, [(b.slug, b.title, b.description) for b in config.beats])
+        slugs = _sync_config_authors(store, conn, config)
+        if changed:
+            store.bump_generation(conn)
+    configured_bios = {slugs[a.name.casefold()] for a in config.authors if a.bio}
+    for st in streams:
+        bios.extend(st.bios())
+    for st in streams:
+        seen: set[str] = set()
+
+        def write(
+            conn: Connection,
+            batch: SourceResult,
+            plan: Plan,
+            generation: int,
+            seen: set[str] = seen,
+        ) -> bool:
+            _save_authors(store, conn, batch, slugs, configured_bios, seen)
+            return _apply(conn, plan, batch, None, generation, now)
+
+        run_stream(
+            st,
+            store,
+            config,
+            now=now,
+            rules_for=lambda conn: BeatRules.from_config(
+                config, store.author_beats(conn)
+            ).with_bios(bios),
+            author_slugs=slugs,
+            write=write,
+        )
+    return changed or any(st.wrote for st in streams)
+
+
 def _keep_moved_articles(plans: list[Plan]) -> None:
     """A file moved from one source to another is claimed by the second source (matched
     by URL) while the first one no longer lists it: that article is moved, not retracted,
@@ -193,34 +289,62 @@ def _keep_moved_articles(plans: list[Plan]) -> None:
         ]
 
 
-def _needs_states(result: SourceResult, ctx: SourceContext) -> bool:
-    """Whether deciding this result needs the stored articles: something to identify, or a
-    complete listing that may have lost a stored (not yet retracted) key. A tick with
-    nothing new reads none of them."""
-    if result.articles or result.drafts:
+def _states_needed(conn: Connection, result: SourceResult, ctx: SourceContext, folder: bool) -> str:
+    """Which stored articles deciding this result needs: "all" (something may be
+    retracted, or an upstream source's entries to identify), "some" (a folder's new and
+    changed files: the stored articles with their keys, URLs or ids) or "none" (a tick
+    with nothing new reads none)."""
+    if not folder:
+        if result.articles or result.drafts:
+            return "all"
+        live = result.complete and ctx.live_keys - result.unchanged_keys
+        return "all" if live else "none"
+    if result.complete and _may_retract(conn, result, ctx):
+        return "all"
+    return "some" if result.articles or result.drafts else "none"
+
+
+def _may_retract(conn: Connection, result: SourceResult, ctx: SourceContext) -> bool:
+    """A folder's complete listing may retract something unless every file recorded last
+    time is listed again and every live article has a recorded file (one query: the keys
+    of a large archive are never loaded)."""
+    rejected = {e.source for e in result.rejected}
+    if any(k not in result.file_stats and k not in rejected for k in ctx.file_stats):
         return True
-    return result.complete and bool(ctx.live_keys - result.unchanged_keys)
+    a, f = s.articles, s.source_files
+    orphan = conn.execute(
+        sa.select(a.c.id)
+        .where(
+            a.c.source == result.name,
+            a.c.status != ArticleStatus.RETRACTED.value,
+            ~sa.exists().where(f.c.source == result.name, f.c.path == a.c.source_key),
+        )
+        .limit(1)
+    ).first()
+    return orphan is not None
 
 
-def _context(conn: Connection, config: Config, name: str, now: datetime, fp: str) -> SourceContext:
+def _context(
+    conn: Connection, config: Config, name: str, now: datetime, fp: str, *, keys: bool = True
+) -> SourceContext:
+    """What a source needs to know before it reads; ``keys``: the keys and content hashes
+    of its stored articles (a folder source does not use them: its files' stats say what
+    changed, and a large archive's keys are not loaded on every tick)."""
     state = {
         r.key: r.value
         for r in conn.execute(sa.select(s.source_state).where(s.source_state.c.source == name))
     }
     known: dict[str, str] = {}
     live: set[str] = set()
-    for r in conn.execute(
-        sa.select(s.articles.c.source_key, s.articles.c.content_hash, s.articles.c.status).where(
-            s.articles.c.source == name
-        )
-    ):
-        known[r.source_key] = r.content_hash
-        if r.status != ArticleStatus.RETRACTED.value:
-            live.add(r.source_key)
-    stats = {
-        r.path: (r.size, r.mtime_ns)
-        for r in conn.execute(sa.select(s.source_files).where(s.source_files.c.source == name))
-    }
+    a, f = s.articles, s.source_files
+    if keys:
+        q = sa.select(a.c.source_key, a.c.content_hash, a.c.status).where(a.c.source == name)
+        for r in conn.execute(q):
+            known[r.source_key] = r.content_hash
+            if r.status != ArticleStatus.RETRACTED.value:
+                live.add(r.source_key)
+    q2 = sa.select(f.c.path, f.c.size, f.c.mtime_ns).where(f.c.source == name)
+    stats = {path: (size, mtime) for path, size, mtime in conn.execute(q2)}
     return SourceContext(config, now, state, known, stats, fp, live)
 
 
@@ -240,10 +364,12 @@ def _save_authors(
     result: SourceResult,
     slugs: dict[str, str],
     configured_bios: set[str],
+    seen: set[str] | None = None,
 ) -> None:
     """Authors of this result; a bio line seen in an article never overrides the bio
-    written in config.toml (the order files are read in must not decide)."""
-    seen: set[str] = set()
+    written in config.toml (the order files are read in must not decide). ``seen``: the
+    author slugs already written by this run's earlier batches."""
+    seen = set() if seen is None else seen
     for p in result.articles:
         bios = {name: (bio, beat) for name, bio, beat in p.author_bios}
         for name in p.authors:
@@ -258,54 +384,36 @@ def _save_authors(
 
 
 def _apply(
-    store: Store, conn: Connection, plan: Plan, result: SourceResult, generation: int, now: datetime
+    conn: Connection,
+    plan: Plan,
+    result: SourceResult,
+    ctx: SourceContext | None,
+    generation: int,
+    now: datetime,
 ) -> bool:
-    wrote = False
-    for ch in plan.changes:
-        wrote = True
-        if ch.article is not None:
-            store.upsert_article(
-                conn,
-                ch.article,
-                source=result.name,
-                source_key=ch.source_key,
-                content_hash=ch.content_hash,
-                first_seen=now,
-                generation=generation,
-                insert=ch.insert,
-            )
-        elif ch.status is not None:
-            store.set_status(conn, ch.article_id, ch.status, generation)
-    _save_file_stats(conn, result)
-    return wrote
-
-
-def _save_file_stats(conn: Connection, result: SourceResult) -> None:
-    """Remember (size, mtime) of the files read or skipped, so the next collect skips the
-    unchanged ones. Read again inside the write transaction: a concurrent collect may
-    have changed the rows since the source looked."""
-    if not result.file_stats and not result.complete:
-        return
-    t = s.source_files
-    existing = {
-        r.path: (r.size, r.mtime_ns)
-        for r in conn.execute(sa.select(t).where(t.c.source == result.name))
-    }
-    for key, (size, mtime) in result.file_stats.items():
-        old = existing.pop(key, None)
-        if old is None:
-            conn.execute(
-                sa.insert(t).values(source=result.name, path=key, size=size, mtime_ns=mtime)
-            )
-        elif old != (size, mtime):
-            conn.execute(
-                sa.update(t)
-                .where(t.c.source == result.name, t.c.path == key)
-                .values(size=size, mtime_ns=mtime)
-            )
-    if result.complete:
-        for key in existing:  # deleted files, and files rejected this time
-            conn.execute(sa.delete(t).where(t.c.source == result.name, t.c.path == key))
+    writes = [
+        ArticleWrite(ch.article, result.name, ch.source_key, ch.content_hash, ch.insert)
+        for ch in plan.changes
+        if ch.article is not None
+    ]
+    write_articles(conn, writes, first_seen=now, generation=generation)
+    set_statuses(
+        conn,
+        [(ch.article_id, ch.status) for ch in plan.changes if ch.article is None and ch.status],
+        generation,
+    )
+    # Remember (size, mtime) of the files read or skipped, so the next collect skips the
+    # unchanged ones. Compared again inside the write transaction: a concurrent collect
+    # may have changed the rows since the source looked.
+    if result.file_stats or result.complete:
+        save_file_stats(
+            conn,
+            result.name,
+            result.file_stats,
+            complete=result.complete,
+            known=ctx.file_stats if ctx is not None else None,
+        )
+    return bool(plan.changes)
 
 
 def _save_source_state(conn: Connection, result: SourceResult, ctx: SourceContext) -> None:

@@ -319,6 +319,10 @@ class ScheduleConfig(_Model):
     misfire_grace: timedelta = timedelta(hours=6)  # a missed newsletter slot younger is sent
     shutdown_timeout: timedelta = timedelta(seconds=60)  # SIGTERM: wait this long for the job
     keep_runs: timedelta = timedelta(days=30)  # the daemon prunes older collect/build runs
+    # The daemon watches folder sources for file events and leaves unchanged ones out of a
+    # tick; it still scans each at least this often (events don't cross network mounts).
+    watch_folders: bool = True
+    rescan_every: timedelta = timedelta(minutes=30)
     # several `feedpub run` on PostgreSQL: a dead leader is replaced within ~1⅓ lease
     leader_lease: timedelta = timedelta(seconds=15)
 

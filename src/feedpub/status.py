@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from feedpub import leases
 from feedpub import schema as s
 from feedpub.config import Config, source_name
-from feedpub.digest.frozen import issue_number
+from feedpub.digest.numbers import issue_number
 from feedpub.lifecycle.rates import health as list_health
 from feedpub.locks import lock_for, sqlite_path
 from feedpub.slots import next_slot

@@ -91,6 +91,17 @@ class Store:
             sa.event.listen(self.engine, "begin", _sqlite_begin)
         self.migrate()
 
+    @classmethod
+    def for_reading(cls, url: str) -> Store:
+        """Another process's view of a store that is open and migrated already (a build's
+        worker): no migration and no BEGIN IMMEDIATE, which would wait for the lock the
+        build holds; on SQLite (WAL) its reads see the last commit."""
+        self = cls.__new__(cls)
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine = sa.create_engine(url)
+        return self
+
     # ---- lifecycle -------------------------------------------------------------------
     def migrate(self) -> None:
         try:
@@ -165,9 +176,10 @@ class Store:
 
     # ---- articles --------------------------------------------------------------------
     def article_states(
-        self, conn: Connection, source: str | None = None
+        self, conn: Connection, source: str | None = None, where: Any = None
     ) -> list[StoredArticleState]:
-        """What change detection needs of every stored article (of one source, if given)."""
+        """What change detection needs of every stored article (of one source, and
+        matching a SQLAlchemy condition, if given)."""
         a = s.articles
         q = sa.select(
             a.c.id, a.c.source, a.c.source_key, a.c.url, a.c.content_hash, a.c.status,
@@ -175,6 +187,8 @@ class Store:
         )  # fmt: skip
         if source is not None:
             q = q.where(a.c.source == source)
+        if where is not None:
+            q = q.where(where)
         return [
             StoredArticleState(
                 r.id,

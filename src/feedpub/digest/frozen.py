@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.config import Config, NewsletterConfig
 from feedpub.delivery.outbox import edition_key
 from feedpub.digest.build import EditionBuilder, EditionInfo, group_sections
+from feedpub.digest.numbers import issue_number as issue_number
 from feedpub.digest.render import Renderer
 from feedpub.digest.tokens import Tokens
 from feedpub.store import Store
@@ -23,16 +23,6 @@ def slot_time(slot: str, fallback: datetime) -> datetime:
         return datetime.strptime(slot, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
     except ValueError:
         return fallback
-
-
-def issue_number(conn: Connection, newsletter: str, number: int | None = None) -> int:
-    """The number readers see ("No. 12"): editions that were not skipped, up to and
-    including ``number`` (None: the next one). Skipped editions leave no gaps."""
-    e = s.editions
-    q = sa.select(sa.func.count()).where(e.c.newsletter == newsletter, e.c.status != "skipped")
-    if number is not None:
-        return int(conn.execute(q.where(e.c.number <= number)).scalar_one())
-    return int(conn.execute(q).scalar_one()) + 1
 
 
 def load_builder(

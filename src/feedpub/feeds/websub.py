@@ -12,8 +12,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # imported when a ping is sent: a build with nothing to ping skips it
+    import httpx
 
 log = logging.getLogger("feedpub.feeds.websub")
 
@@ -38,6 +40,8 @@ def ping(
     report = PingReport()
     if not topics:
         return report
+    import httpx
+
     try:
         client = httpx.Client(timeout=timeout, transport=transport, follow_redirects=True)
     except Exception as e:  # pragma: no cover - bad proxy settings and the like

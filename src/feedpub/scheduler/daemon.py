@@ -67,6 +67,7 @@ from feedpub.scheduler.state import (
     redact_url,
     scheduled_since,
 )
+from feedpub.scheduler.watching import WatchedFolders
 from feedpub.slots import slot_key
 from feedpub.store import Store
 
@@ -140,6 +141,7 @@ class Daemon:
                 on_follow=self._follow,
                 can_lead=self._can_lead,
             )
+        self.watched = WatchedFolders(config)
         self.instance_loop = InstanceLoop(
             self.instance_work,
             config.schedule.collect_every,
@@ -170,6 +172,8 @@ class Daemon:
         elif not paused:
             self.leadership.start()
             self.instance_loop.start()
+        if not paused:  # paused (tests): every tick scans, as without a watcher
+            self.watched.start()
         _current = self
         log.info(
             "daemon started",
@@ -306,6 +310,7 @@ class Daemon:
         t = threading.Thread(target=_shutdown, name="feedpub-shutdown", daemon=True)
         t.start()
         clean = done.wait(timeout)
+        self.watched.stop()
         if clean:
             if self.leadership is not None:
                 self.leadership.stop()
@@ -372,10 +377,12 @@ class Daemon:
         with self._work:
             now = now or self.clock()
             try:
-                report = collect(self.config, self.store, now=now)  # records its own run
+                skip = self.watched.skip(now)  # folders the watcher saw unchanged
+                report = collect(self.config, self.store, now=now, skip=skip)  # records its run
             except Exception as e:
                 self._failed("collect", now, e)
                 return
+            self.watched.collected(report, now)
             _log_collect_problems(report)
             if self.stopping.is_set():
                 return

@@ -6,7 +6,8 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -19,6 +20,7 @@ from feedpub.sources.base import SourceContext, SourceResult
 from feedpub.sources.boundary import BoundaryError, screen
 from feedpub.sources.dates import DateParseError, shown, to_aware
 from feedpub.sources.frontmatter import KNOWN_KEYS, split_front_matter
+from feedpub.sources.parse_pool import parse_all
 from feedpub.sources.pasted import parse_pasted
 from feedpub.text import (
     clean_text,
@@ -43,13 +45,21 @@ class FolderSource:
         self.name = name
 
     def fetch(self, ctx: SourceContext) -> SourceResult:
+        listing = self.scan(ctx)
+        self.parse(listing.result, listing.jobs, listing, ctx)
+        return listing.result
+
+    def scan(self, ctx: SourceContext) -> Listing:
+        """Walk the folder: the files unchanged since they were last read (same size and
+        mtime) go into the result as such; the others are the jobs to parse."""
         result = SourceResult(name=self.name, complete=True)
+        listing = Listing(result)
         root = ctx.config.resolve(self.cfg.path)
         if not root.is_dir():
             result.status = "error"
             result.error = f"{root}: content folder not found; create it or fix [[sources]] path"
             result.complete = False  # never retract everything because a mount is missing
-            return result
+            return listing
         reuse = ctx.state.get("rules_fingerprint") == ctx.rules_fingerprint
         unreadable: list[tuple[str, str]] = []
         for rel, path, st_size, st_mtime in _walk(root, unreadable):
@@ -58,17 +68,8 @@ class FolderSource:
                 result.unchanged_keys.add(rel)
                 result.file_stats[rel] = stat
                 continue
-            try:
-                parsed = parse_file(Path(path), rel, ctx, self.cfg, self.name)
-            except ContentError as e:
-                result.rejected.append(e)
-                continue
-            result.file_stats[rel] = stat
-            if parsed.draft:
-                result.drafts.add(rel)
-                continue
-            result.articles.append(parsed)
-            result.warnings.extend(parsed.warnings)
+            listing.jobs.append((rel, path))
+            listing.stats[rel] = stat
         if unreadable:
             # What we could not list may still be there: retract nothing this time.
             result.complete = False
@@ -78,7 +79,49 @@ class FolderSource:
                 for folder, err in unreadable
             )
         ctx.state["rules_fingerprint"] = ctx.rules_fingerprint
-        return result
+        return listing
+
+    def parse(
+        self,
+        result: SourceResult,
+        jobs: Sequence[tuple[str, str]],
+        listing: Listing,
+        ctx: SourceContext,
+    ) -> None:
+        """Parse ``jobs`` (every file through parse_file; many of them on every core)
+        into ``result``, in the order of ``jobs``."""
+        for rel, parsed in self.outcomes(jobs, ctx):
+            add_outcome(result, rel, parsed, listing.stats[rel])
+
+    def outcomes(
+        self, jobs: Sequence[tuple[str, str]], ctx: SourceContext
+    ) -> Iterator[tuple[str, ParsedArticle | ContentError]]:
+        """(relative path, parsed article or why it was rejected) of each job, in order."""
+        return parse_all(parse_file, jobs, ctx, self.cfg, self.name)
+
+
+@dataclass
+class Listing:
+    """What a walk of the folder found: ``result`` holds the unchanged files; ``jobs``
+    the (relative, full) paths to parse, ``stats`` their (size, mtime_ns)."""
+
+    result: SourceResult
+    jobs: list[tuple[str, str]] = field(default_factory=list)
+    stats: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def add_outcome(
+    result: SourceResult, rel: str, parsed: ParsedArticle | ContentError, stat: tuple[int, int]
+) -> None:
+    if isinstance(parsed, ContentError):
+        result.rejected.append(parsed)
+        return
+    result.file_stats[rel] = stat
+    if parsed.draft:
+        result.drafts.add(rel)
+        return
+    result.articles.append(parsed)
+    result.warnings.extend(parsed.warnings)
 
 
 def _walk(root: Path, unreadable: list[tuple[str, str]]) -> Iterator[tuple[str, str, int, int]]:

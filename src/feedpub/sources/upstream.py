@@ -12,6 +12,13 @@ from urllib.parse import unquote, urlsplit
 
 from feedpub.config import Config
 from feedpub.sources.folder import match_beat_title  # one rule for beat names in prose
+
+# The keys ``feedpub status`` reads live with the code that reads them (upstream_state),
+# so that ``status`` need not import this module (and the parsers it imports).
+from feedpub.sources.upstream_state import S_DISABLED as S_DISABLED
+from feedpub.sources.upstream_state import S_DISABLED_URL as S_DISABLED_URL
+from feedpub.sources.upstream_state import S_MOVED_FROM as S_MOVED_FROM
+from feedpub.sources.upstream_state import S_URL as S_URL
 from feedpub.text import absolute_url, plain_line, slugify
 from feedpub.types import Image
 
@@ -21,10 +28,6 @@ _LEAD_P = re.compile(r"^\s*(?:<figure\b.*?</figure>\s*|<img\b[^>]*>\s*)*<p>(.*?)
 MAX_KEY = 1000  # articles.source_key is String(1000)
 
 # source_state keys (per source). Documented in docs/sources.md.
-S_DISABLED = "disabled"  # why and when the source was disabled (HTTP 410)
-S_DISABLED_URL = "disabled_url"  # the configured URL it was disabled for
-S_URL = "url"  # where the upstream moved (permanent redirect)
-S_MOVED_FROM = "moved_from"  # the configured URL that moved
 S_ETAG = "etag"
 S_LAST_MODIFIED = "last_modified"
 S_VALIDATORS_FOR = "validators_for"  # the URL the validators belong to

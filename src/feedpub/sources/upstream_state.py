@@ -10,7 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
-from feedpub.sources import upstream as u
+
+S_DISABLED = "disabled"  # why and when the source was disabled (HTTP 410)
+S_DISABLED_URL = "disabled_url"  # the configured URL it was disabled for
+S_URL = "url"  # where the upstream moved (permanent redirect)
+S_MOVED_FROM = "moved_from"  # the configured URL that moved
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,14 +30,14 @@ def upstream_states(conn: Connection) -> list[UpstreamState]:
     t = s.source_state
     rows = conn.execute(
         sa.select(t.c.source, t.c.key, t.c.value).where(
-            t.c.key.in_([u.S_DISABLED, u.S_URL, u.S_MOVED_FROM])
+            t.c.key.in_([S_DISABLED, S_URL, S_MOVED_FROM])
         )
     ).all()
     by_source: dict[str, dict[str, str]] = {}
     for r in rows:
         by_source.setdefault(r.source, {})[r.key] = r.value
     return [
-        UpstreamState(name, kv.get(u.S_DISABLED), kv.get(u.S_URL), kv.get(u.S_MOVED_FROM))
+        UpstreamState(name, kv.get(S_DISABLED), kv.get(S_URL), kv.get(S_MOVED_FROM))
         for name, kv in sorted(by_source.items())
     ]
 
@@ -42,6 +46,6 @@ def reenable(conn: Connection, source: str) -> bool:
     """Forget that ``source`` was disabled (inside a write transaction). True if it was."""
     t = s.source_state
     res = conn.execute(
-        sa.delete(t).where(t.c.source == source, t.c.key.in_([u.S_DISABLED, u.S_DISABLED_URL]))
+        sa.delete(t).where(t.c.source == source, t.c.key.in_([S_DISABLED, S_DISABLED_URL]))
     )
     return bool(res.rowcount)

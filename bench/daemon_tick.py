@@ -1,0 +1,73 @@
+"""A daemon tick with nothing changed (issue 12: <= 20 ms at 100,000 articles).
+
+Opens a newsroom that `feedpub publish` has already collected and built (e.g. one left by
+``bench/vs_hugo.py --work DIR``), starts the daemon paused with its folder watcher, then
+times ``Daemon.tick`` with nothing changed: with the watcher (the folder source is left
+out) and without it (every tick walks and stats the folder: the peer, what a tick cost
+before). Medians of ``--ticks``; in-process, the store already open.
+
+    .venv/bin/python bench/daemon_tick.py /tmp/e_vh/newsroom-100000 [--ticks 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from feedpub.clock import system_clock
+from feedpub.config import load_config
+from feedpub.scheduler.daemon import Daemon
+from feedpub.store import Store
+
+
+def ticks(d: Daemon, n: int) -> list[float]:
+    out = []
+    now = system_clock()
+    for i in range(n):
+        t = time.perf_counter()
+        d.tick(now + timedelta(seconds=i))
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("newsroom", type=Path)
+    ap.add_argument("--ticks", type=int, default=9)
+    args = ap.parse_args()
+    os.chdir(args.newsroom)
+    os.environ.setdefault("FEEDPUB_SECRET", "bench")
+    config = load_config(args.newsroom / "config.toml")
+    store = Store(config.store_url)
+    with store.read() as conn:
+        import sqlalchemy as sa
+
+        from feedpub import schema as s
+
+        n = conn.execute(sa.select(sa.func.count()).select_from(s.articles)).scalar_one()
+    d = Daemon(config, store)
+    d.start(paused=True)
+    try:
+        scan = ticks(d, args.ticks)  # no watcher: each tick scans the folder
+        if not d.watched.start():
+            sys.exit("the folder watcher could not start")
+        first = ticks(d, 1)  # the watcher knows nothing yet: one scan
+        time.sleep(1)
+        watched = ticks(d, args.ticks)
+    finally:
+        d.stop(timeout=30)
+        store.close()
+    print(f"daemon tick with nothing changed, {n:,} articles, median of {args.ticks}:")
+    print(f"  folder scanned every tick (no watcher): {statistics.median(scan) * 1000:8.1f} ms")
+    print(f"  first tick with the watcher (scans):     {first[0] * 1000:8.1f} ms")
+    print(f"  watched, nothing changed:                {statistics.median(watched) * 1000:8.1f} ms"
+          f"  (min {min(watched) * 1000:.1f}, max {max(watched) * 1000:.1f})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,348 @@
+"""feedpub against Hugo, whole process, on the same generated Markdown newsroom.
+
+    .venv/bin/python bench/vs_hugo.py [--sizes 1000,10000] [--big] [--runs 3] [--work DIR]
+
+The newsroom (400-900-word articles, 20 beats, 50 authors, RSS feeds of 50 items) is
+generated once per size; Hugo reads the very same files (its ``contentDir`` points at
+feedpub's content folder) and renders RSS only, with full content, for the home page,
+every beat and every author (no HTML pages). ``hugo`` must be on PATH (Debian: ``apt-get
+install hugo``); without it the Hugo columns say "-" and a note says why.
+
+Each scenario is a fresh child process; the figures are the median wall time of
+``--runs`` runs (default 3) and the largest peak RSS of the child (``os.wait4``'s
+``ru_maxrss``: the largest of the child and of the worker processes it started, not
+their sum). Scenarios:
+
+- cold publish: empty store and output folder, ``feedpub publish`` / ``hugo``
+- nothing changed: ``feedpub publish`` again / Hugo's full rebuild
+- one new article: one more file, then ``feedpub publish`` / ``hugo``
+- ``feedpub --help`` / ``hugo version``, ``feedpub status``
+
+``--big`` adds 100,000 (about 400 MB of text; a cold feedpub run took minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from _corpus import WORDS  # bench/ is on sys.path when a script runs
+
+FEEDPUB = [sys.executable, "-m", "feedpub"]
+BEATS = 20
+AUTHORS = 50
+ITEMS = 50
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def article(i: int, rng: random.Random) -> str:
+    """One Markdown article of 400-900 words with YAML front matter."""
+    title = " ".join(rng.choice(WORDS) for _ in range(6)).capitalize() + f" {i}"
+    date = START + timedelta(minutes=7 * i)
+    words = rng.randint(400, 900)
+    paras: list[str] = []
+    while words > 0:
+        n = min(words, rng.randint(40, 120))
+        words -= n
+        text = " ".join(rng.choice(WORDS) for _ in range(n))
+        if rng.random() < 0.3:
+            text = text.replace(" the ", " *the* ", 1).replace(" port ", " [port](/post/p/) ", 1)
+        paras.append(text.capitalize() + ".")
+    if len(paras) > 3:
+        paras.insert(2, "## " + " ".join(rng.choice(WORDS) for _ in range(4)).capitalize())
+    front = (
+        f'---\ntitle: "{title}"\nauthor: "Author {i % AUTHORS}"\n'
+        f"date: {date:%Y-%m-%dT%H:%M:%SZ}\ntags: [t{i % BEATS}]\n"
+        f'beat: beat-{i % BEATS}\nsummary: "{title}."\n---\n'
+    )
+    return front + "\n\n".join(paras) + "\n"
+
+
+FEEDPUB_CONFIG = """\
+[site]
+title = "Bench newsroom"
+base_url = "https://bench.example/"
+language = "en"
+timezone = "UTC"
+article_path = "post/{{slug}}/"
+default_beat = "beat-0"
+
+[store]
+url = "sqlite:///feedpub.db"
+
+[output]
+dir = "feeds"
+items_per_feed = {items}
+
+[[sources]]
+type = "folder"
+path = "content"
+{beats}
+"""
+
+HUGO_CONFIG = """\
+baseURL = "https://bench.example/"
+title = "Bench newsroom"
+contentDir = "{content}"
+publishDir = "public"
+disableKinds = ["sitemap", "robotsTXT", "404", "section"]
+enableRobotsTXT = false
+timeZone = "UTC"
+[services.rss]
+limit = {items}
+[taxonomies]
+beat = "beat"
+author = "author"
+[outputs]
+home = ["RSS"]
+taxonomy = ["RSS"]
+term = ["RSS"]
+[[cascade]]
+[cascade._target]
+kind = "page"
+[cascade._build]
+render = "never"
+list = "always"
+"""
+
+# Full content in every item, as feedpub's feeds carry it.
+HUGO_RSS = """{{ printf "<?xml version=\\"1.0\\" encoding=\\"utf-8\\"?>" | safeHTML }}
+{{- $pages := .RegularPages }}{{ if .IsHome }}{{ $pages = .Site.RegularPages }}{{ end }}
+<rss version="2.0"><channel><title>{{ .Title }}</title><link>{{ .Permalink }}</link>
+{{- range first 50 $pages.ByDate.Reverse }}
+<item><title>{{ .Title }}</title><link>{{ $.Site.BaseURL }}post/{{ .File.ContentBaseName }}/</link>
+<guid>{{ $.Site.BaseURL }}post/{{ .File.ContentBaseName }}/</guid>
+<pubDate>{{ .Date.Format "Mon, 02 Jan 2006 15:04:05 -0700" }}</pubDate>
+<description>{{ .Content | html }}</description></item>
+{{- end }}
+</channel></rss>
+"""
+
+
+def make_newsroom(root: Path, n: int) -> None:
+    rng = random.Random(n)
+    content = root / "content"
+    for i in range(n):
+        sub = content / f"{i // 1000:03d}"
+        if i % 1000 == 0:
+            sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"a{i}.md").write_text(article(i, rng), encoding="utf-8")
+    beats = "".join(
+        f'\n[[beats]]\nslug = "beat-{b}"\ntitle = "Beat {b}"\ntags = ["t{b}"]\n'
+        for b in range(BEATS)
+    )
+    (root / "config.toml").write_text(
+        FEEDPUB_CONFIG.format(items=ITEMS, beats=beats), encoding="utf-8"
+    )
+    hugo = root / "hugo"
+    (hugo / "layouts" / "_default").mkdir(parents=True)
+    (hugo / "config.toml").write_text(
+        HUGO_CONFIG.format(content=content, items=ITEMS), encoding="utf-8"
+    )
+    (hugo / "layouts" / "_default" / "rss.xml").write_text(HUGO_RSS, encoding="utf-8")
+
+
+@dataclass
+class Row:
+    scenario: str
+    n: int | None
+    feedpub: list[tuple[float, int]] = field(default_factory=list)
+    hugo: list[tuple[float, int]] = field(default_factory=list)
+    note: str = ""
+
+
+def run(cmd: list[str], cwd: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one child process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env()
+    )
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode()[-3000:]}")
+    return wall, usage.ru_maxrss * 1024
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("FEEDPUB_CONFIG", None)
+    return env
+
+
+def fp(root: Path, *args: str) -> list[str]:
+    return [*FEEDPUB, "--config", str(root / "config.toml"), *args]
+
+
+def hugo_cmd(root: Path) -> list[str]:
+    return ["hugo", "--quiet", "-s", str(root / "hugo")]
+
+
+def clean_feedpub(root: Path) -> None:
+    for name in ("feedpub.db", "feedpub.db-wal", "feedpub.db-shm"):
+        (root / name).unlink(missing_ok=True)
+    shutil.rmtree(root / "feeds", ignore_errors=True)
+
+
+def clean_hugo(root: Path) -> None:
+    for name in ("public", "resources", ".hugo_build.lock"):
+        p = root / "hugo" / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+
+
+def measure(
+    n: int, runs: int, work: Path, has_hugo: bool, log: Callable[[str], None], cold: bool = True
+) -> list[Row]:
+    root = work / f"newsroom-{n}"
+    if not (root / "config.toml").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        t0 = time.perf_counter()
+        make_newsroom(root, n)
+        log(f"generated {n:,} articles in {time.perf_counter() - t0:.1f} s ({root})")
+    extra = root / "content" / "zz-new"
+    shutil.rmtree(extra, ignore_errors=True)
+    kinds = ("cold publish", "publish, nothing changed", "publish, one new article")
+    rows = {k: Row(k, n) for k in kinds[0 if cold else 1 :]}
+    if not cold:
+        run(fp(root, "publish"), root)  # the store of an earlier run, brought up to date
+    rng = random.Random(7)
+    for r in range(runs if cold else 0):
+        clean_feedpub(root)
+        rows["cold publish"].feedpub.append(run(fp(root, "publish"), root))
+        log(f"  {n:,} run {r + 1}: feedpub cold {rows['cold publish'].feedpub[-1][0]:.2f} s")
+        if has_hugo:
+            clean_hugo(root)
+            rows["cold publish"].hugo.append(run(hugo_cmd(root), root))
+            log(f"  {n:,} run {r + 1}: hugo cold {rows['cold publish'].hugo[-1][0]:.2f} s")
+    for _ in range(runs):
+        rows["publish, nothing changed"].feedpub.append(run(fp(root, "publish"), root))
+        if has_hugo:
+            rows["publish, nothing changed"].hugo.append(run(hugo_cmd(root), root))
+    if has_hugo:
+        rows["publish, nothing changed"].note = "Hugo: full rebuild"
+    extra.mkdir()
+    for r in range(runs):
+        (extra / f"new{r}.md").write_text(article(n + 1000 + r, rng), encoding="utf-8")
+        rows["publish, one new article"].feedpub.append(run(fp(root, "publish"), root))
+        (extra / f"hnew{r}.md").write_text(article(n + 2000 + r, rng), encoding="utf-8")
+        if has_hugo:
+            rows["publish, one new article"].hugo.append(run(hugo_cmd(root), root))
+    shutil.rmtree(extra)
+    run(fp(root, "publish"), root)  # back to the generated newsroom
+    return list(rows.values())
+
+
+def startup(runs: int, work: Path, has_hugo: bool) -> list[Row]:
+    root = next(iter(sorted(work.glob("newsroom-*"))), None)
+    assert root is not None
+    help_row = Row("feedpub --help", None, note="Hugo: hugo version")
+    status_row = Row("feedpub status", None)
+    for _ in range(max(runs, 5)):
+        help_row.feedpub.append(run([*FEEDPUB, "--help"], root))
+        status_row.feedpub.append(run(fp(root, "status"), root))
+        if has_hugo:
+            help_row.hugo.append(run(["hugo", "version"], root))
+    return [help_row, status_row]
+
+
+def fmt_time(xs: list[tuple[float, int]]) -> str:
+    if not xs:
+        return "-"
+    t = statistics.median(x[0] for x in xs)
+    return f"{t * 1000:.0f} ms" if t < 1 else f"{t:.2f} s"
+
+
+def fmt_mem(xs: list[tuple[float, int]]) -> str:
+    return f"{max(x[1] for x in xs) / 2**20:,.0f} MB" if xs else "-"
+
+
+def ratio(row: Row) -> str:
+    if not row.feedpub or not row.hugo:
+        return ""
+    f = statistics.median(x[0] for x in row.feedpub)
+    h = statistics.median(x[0] for x in row.hugo)
+    return f"{f / h:.2f}× Hugo's time" if f >= h else f"{h / f:.2f}× faster"
+
+
+def table(rows: list[Row]) -> str:
+    out = [
+        "| scenario | N | feedpub wall | Hugo wall | ratio | feedpub peak RSS | Hugo peak RSS | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        mem_ratio = ""
+        if r.feedpub and r.hugo and r.scenario == "cold publish":
+            fm = max(x[1] for x in r.feedpub)
+            hm = max(x[1] for x in r.hugo)
+            mem_ratio = f" ({fm / hm:.2f} of Hugo's)"
+        out.append(
+            f"| {r.scenario} | {f'{r.n:,}' if r.n else '–'} | {fmt_time(r.feedpub)} | "
+            f"{fmt_time(r.hugo)} | {ratio(r)} | {fmt_mem(r.feedpub)}{mem_ratio} | "
+            f"{fmt_mem(r.hugo)} | {r.note} |"
+        )
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sizes", default="1000,10000")
+    ap.add_argument("--big", action="store_true", help="add 100,000")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--work", type=Path, help="keep generated newsrooms here (reused)")
+    ap.add_argument(
+        "--skip-cold",
+        action="store_true",
+        help="reuse the stores of an earlier run (--work): only the incremental scenarios",
+    )
+    args = ap.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",") if x]
+    if args.big and 100_000 not in sizes:
+        sizes.append(100_000)
+    has_hugo = shutil.which("hugo") is not None
+    hugo_version = (
+        subprocess.run(["hugo", "version"], capture_output=True, text=True).stdout.strip()
+        if has_hugo
+        else "hugo not on PATH: Hugo columns skipped (apt-get install hugo)"
+    )
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    tmp = None
+    if args.work is None:
+        tmp = tempfile.TemporaryDirectory(prefix="vs_hugo-")
+        work = Path(tmp.name)
+    else:
+        work = args.work
+        work.mkdir(parents=True, exist_ok=True)
+    try:
+        rows: list[Row] = []
+        for n in sizes:
+            rows += measure(n, args.runs, work, has_hugo, log, cold=not args.skip_cold)
+        rows += startup(args.runs, work, has_hugo)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    print(f"# {hugo_version}; {os.cpu_count()} CPUs; medians of {args.runs} runs")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
