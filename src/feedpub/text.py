@@ -317,9 +317,11 @@ def summarize(fragment: str, limit: int = 280) -> str:
 
 def word_count(fragment: str) -> int:
     """The words of ``html_to_text(fragment)``, without building it: that only rearranges
-    whitespace and drops XML-forbidden characters (a word of nothing else disappears)."""
-    text = html.unescape(_TAG.sub("", _BLOCK_END.sub("\n\n", fragment)))
-    words = text.split()
+    whitespace, reads images as their alt text, turns control characters into spaces and
+    drops other XML-forbidden characters (a word of nothing else disappears)."""
+    text = _IMG.sub(_alt_text, fragment) if "<img" in fragment.lower() else fragment
+    text = html.unescape(_strip_once(_BLOCK_END.sub("\n\n", text)))
+    words = _CONTROL.sub(" ", text).split()
     if _FORBIDDEN.search(text):
         return sum(1 for w in words if _FORBIDDEN.sub("", w))
     return len(words)
