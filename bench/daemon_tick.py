@@ -7,6 +7,7 @@ out) and without it (every tick walks and stats the folder: the peer, what a tic
 before). Medians of ``--ticks``; in-process, the store already open.
 
     .venv/bin/python bench/daemon_tick.py /tmp/e_vh/newsroom-100000 [--ticks 9]
+    .venv/bin/python bench/daemon_tick.py /tmp/tick-100k --make 100000   # generate + publish first
 """
 
 from __future__ import annotations
@@ -39,7 +40,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("newsroom", type=Path)
     ap.add_argument("--ticks", type=int, default=9)
+    ap.add_argument("--make", type=int, metavar="N", help="generate N articles and publish first")
     args = ap.parse_args()
+    if args.make and not (args.newsroom / "config.toml").exists():
+        import subprocess
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from vs_hugo import make_newsroom
+
+        args.newsroom.mkdir(parents=True, exist_ok=True)
+        make_newsroom(args.newsroom, args.make)
+        feedpub = [sys.executable, "-m", "feedpub", "--config", "config.toml", "publish"]
+        subprocess.run(feedpub, cwd=args.newsroom, check=True, capture_output=True)
     os.chdir(args.newsroom)
     os.environ.setdefault("FEEDPUB_SECRET", "bench")
     config = load_config(args.newsroom / "config.toml")
