@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,9 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from feedpub import schema as s  # noqa: E402
+from _seed import seed_newsletter  # noqa: E402  (bench/ is on sys.path when a script runs)
+
 from feedpub.store import Store  # noqa: E402
-from feedpub.types import Article, ArticleStatus  # noqa: E402
 
 BEATS = ["world", "technology", "climate", "sri-lanka", "russia-ukraine-war"]
 
@@ -162,35 +162,7 @@ def newsroom(folder: Path, url: str, n: int, ports: list[int], k: int, pool: int
         configs.append(path)
     now = datetime.now(UTC)
     store = Store(url)
-    with store.begin() as conn:
-        store.upsert_author(conn, "iruni-kalupahana", "Iruni Kalupahana")
-        for i in range(25):
-            published = now - timedelta(minutes=10 + i)
-            a = Article(
-                id=f"tag:jadetimes.example,2026:story-{i}",
-                url=f"https://jadetimes.example/articles/story-{i}/",
-                slug=f"story-{i}", title=f"Story {i}: repairs continue before winter",
-                authors=("Iruni Kalupahana",), author_slugs=("iruni-kalupahana",),
-                beat=BEATS[i % len(BEATS)], tags=(), published=published,
-                updated=published, summary="Engineers warned the grid remains fragile. " * 6,
-                content_html="<p>Body</p>", reading_minutes=4,
-                status=ArticleStatus.PUBLISHED, image=None,
-            )  # fmt: skip
-            store.upsert_article(conn, a, source="bench", source_key=a.slug,
-                                 content_hash=str(i), first_seen=published, generation=1,
-                                 insert=True)  # fmt: skip
-        conn.execute(
-            sa.insert(s.subscribers),
-            [{"email": f"reader{i}@example.org", "name": f"Reader {i}", "status": "active",
-              "hard_bounces": 0, "created": now, "updated": now} for i in range(n)],
-        )  # fmt: skip
-        ids = conn.execute(sa.select(s.subscribers.c.id)).scalars().all()
-        conn.execute(
-            sa.insert(s.subscriptions),
-            [{"subscriber_id": i, "newsletter": "daily", "status": "active",
-              "beats": [] if i % 2 else BEATS[: 1 + i % 4], "created": now, "updated": now}
-             for i in ids],
-        )  # fmt: skip
+    seed_newsletter(store, n, BEATS, now)
     store.close()
     return configs
 

@@ -27,21 +27,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
+from _seed import seed_newsletter  # bench/ is on sys.path when a script runs
 
-from feedpub import schema as s
 from feedpub.config import DkimConfig, SmtpConfig, parse_config
 from feedpub.delivery.base import OutgoingMessage
 from feedpub.delivery.dkim import DkimSigner
 from feedpub.delivery.smtp import SmtpMessenger
 from feedpub.digest import send_newsletter
 from feedpub.store import Store
-from feedpub.types import Article, ArticleStatus
 
 
 def _sink(port: int, counter: Any, ready: Any) -> None:
@@ -146,35 +144,7 @@ def full_send(port: int, n: int) -> tuple[float, float, int, str]:
             root=root,
         )  # fmt: skip
         store = Store(config.store_url)
-        with store.begin() as conn:
-            store.upsert_author(conn, "iruni-kalupahana", "Iruni Kalupahana")
-            for i in range(25):
-                published = now - timedelta(minutes=10 + i)
-                a = Article(
-                    id=f"tag:jadetimes.example,2026:story-{i}",
-                    url=f"https://jadetimes.example/articles/story-{i}/",
-                    slug=f"story-{i}", title=f"Story {i}: repairs continue before winter",
-                    authors=("Iruni Kalupahana",), author_slugs=("iruni-kalupahana",),
-                    beat=beats[i % len(beats)], tags=(), published=published,
-                    updated=published, summary="Engineers warned the grid remains fragile. " * 6,
-                    content_html="<p>Body</p>", reading_minutes=4,
-                    status=ArticleStatus.PUBLISHED, image=None,
-                )  # fmt: skip
-                store.upsert_article(conn, a, source="bench", source_key=a.slug,
-                                     content_hash=str(i), first_seen=published, generation=1,
-                                     insert=True)  # fmt: skip
-            conn.execute(
-                sa.insert(s.subscribers),
-                [{"email": f"reader{i}@example.org", "name": f"Reader {i}", "status": "active",
-                  "hard_bounces": 0, "created": now, "updated": now} for i in range(n)],
-            )  # fmt: skip
-            ids = conn.execute(sa.select(s.subscribers.c.id)).scalars().all()
-            conn.execute(
-                sa.insert(s.subscriptions),
-                [{"subscriber_id": i, "newsletter": "daily", "status": "active",
-                  "beats": [] if i % 2 else beats[: 1 + i % 4], "created": now, "updated": now}
-                 for i in ids],
-            )  # fmt: skip
+        seed_newsletter(store, n, beats, now)
         wall, cpu = time.perf_counter(), time.process_time()
         report = send_newsletter(config, store, "daily", now=now)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
