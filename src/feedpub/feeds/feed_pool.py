@@ -9,9 +9,6 @@ An incremental build touches a few documents: it stays in one process.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -19,10 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from feedpub.feeds.plan import FeedSpec
+from feedpub.workers import start_method
+from feedpub.workers import workers as workers
 
 # A full build renders every slot of every feed; below this many, one process does it.
 MIN_SLOTS = 3000
-MAX_WORKERS = 8
 
 
 @dataclass
@@ -47,23 +45,15 @@ MakeRenderer = Callable[[dict[str, Any]], Callable[[Task], FeedResult]]
 _render: Callable[[Task], FeedResult] | None = None
 
 
-def workers() -> int:
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        n = os.cpu_count() or 1
-    return max(1, min(n, MAX_WORKERS))
-
-
 def render_feeds(
     tasks: Sequence[Task], make: MakeRenderer, settings: dict[str, Any], processes: int
 ) -> list[FeedResult]:
     """Render ``tasks`` in ``processes`` workers; results in the order of ``tasks``."""
-    # fork while this is the only thread (cheap); a fork server otherwise (see
-    # sources/parse_pool.py).
-    mp = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
     with ProcessPoolExecutor(
-        max_workers=processes, mp_context=mp, initializer=_init, initargs=(make, settings)
+        max_workers=processes,
+        mp_context=start_method(),
+        initializer=_init,
+        initargs=(make, settings),
     ) as pool:
         return list(pool.map(_run, tasks))
 

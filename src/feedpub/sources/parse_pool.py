@@ -11,9 +11,6 @@ in the calling process: starting workers would cost more than it saves.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-import os
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -25,10 +22,10 @@ from feedpub.config import FolderSourceConfig
 from feedpub.errors import ContentError
 from feedpub.sources.base import SourceContext
 from feedpub.types import ParsedArticle
+from feedpub.workers import start_method, workers
 
 # Below this many files to parse, one process parses them (workers take ~0.3 s to start).
 MIN_PARALLEL = 400
-MAX_WORKERS = 8
 CHUNK = 32  # files per task sent to a worker
 WINDOW = 4  # chunks in flight per worker
 
@@ -36,15 +33,6 @@ ParseFile = Callable[[Path, str, SourceContext, FolderSourceConfig, str], Parsed
 Outcome = ParsedArticle | ContentError
 
 _worker: tuple[ParseFile, SourceContext, FolderSourceConfig, str] | None = None
-
-
-def workers() -> int:
-    """Worker processes for a large batch: the cores this process may run on."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        n = os.cpu_count() or 1
-    return max(1, min(n, MAX_WORKERS))
 
 
 def parse_all(
@@ -68,10 +56,7 @@ def parse_all(
     # The workers need the configuration and the collection time, not what the store
     # holds (which can be 100,000 keys): each gets them once, not with every file.
     slim = replace(ctx, state={}, known={}, file_stats={}, live_keys=set())
-    # fork is the cheapest start, and safe while this is the only thread; with other
-    # threads running (the daemon, other sources being fetched) a forked child could
-    # inherit a lock held by one of them: workers then start from a fresh server.
-    mp = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+    mp = start_method()
     with ProcessPoolExecutor(
         max_workers=processes,
         mp_context=mp,
