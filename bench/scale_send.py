@@ -19,11 +19,9 @@ cores: the ratios say how the work divides, not what more hosts would add.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import multiprocessing as mp
 import os
 import smtplib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from _seed import seed_newsletter  # noqa: E402  (bench/ is on sys.path when a script runs)
+from _sink import free_port, sink  # noqa: E402
 
 from feedpub.store import Store  # noqa: E402
 
@@ -47,52 +46,14 @@ BEATS = ["world", "technology", "climate", "sri-lanka", "russia-ukraine-war"]
 
 
 # ---- sinks ------------------------------------------------------------------------------------
-def _sink(port: int, stats: Any, ready: Any) -> None:
-    """stats: [messages, bytes, first arrival, last arrival] (shared doubles)."""
-    import logging
-
-    from aiosmtpd.smtp import SMTP
-
-    logging.getLogger("mail.log").setLevel(logging.ERROR)
-
-    class Sink:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            now = time.time()
-            with stats.get_lock():
-                if stats[0] == 0:
-                    stats[2] = now
-                stats[0] += 1
-                stats[1] += len(envelope.original_content or b"")
-                stats[3] = now
-            return "250 OK"
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        srv = await loop.create_server(
-            lambda: SMTP(Sink(), hostname="sink.test", loop=loop), "127.0.0.1", port
-        )
-        ready.set()
-        async with srv:
-            await srv.serve_forever()
-
-    asyncio.run(main())
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 class Sinks:
     def __init__(self, ctx: Any) -> None:
-        self.ports = [_free_port(), _free_port()]
+        self.ports = [free_port(), free_port()]
         self.stats = [ctx.Array("d", 4) for _ in self.ports]
         self.procs = []
         for port, st in zip(self.ports, self.stats, strict=True):
             ready = ctx.Event()
-            p = ctx.Process(target=_sink, args=(port, st, ready), daemon=True)
+            p = ctx.Process(target=sink, args=(port, st, ready), daemon=True)
             p.start()
             if not ready.wait(20):
                 raise SystemExit("a sink did not start")

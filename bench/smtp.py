@@ -15,13 +15,11 @@ DKIM signing one message, which runs in the pool.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import email.policy
 import multiprocessing as mp
 import os
 import shutil
 import smtplib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,9 +28,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 from _seed import seed_newsletter  # bench/ is on sys.path when a script runs
+from _sink import free_port
+from _sink import sink as serve_sink
 
 from feedpub.config import DkimConfig, SmtpConfig, parse_config
 from feedpub.delivery.base import OutgoingMessage
@@ -40,38 +39,6 @@ from feedpub.delivery.dkim import DkimSigner
 from feedpub.delivery.smtp import SmtpMessenger
 from feedpub.digest import send_newsletter
 from feedpub.store import Store
-
-
-def _sink(port: int, counter: Any, ready: Any) -> None:
-    import logging
-
-    from aiosmtpd.smtp import SMTP
-
-    logging.getLogger("mail.log").setLevel(logging.ERROR)
-
-    class Sink:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            with counter.get_lock():
-                counter.value += 1
-            return "250 OK"
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        srv = await loop.create_server(
-            lambda: SMTP(Sink(), hostname="sink.test", loop=loop), "127.0.0.1", port
-        )
-        ready.set()
-        async with srv:
-            await srv.serve_forever()
-
-    asyncio.run(main())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def make_messages(n: int, size: int = 50_000) -> list[OutgoingMessage]:
@@ -185,11 +152,11 @@ def main() -> int:
 
     msgs = make_messages(args.messages)
     avg = sum(len(m.data) for m in msgs) / len(msgs)
-    port = _free_port()
+    port = free_port()
     ctx = mp.get_context("spawn")
-    counter = ctx.Value("q", 0)
+    stats = ctx.Array("d", 4)  # messages, bytes, first and last arrival
     ready = ctx.Event()
-    sink = ctx.Process(target=_sink, args=(port, counter, ready), daemon=True)
+    sink = ctx.Process(target=serve_sink, args=(port, stats, ready), daemon=True)
     sink.start()
     if not ready.wait(20):
         print("sink did not start", file=sys.stderr)
@@ -203,17 +170,17 @@ def main() -> int:
     try:
         for _ in range(args.rounds):
             for name, fn in clients:
-                before = counter.value
+                before = int(stats[0])
                 wall, cpu = measure(lambda fn=fn: fn(port, msgs))  # type: ignore[misc]
-                got = counter.value - before
+                got = int(stats[0]) - before
                 if got != len(msgs):
                     print(f"{name}: sink received {got} of {len(msgs)}", file=sys.stderr)
                     return 1
                 if name not in best or wall < best[name][0]:
                     best[name] = (wall, cpu)
-        before = counter.value
+        before = int(stats[0])
         full = full_send(port, len(msgs))
-        full_got = counter.value - before
+        full_got = int(stats[0]) - before
     finally:
         sink.terminate()
         sink.join(5)
