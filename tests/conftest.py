@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +62,15 @@ def real_now() -> datetime:
 
         return escape_hatch.datetime.datetime.now(UTC)
     return datetime.now(UTC)
+
+
+def wait_until(cond: Callable[[], object], timeout: float, what: str, step: float = 0.02) -> None:
+    """Poll ``cond`` until it is true; fail naming ``what`` after ``timeout`` seconds (on
+    the monotonic clock, which --wall-clock does not move)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(step)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -25,7 +25,7 @@ from feedpub import schema as s
 from feedpub.delivery import claims
 from feedpub.digest.freeze import freeze
 from feedpub.store import Store
-from tests.conftest import Newsroom, real_now
+from tests.conftest import Newsroom, real_now, wait_until
 from tests.smtpserver import SmtpTestServer
 from tests.test_smtp_delivery import make_room
 
@@ -46,13 +46,6 @@ def _rows(url: str) -> list[sa.Row[tuple[object, ...]]]:
             return list(conn.execute(sa.select(s.deliveries).order_by(s.deliveries.c.email)))
     finally:
         engine.dispose()
-
-
-def _wait(cond: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_second_sender_after_the_lease_never_takes_over_a_live_senders_slow_messages(
@@ -77,7 +70,7 @@ def test_second_sender_after_the_lease_never_takes_over_a_live_senders_slow_mess
         srv.faults.hold_seconds = hold
         srv.faults.hold_first = POOL
         first = _sender(newsroom.config_path)
-        _wait(lambda: srv.holding == POOL, 60, "the first sender's messages at the relay")
+        wait_until(lambda: srv.holding == POOL, 60, "the first sender's messages at the relay")
         claimed_at = real_now()  # the senders' clock (test-future moves ours)
         time.sleep(second_at)
         renewed = [r.lease_until for r in _rows(url)]
@@ -120,10 +113,10 @@ def test_a_stalled_sender_is_taken_over_after_the_lease_and_its_late_results_are
         url = newsroom.config().store_url
         srv.faults.hold_first = POOL  # the first sender's messages: until released
         first = _sender(newsroom.config_path)
-        _wait(lambda: srv.holding == POOL, 60, "the first sender's messages at the relay")
+        wait_until(lambda: srv.holding == POOL, 60, "the first sender's messages at the relay")
         first.send_signal(signal.SIGSTOP)  # stalled: alive, but its heartbeat stops too
         try:
-            _wait(
+            wait_until(
                 lambda: all(
                     r.lease_until is not None and r.lease_until < real_now() for r in _rows(url)
                 ),

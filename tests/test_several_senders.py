@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from feedpub import schema as s
 from feedpub.delivery.sharedrate import StoreRateLimiter
 from feedpub.store import Store
-from tests.conftest import BASE_CONFIG, Newsroom, real_now
+from tests.conftest import BASE_CONFIG, Newsroom, real_now, wait_until
 from tests.smtpserver import SmtpTestServer
 from tests.tcpproxy import TcpProxy
 from tests.test_digest_support import article, hours_ago, put
@@ -94,13 +94,6 @@ def _edition_status(url: str) -> str:
         engine.dispose()
 
 
-def _wait(cond: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def _times_received(srv: SmtpTestServer, emails: list[str]) -> Counter[int]:
     got = Counter(to for r in srv.received for to in r.rcpt_tos)
     assert set(got) <= set(emails)
@@ -152,7 +145,7 @@ def test_a_killed_instances_rows_are_resumed_by_the_others_with_no_more_duplicat
     with SmtpTestServer(keep_data=False) as srv:
         emails = _room(newsroom, pg_url, srv.port, n, lease="PT3S", pool_size=POOL)
         victim, *others = _senders(newsroom.config_path, 3)
-        _wait(lambda: len(srv.received) >= n // 3, 300, "a third of the edition at the relay")
+        wait_until(lambda: len(srv.received) >= n // 3, 300, "a third of the edition at the relay")
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
         done = _finish(others)
@@ -185,7 +178,9 @@ def test_an_instance_gone_silent_elsewhere_is_resumed_after_its_lease(
         emails = _room(newsroom, pg_url, srv.port, n, lease="PT2S", pool_size=POOL)
         victim, *others = _senders(newsroom.config_path, 3)
         try:
-            _wait(lambda: len(srv.received) >= n // 3, 300, "a third of the edition at the relay")
+            wait_until(
+                lambda: len(srv.received) >= n // 3, 300, "a third of the edition at the relay"
+            )
             victim.send_signal(signal.SIGSTOP)
             done = _finish(others)
             assert [code for code, _ in done] == [0, 0], done
@@ -217,7 +212,7 @@ def test_instances_ride_out_a_database_outage_mid_send_and_lose_nothing(
         via = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         emails = _room(newsroom, via, srv.port, n, pool_size=POOL)
         senders = _senders(newsroom.config_path, 3)
-        _wait(lambda: len(srv.received) >= n // 3, 300, "a third of the edition at the relay")
+        wait_until(lambda: len(srv.received) >= n // 3, 300, "a third of the edition at the relay")
         proxy.cut()  # the database "restarts": every connection dropped, new ones refused
         cut_at = len(srv.received)
         time.sleep(3)
