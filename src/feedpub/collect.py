@@ -12,7 +12,6 @@ import json
 import logging
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,9 @@ from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.clock import running_from
+from feedpub.collect_report import KINDS as KINDS
+from feedpub.collect_report import CollectReport as CollectReport
+from feedpub.collect_report import SourceReport as SourceReport
 from feedpub.collect_stream import STREAM_MIN, Stream, run_stream, states_for
 from feedpub.config import (
     Config,
@@ -30,7 +32,6 @@ from feedpub.config import (
     source_name,
 )
 from feedpub.decide import BeatRules, Plan, author_slug, plan_source
-from feedpub.errors import ContentError
 from feedpub.sources.base import Source, SourceContext, SourceResult
 from feedpub.sources.boundary import screen_result
 from feedpub.sources.folder import FolderSource
@@ -41,33 +42,8 @@ from feedpub.types import ArticleStatus
 
 log = logging.getLogger("feedpub.collect")
 
-KINDS = ("new", "updated", "unchanged", "retracted", "scheduled", "rejected")
 WATCHED = "watched: no change"  # a source the daemon's watcher saw unchanged, not read
 MAX_CONCURRENT_SOURCES = 8
-
-
-@dataclass
-class SourceReport:
-    name: str
-    status: str  # ok / not-modified / disabled / error
-    error: str | None
-    counts: dict[str, int]
-    warnings: list[str]
-
-
-@dataclass
-class CollectReport:
-    now: datetime
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    rejected: list[ContentError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    sources: list[SourceReport] = field(default_factory=list)
-    generation: int = 0
-    changed: bool = False
-
-    @property
-    def source_errors(self) -> list[SourceReport]:
-        return [r for r in self.sources if r.status in ("error", "disabled")]
 
 
 def make_source(cfg: FolderSourceConfig | FeedSourceConfig | PagesSourceConfig) -> Source:
@@ -223,13 +199,7 @@ def collect(
         now,
         clock(),
         not report.rejected and not report.source_errors,
-        {
-            "counts": report.counts,
-            "generation": report.generation,
-            "sources": [
-                {"name": r.name, "status": r.status, "error": r.error} for r in report.sources
-            ],
-        },
+        report.summary(),
     )
     return report
 
@@ -444,4 +414,11 @@ def _publish_due(conn: Connection, now: datetime, generation: int) -> bool:
 def _source_report(result: SourceResult, plan: Plan) -> SourceReport:
     counts: dict[str, Any] = {k: plan.count(k) for k in KINDS[:-1]}  # type: ignore[arg-type]
     counts["rejected"] = len(plan.rejected)
-    return SourceReport(result.name, result.status, result.error, counts, list(result.warnings))
+    return SourceReport(
+        result.name,
+        result.status,
+        result.error,
+        counts,
+        list(result.warnings),
+        result.listing_fingerprint,
+    )

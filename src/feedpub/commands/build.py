@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from feedpub.clock import running_from
 from feedpub.commands.common import App, handle_errors, pass_app
-from feedpub.config import Config
-from feedpub.feeds import BuildReport, build_feeds
-from feedpub.store import Store
+
+if TYPE_CHECKING:  # imported when a build runs: a publish with nothing to do needs none
+    from feedpub.config import Config
+    from feedpub.feeds import BuildReport
+    from feedpub.store import Store
 
 
 def run_build(config: Config, store: Store, now: datetime, *, force: bool) -> BuildReport:
     """Build and record the run (``feedpub status`` shows the last one)."""
+    from feedpub.feeds import build_feeds
+
     clock = running_from(now)
     try:
         report = build_feeds(config, store, now=now, force=force)
@@ -94,16 +99,46 @@ def publish_cmd(app: App, force: bool) -> None:
     """Collect every source, then build the feeds; reports which feeds changed.
 
     Exit status 1 when some input was rejected (everything else is still published).
+
+    With nothing to do since the last clean publish (same configuration, no file added,
+    removed or changed, nothing come due), this is proven without loading the store's
+    articles (feedpub.quiet) and reported as the full run would report it.
     """
-    from feedpub.collect import collect
+    from feedpub import quiet
     from feedpub.commands.content import collect_exit_code, print_collect_report
 
     now = app.now()
+    probe = None if force or app.log_level else quiet.probe(app.config_path)
+    if probe is not None:
+        done = quiet.check(probe, now, running_from(now))
+        if done is not None:
+            print_collect_report(app, quiet.collect_report(done, now))
+            app.console.print(f"feeds: nothing changed (generation {done.generation})")
+            raise SystemExit(0)
+
+    from feedpub.collect import collect
+
     creport = collect(app.config, app.store, now=now)
     print_collect_report(app, creport)
     report = run_build(app.config, app.store, now, force=force)
     print_build_report(app, report)
+    quiet.remember(
+        probe,
+        app.config_path,
+        app.config,
+        app.store,
+        creport,
+        refused=bool(report.refused),
+        logging_quiet=app.log_level is None and _logging_quiet(),
+    )
     raise SystemExit(max(collect_exit_code(creport), 1 if report.refused else 0))
+
+
+def _logging_quiet() -> bool:
+    """Nothing below WARNING is logged: the quiet path logs nothing, as the full path then."""
+    import logging
+
+    return logging.getLogger("feedpub").getEffectiveLevel() >= logging.WARNING
 
 
 COMMANDS = [build_cmd, publish_cmd]

@@ -8,17 +8,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from feedpub.clock import Clock, system_clock
-from feedpub.config import Config, load_config
 from feedpub.errors import FeedpubError
 from feedpub.logs import setup_logging
-from feedpub.store import Store
+
+if TYPE_CHECKING:  # imported when first used: `feedpub publish` with nothing to do and
+    # `feedpub --help` need neither the configuration models nor the database layer
+    from feedpub.config import Config
+    from feedpub.store import Store
 
 EXIT_OK = 0
 EXIT_REJECTED = 1  # some input was rejected; the rest was published
@@ -65,6 +68,8 @@ class App:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from feedpub.config import load_config
+
             self._config = load_config(self.config_path)
             apply_logging_config(self._config, self.log_level)
         return self._config
@@ -72,6 +77,8 @@ class App:
     @property
     def store(self) -> Store:
         if self._store is None:
+            from feedpub.store import Store
+
             self._store = Store(
                 self.config.store_url, synchronous=self.config.store.sqlite_synchronous
             )

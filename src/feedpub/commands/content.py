@@ -6,7 +6,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from feedpub.collect import KINDS, CollectReport, collect
+from feedpub.collect_report import KINDS, CollectReport
 from feedpub.commands.common import EXIT_OK, EXIT_REJECTED, App, handle_errors, pass_app
 
 
@@ -45,6 +45,8 @@ def collect_cmd(app: App) -> None:
     then each rejected input with its path, line and reason. Exit status 1 when
     anything was rejected (the rest is still stored).
     """
+    from feedpub.collect import collect
+
     report = collect(app.config, app.store, now=app.now())
     print_collect_report(app, report)
     raise SystemExit(collect_exit_code(report))

@@ -47,6 +47,9 @@ class SourceResult:
     file_stats: dict[str, tuple[int, int]] = field(default_factory=dict)
     # Inputs present but deliberately not published (draft: true).
     drafts: set[str] = field(default_factory=set)
+    # Folder sources: the fingerprint of the walk (sources.walk), None when some of it
+    # could not be read. ``feedpub publish`` keeps it to prove a later run has nothing to do.
+    listing_fingerprint: str | None = None
 
 
 class Source(Protocol):

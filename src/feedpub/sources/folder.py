@@ -4,7 +4,6 @@ the pasted layout. Unchanged files (same size and mtime) are skipped before read
 from __future__ import annotations
 
 import mimetypes
-import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from feedpub.sources.dates import DateParseError, shown, to_aware
 from feedpub.sources.frontmatter import KNOWN_KEYS, split_front_matter
 from feedpub.sources.parse_pool import parse_all
 from feedpub.sources.pasted import parse_pasted
+from feedpub.sources.walk import Tally, walk
 from feedpub.text import (
     clean_text,
     http_url,
@@ -35,7 +35,6 @@ from feedpub.text import (
 from feedpub.types import Image, ParsedArticle
 
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
-SUFFIXES = (".md", ".markdown", ".html", ".htm", ".txt")
 MAX_FILE_BYTES = 2_000_000  # the default of [[sources]] max_file_bytes
 
 
@@ -62,7 +61,8 @@ class FolderSource:
             return listing
         reuse = ctx.state.get("rules_fingerprint") == ctx.rules_fingerprint
         unreadable: list[tuple[str, str]] = []
-        for rel, path, st_size, st_mtime in _walk(root, unreadable):
+        tally = Tally()
+        for rel, path, st_size, st_mtime in walk(root, unreadable, tally):
             stat = (st_size, st_mtime)
             if reuse and ctx.file_stats.get(rel) == stat:
                 result.unchanged_keys.add(rel)
@@ -79,6 +79,7 @@ class FolderSource:
                 for folder, err in unreadable
             )
         ctx.state["rules_fingerprint"] = ctx.rules_fingerprint
+        result.listing_fingerprint = tally.fingerprint()
         return listing
 
     def parse(
@@ -122,37 +123,6 @@ def add_outcome(
         return
     result.articles.append(parsed)
     result.warnings.extend(parsed.warnings)
-
-
-def _walk(root: Path, unreadable: list[tuple[str, str]]) -> Iterator[tuple[str, str, int, int]]:
-    """(relative posix path, full path, size, mtime_ns) of every content file, sorted.
-
-    Plain strings, not Path objects: a no-change re-collect of 10,000 files is mostly
-    this loop, and pathlib objects cost more than the stat calls themselves."""
-    top = os.fspath(root)
-    stack = [(top, "")]
-    while stack:
-        folder, prefix = stack.pop()
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as e:
-            unreadable.append((prefix or ".", e.strerror or type(e).__name__))
-            continue
-        for entry in entries:
-            name = entry.name
-            if name.startswith((".", "_")):
-                continue  # hidden files, editor temp files, _drafts folders
-            if entry.is_dir(follow_symlinks=False):
-                stack.append((entry.path, f"{prefix}{name}/"))
-            elif name.lower().endswith(SUFFIXES):
-                try:
-                    if not entry.is_file():
-                        continue
-                    st = entry.stat()
-                except OSError:  # a symlink loop (ELOOP) and the like: parse_file names it
-                    yield prefix + name, entry.path, -1, -1
-                    continue
-                yield prefix + name, entry.path, st.st_size, st.st_mtime_ns
 
 
 def read_text(path: Path, rel: str, max_bytes: int = MAX_FILE_BYTES) -> str:

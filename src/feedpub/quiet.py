@@ -1,0 +1,304 @@
+"""Proving that ``feedpub publish`` has nothing to do, before loading what doing it needs.
+
+A publish with nothing new used to cost a second and more at 100,000 articles, most of it
+before any work: importing the configuration models and the database layer, loading
+every file's recorded stats, then finding all of them unchanged. Run from cron every few
+minutes, that is the common case. After a publish that went cleanly (every source a
+content folder, all of it read, nothing rejected, the feeds built, nothing refused), the
+store keeps a *quiet record* (meta key ``publish.quiet``):
+
+- the configuration it ran with (a hash of the file's bytes and resolved path, and of
+  the feedpub version),
+- the store's generation, and a hash of the build's record (``feeds.state``),
+- each folder's fingerprint (``feedpub.sources.walk``: file count, sums of sizes and
+  mtimes, directory mtimes) and where the feeds were written.
+
+The next ``publish`` reads the configuration file (tomllib) and the store (sqlite3)
+directly and walks each folder with ``walk.fingerprint``. When everything matches, and
+no scheduled article or feed entry has come due (the build's ``next_due``), and the
+top-level feed files are still there, the full collect and build would change nothing:
+the run is recorded as they would record it (``runs``) and reported the same way. Any
+difference, or anything it cannot read, and the full publish runs: this module only ever
+answers "certainly nothing to do" or "don't know".
+
+SQLite stores only; a PostgreSQL store always takes the full path (see
+docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from feedpub import __version__
+from feedpub.sources.walk import fingerprint
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from feedpub.collect_report import CollectReport
+    from feedpub.config import Config
+    from feedpub.store import Store
+
+QUIET_KEY = "publish.quiet"
+# Keys the store keeps in ``meta`` (feedpub.store, feedpub.feeds.queries; a test checks
+# they are the same).
+GENERATION_KEY = "generation"
+SCHEMA_KEY = "schema_version"
+FEEDS_GENERATION_KEY = "feeds.generation"
+FEEDS_STATE_KEY = "feeds.state"
+DEFAULT_STORE_URL = "sqlite:///feedpub.db"  # config.StoreConfig.url
+SITE_FILES = ("rss.xml", "atom.xml", "feed.json", "index.html", "feeds.opml")  # feeds.build
+SQLITE_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the check read: enough to write the next quiet record after a full run."""
+
+    key: str  # configuration + feedpub version
+    database: Path
+
+
+@dataclass(frozen=True)
+class QuietRun:
+    """A publish proven to have nothing to do, already recorded in ``runs``."""
+
+    generation: int
+    sources: list[tuple[str, int]]  # (source name, files unchanged)
+
+
+def probe(config_path: Path) -> Probe | None:
+    """The configuration's key and the SQLite file it names; None when the file cannot
+    be read, is not TOML, or names another kind of store (the full path reports why)."""
+    try:
+        raw = config_path.read_bytes()
+        data = tomllib.loads(raw.decode("utf-8"))
+        root = config_path.parent.resolve()
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RuntimeError):
+        return None
+    store = data.get("store", {})
+    url = store.get("url", DEFAULT_STORE_URL) if isinstance(store, dict) else None
+    prefix = "sqlite:///"
+    if not isinstance(url, str) or not url.startswith(prefix) or ":memory:" in url:
+        return None
+    if "?" in url or "%" in url:
+        return None  # URL options or escapes: let SQLAlchemy interpret them
+    db = Path(url[len(prefix) :])
+    if not db.is_absolute():
+        db = root / db
+    return Probe(_config_key(raw, config_path), db)
+
+
+def _config_key(raw: bytes, config_path: Path) -> str:
+    h = hashlib.sha256()
+    schema = Path(__file__).with_name("schema.py")
+    try:
+        st = schema.stat()
+        code = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        code = "?"
+    for part in (__version__, code, str(config_path.resolve())):
+        h.update(part.encode() + b"\0")
+    h.update(raw)
+    return h.hexdigest()
+
+
+def check(probe: Probe, now: datetime, clock: Callable[[], datetime]) -> QuietRun | None:
+    """Record and return the quiet run when the store's quiet record still holds at
+    ``now`` (``clock`` tells when the run finished, as the full path's running clock
+    does); None when anything differs or cannot be read (run the full publish)."""
+    if not probe.database.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(probe.database, timeout=SQLITE_TIMEOUT, isolation_level=None)
+    except sqlite3.Error:
+        return None
+    try:
+        return _check(conn, probe, now, clock)
+    except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    finally:
+        conn.close()
+
+
+def _check(
+    conn: sqlite3.Connection, probe: Probe, now: datetime, clock: Callable[[], datetime]
+) -> QuietRun | None:
+    meta = _meta(conn)
+    raw = meta.get(QUIET_KEY)
+    if raw is None:
+        return None
+    rec = json.loads(raw)
+    generation = int(meta[GENERATION_KEY])
+    state_raw = meta.get(FEEDS_STATE_KEY, "")
+    if (
+        rec["key"] != probe.key
+        or rec["schema"] != meta.get(SCHEMA_KEY)
+        or rec["generation"] != generation
+        or meta.get(FEEDS_GENERATION_KEY) != str(generation)
+        or rec["state"] != _sha(state_raw)
+    ):
+        return None
+    state = json.loads(state_raw)
+    if state.get("refused"):
+        return None
+    next_due = state.get("next_due")
+    if next_due is not None and datetime.fromisoformat(next_due) <= now:
+        return None  # a scheduled article or entry comes due: the full path publishes it
+    out = Path(rec["output"])
+    if not all((out / name).is_file() for name in SITE_FILES):
+        return None
+    sources: list[tuple[str, int]] = []
+    for name, root, fp in rec["sources"]:
+        if fingerprint(root) != fp:
+            return None
+        sources.append((name, int(fp.split(":", 1)[0])))
+    run = QuietRun(generation, sources)
+    _record_runs(conn, run, now, clock())
+    return run
+
+
+def _meta(conn: sqlite3.Connection) -> dict[str, str]:
+    keys = (QUIET_KEY, GENERATION_KEY, SCHEMA_KEY, FEEDS_GENERATION_KEY, FEEDS_STATE_KEY)
+    rows = conn.execute(
+        f"SELECT key, value FROM meta WHERE key IN ({','.join('?' * len(keys))})", keys
+    ).fetchall()
+    return {str(k): str(v) for k, v in rows}
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def collect_report(run: QuietRun, now: datetime) -> CollectReport:
+    """The report the full collect makes of a run with nothing new."""
+    from feedpub.collect_report import KINDS, CollectReport, SourceReport
+
+    report = CollectReport(now=now, generation=run.generation)
+    for name, files in run.sources:
+        counts = dict.fromkeys(KINDS, 0)
+        counts["unchanged"] = files
+        report.sources.append(SourceReport(name, "ok", None, counts, []))
+        report.counts["unchanged"] += files
+    return report
+
+
+def _collect_summary(run: QuietRun, now: datetime) -> dict[str, object]:
+    return collect_report(run, now).summary()
+
+
+def build_summary(run: QuietRun) -> dict[str, Any]:
+    """What the full build records when it has nothing to do (BuildReport.summary)."""
+    return {
+        "written": 0,
+        "unchanged": 0,
+        "removed": 0,
+        "generation": run.generation,
+        "skipped": True,
+        "items_written": 0,
+        "changed_feeds": [],
+        "refused": {},
+    }
+
+
+def _stamp(t: datetime) -> str:
+    """A time as the store's UTCDateTime column holds it on SQLite (naive UTC)."""
+    return t.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _record_runs(
+    conn: sqlite3.Connection, run: QuietRun, now: datetime, finished: datetime
+) -> None:
+    """The collect and the build, as Store.record_run writes them."""
+    rows = [
+        ("collect", _stamp(now), _stamp(finished), 1, json.dumps(_collect_summary(run, now))),
+        ("build", _stamp(now), _stamp(finished), 1, json.dumps(build_summary(run))),
+    ]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(
+            "INSERT INTO runs (kind, started, finished, ok, summary) VALUES (?, ?, ?, ?, ?)", rows
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def remember(
+    probe: Probe | None,
+    config_path: Path,
+    config: Config,
+    store: Store,
+    report: CollectReport,
+    *,
+    refused: bool,
+    logging_quiet: bool,
+) -> bool:
+    """After a full publish: keep the quiet record when the run was clean (see the
+    module docstring), else drop the old one. Returns whether a record was kept."""
+    from feedpub.config import FolderSourceConfig, source_name
+    from feedpub.store import get_meta, set_meta
+
+    reports = {r.name: r for r in report.sources}
+    folders: list[tuple[str, str, str | None]] = []
+    for c in config.sources:
+        r = reports.get(source_name(c))
+        if not isinstance(c, FolderSourceConfig) or r is None or r.status != "ok":
+            break
+        folders.append((r.name, str(config.resolve(c.path)), r.listing_fingerprint))
+    clean = (
+        probe is not None
+        and logging_quiet
+        and not refused
+        and not report.rejected
+        and not report.source_errors
+        and config.output.url is None
+        and len(folders) == len(config.sources) == len(report.sources)
+        and all(fp is not None for _, _, fp in folders)
+        and _same_file(probe, config_path)
+    )
+    with store.begin() as conn:
+        generation = int(get_meta(conn, GENERATION_KEY) or 0)
+        built = get_meta(conn, FEEDS_GENERATION_KEY)
+        state = get_meta(conn, FEEDS_STATE_KEY)
+        if not clean or generation != report.generation or built != str(generation) or not state:
+            forget(conn)
+            return False
+        assert probe is not None
+        record = {
+            "key": probe.key,
+            "schema": get_meta(conn, SCHEMA_KEY),
+            "generation": generation,
+            "state": _sha(state),
+            "output": str(config.output_dir),
+            "sources": [list(f) for f in folders],
+        }
+        set_meta(conn, QUIET_KEY, json.dumps(record, sort_keys=True))
+    return True
+
+
+def _same_file(probe: Probe, config_path: Path) -> bool:
+    """The configuration file still holds what the probe read before the run loaded it
+    (edited during the run: no record; the next run takes the full path)."""
+    try:
+        return _config_key(config_path.read_bytes(), config_path) == probe.key
+    except OSError:
+        return False
+
+
+def forget(conn: Connection) -> None:
+    """Drop the quiet record (any full run that is not clean)."""
+    import sqlalchemy as sa
+
+    from feedpub import schema as s
+
+    conn.execute(sa.delete(s.meta).where(s.meta.c.key == QUIET_KEY))

@@ -1,0 +1,269 @@
+"""``feedpub publish`` with nothing to do since the last clean publish is proven so without
+the collect (feedpub.quiet), and is then exactly what the full publish would have been:
+same report, same exit status, same feeds, same runs recorded. Anything that changed
+(a file written, touched, added, renamed or deleted, a scheduled article come due, the
+configuration, a feed file gone, a rejected file) takes the full path."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from click.testing import CliRunner
+
+from feedpub import collect as collect_module
+from feedpub import quiet
+from feedpub.cli import main
+from feedpub.sources import walk as walk_module
+from tests.conftest import BASE_CONFIG, Newsroom
+
+NOW = datetime(2031, 3, 2, 8, tzinfo=UTC)
+
+
+def story(title: str, date: str = "2031-03-01T09:00:00Z", body: str = "") -> str:
+    return f"---\ntitle: {title}\ndate: {date}\nbeat: world\n---\n{title}. {body}\n"
+
+
+class Pair:
+    """The same newsroom twice: ``quiet`` publishes as users do; ``full`` always takes
+    the full path (``--log-level`` turns the quiet path off)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.quiet = tmp / "quiet"
+        self.full = tmp / "full"
+        for root in (self.quiet, self.full):
+            (root / "content").mkdir(parents=True)
+            (root / "config.toml").write_text(BASE_CONFIG, encoding="utf-8")
+
+    def both(self) -> Iterator[Path]:
+        yield self.quiet
+        yield self.full
+
+    def write(self, rel: str, text: str) -> None:
+        for root in self.both():
+            p = root / "content" / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text, encoding="utf-8")
+
+    def publish(self, now: datetime) -> tuple[int, str]:
+        out = []
+        with time_machine.travel(now, tick=False):
+            for root, extra in ((self.quiet, []), (self.full, ["--log-level", "WARNING"])):
+                r = CliRunner().invoke(
+                    main, ["--config", str(root / "config.toml"), *extra, "publish"]
+                )
+                assert r.exception is None or isinstance(r.exception, SystemExit), r.output
+                out.append((r.exit_code, r.stdout))
+        assert out[0] == out[1]
+        assert feeds(self.quiet) == feeds(self.full)
+        assert runs(self.quiet)[-2:] == runs(self.full)[-2:]
+        return out[0]
+
+
+def feeds(root: Path) -> dict[str, bytes]:
+    out = root / "feeds"
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def runs(root: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(root / "feedpub.db") as conn:
+        rows = conn.execute("SELECT kind, started, ok, summary FROM runs ORDER BY id").fetchall()
+    return [(k, s, ok, json.loads(summary)) for k, s, ok, summary in rows]
+
+
+@pytest.fixture
+def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pair:
+    monkeypatch.setenv("FEEDPUB_TEST_SECRET", "test-secret-key")
+    return Pair(tmp_path)
+
+
+@pytest.fixture
+def no_collect(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Calls of the full collect, by newsroom: the quiet path makes none."""
+    calls: list[str] = []
+    real = collect_module.collect
+
+    def counting(config, store, **kw):  # type: ignore[no-untyped-def]
+        calls.append(config.root.name)
+        return real(config, store, **kw)
+
+    monkeypatch.setattr(collect_module, "collect", counting)
+    yield calls
+
+
+def test_every_change_takes_the_full_path_and_nothing_else_does(
+    pair: Pair, no_collect: list[str]
+) -> None:
+    pair.write("a.md", story("Harbour"))
+    pair.write("d/b.md", story("Ferry"))
+    pair.write("later.md", story("Tomorrow", date="2031-03-02T09:30:00Z"))  # scheduled
+    pair.write("draft.md", "---\ntitle: Draft\ndraft: true\ndate: 2031-03-01\n---\nD\n")
+    t = NOW
+
+    def step(minutes: int, *, expect_quiet: bool) -> tuple[int, str]:
+        nonlocal t
+        t += timedelta(minutes=minutes)
+        no_collect.clear()
+        code, out = pair.publish(t)
+        assert ("quiet" not in no_collect) == expect_quiet, (no_collect, out)
+        assert "full" in no_collect
+        return code, out
+
+    code, out = step(0, expect_quiet=False)  # the first publish
+    assert code == 0 and "feeds: " in out
+    code, out = step(1, expect_quiet=True)
+    assert code == 0 and "feeds: nothing changed" in out and "│ 4 " not in out
+    step(1, expect_quiet=True)
+
+    pair.write("a.md", story("Harbour", body="An edit."))  # written in place, new size
+    code, out = step(1, expect_quiet=False)
+    assert "changed" in out
+    step(1, expect_quiet=True)
+
+    for root in pair.both():  # same bytes, new mtime
+        p = root / "content" / "d" / "b.md"
+        st = p.stat()
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    step(1, expect_quiet=False)
+    step(1, expect_quiet=True)
+
+    for root in pair.both():  # an editor's swap file: hidden, but the folder changed
+        (root / "content" / "d" / ".b.md.swp").write_bytes(b"swap")
+    step(1, expect_quiet=False)
+    step(1, expect_quiet=True)
+
+    for root in pair.both():
+        (root / "content" / "d" / "b.md").rename(root / "content" / "d" / "c.md")
+    step(1, expect_quiet=False)
+    pair.write("new/x.md", story("Lighthouse"))
+    step(1, expect_quiet=False)
+    for root in pair.both():
+        (root / "content" / "a.md").unlink()
+    code, out = step(1, expect_quiet=False)
+    step(1, expect_quiet=True)
+
+    code, out = step(95, expect_quiet=False)  # 09:30 passed: the scheduled story is due
+    step(1, expect_quiet=True)
+
+    for root in pair.both():  # the configuration changed
+        cfg = root / "config.toml"
+        cfg.write_text(cfg.read_text().replace("Test Times", "Test Times Weekly"))
+    step(1, expect_quiet=False)
+    step(1, expect_quiet=True)
+
+    for root in pair.both():  # a feed file gone (a cleaned output folder)
+        (root / "feeds" / "rss.xml").unlink()
+    step(1, expect_quiet=False)
+    step(1, expect_quiet=True)
+
+    pair.write("bad.md", "---\ntitle: [broken\n---\n")
+    code, out = step(1, expect_quiet=False)
+    assert code == 1
+    code, _ = step(1, expect_quiet=False)  # rejected again, named again: never quiet
+    assert code == 1
+    pair.write("bad.md", story("Mended"))
+    step(1, expect_quiet=False)
+    step(1, expect_quiet=True)
+
+    with time_machine.travel(t, tick=False):  # a rebuild by hand replaces the build record
+        for root in pair.both():
+            r = CliRunner().invoke(
+                main, ["--config", str(root / "config.toml"), "build", "--force"]
+            )
+            assert r.exit_code == 0, r.output
+    step(1, expect_quiet=False)
+    step(1, expect_quiet=True)
+
+
+def test_the_quiet_publish_loads_neither_the_database_layer_nor_the_config_models(
+    newsroom: Newsroom,
+) -> None:
+    newsroom.write("a.md", story("Harbour"))
+    prog = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('HEAVY', sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'sqlalchemy', 'pydantic', 'jinja2', 'nh3', 'yaml'}), file=sys.stderr))\n"
+        "from feedpub.cli import main\n"
+        "main()\n"
+    )
+    cmd = [sys.executable, "-c", prog, "--config", str(newsroom.config_path), "publish"]
+    env = {**os.environ, "FEEDPUB_TEST_SECRET": "test-secret-key"}
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "HEAVY ['jinja2', 'nh3', 'pydantic', 'sqlalchemy', 'yaml']" in first.stderr
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert "HEAVY []" in second.stderr
+    assert "feeds: nothing changed" in second.stdout
+    assert "│ 1 " in second.stdout or "1 │" in second.stdout  # one file, unchanged
+
+
+def test_a_store_other_than_a_sqlite_file_always_takes_the_full_path(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    for url, quiet_ok in (
+        ("postgresql+psycopg://u@127.0.0.1/x", False),
+        ("sqlite:///:memory:", False),
+        ("sqlite:///store.db?timeout=5", False),
+        ("sqlite:///store.db", True),
+    ):
+        cfg.write_text(BASE_CONFIG.replace('url = "sqlite:///feedpub.db"', f'url = "{url}"'))
+        probe = quiet.probe(cfg)
+        assert (probe is not None) == quiet_ok, url
+    cfg.write_text("not [valid toml")
+    assert quiet.probe(cfg) is None
+    assert quiet.probe(tmp_path / "missing.toml") is None
+
+
+def test_the_quiet_check_names_the_same_keys_and_files_as_the_store_and_the_build() -> None:
+    from feedpub.config import StoreConfig
+    from feedpub.feeds import build, queries
+
+    assert quiet.FEEDS_STATE_KEY == queries.STATE_KEY
+    assert quiet.FEEDS_GENERATION_KEY == queries.GENERATION_KEY
+    assert quiet.SITE_FILES == build.SITE_FILES
+    assert StoreConfig().url == quiet.DEFAULT_STORE_URL
+
+
+def test_the_fingerprint_sums_exactly_what_the_folder_walk_lists(tmp_path: Path) -> None:
+    root = tmp_path / "content"
+    for rel in (
+        "a.md",
+        "B.MARKDOWN",
+        "x/c.html",
+        "x/y/d.txt",
+        "x/y/z/e.htm",
+        "notes.pdf",
+        ".hidden.md",
+        "_drafts/f.md",
+        "x/.git/g.md",
+    ):
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(rel * 3)
+    os.symlink(root / "a.md", root / "link.md")
+    os.symlink(root / "x", root / "linked-dir")  # not followed
+    os.symlink(root / "gone.md", root / "dangling.md")  # not a file
+    tally = walk_module.Tally()
+    listed = sorted(rel for rel, *_ in walk_module.walk(root, [], tally))
+    assert listed == ["B.MARKDOWN", "a.md", "link.md", "x/c.html", "x/y/d.txt", "x/y/z/e.htm"]
+    assert walk_module.fingerprint(root) == tally.fingerprint() is not None
+    assert tally.files == 6 and tally.dirs == 4
+
+    before = walk_module.fingerprint(root)
+    (root / "x" / "y" / "d.txt").write_text("x/y/d.txtx/y/d.txtx/y/d.tx!")  # same size
+    st = (root / "x" / "y" / "d.txt").stat()
+    os.utime(root / "x" / "y" / "d.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert walk_module.fingerprint(root) != before
+    assert walk_module.fingerprint(tmp_path / "nowhere") is None
+    os.symlink(root / "loop.md", root / "loop.md")  # ELOOP: the parser names it
+    assert walk_module.fingerprint(root) is None
+    shutil.rmtree(root)
