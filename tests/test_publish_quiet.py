@@ -80,6 +80,14 @@ def runs(root: Path) -> list[tuple[object, ...]]:
     return [(k, s, ok, json.loads(summary)) for k, s, ok, summary in rows]
 
 
+def retracted(root: Path) -> list[str]:
+    with sqlite3.connect(root / "feedpub.db") as conn:
+        rows = conn.execute(
+            "SELECT source_key FROM articles WHERE status = 'retracted' ORDER BY source_key"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 @pytest.fixture
 def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pair:
     monkeypatch.setenv("FEEDPUB_TEST_SECRET", "test-secret-key")
@@ -183,6 +191,20 @@ def test_every_change_takes_the_full_path_and_nothing_else_does(
     step(1, expect_quiet=False)
     step(1, expect_quiet=True)
 
+    # A collect of its own (the daemon, `feedpub collect`) ends what the record vouches for:
+    # here it rejects a file and forgets its stats; the file is then deleted, and only
+    # the full check finds the article left without a file, and retracts it.
+    pair.write("new/x.md", "---\ntitle: [broken\n---\n")
+    with time_machine.travel(t + timedelta(seconds=30), tick=False):
+        for root in pair.both():
+            r = CliRunner().invoke(main, ["--config", str(root / "config.toml"), "collect"])
+            assert r.exit_code == 1, r.output
+    for root in pair.both():
+        (root / "content" / "new" / "x.md").unlink()
+    step(1, expect_quiet=False)
+    assert retracted(pair.quiet) == retracted(pair.full) == ["a.md", "new/x.md"]
+    step(1, expect_quiet=True)
+
 
 def test_the_quiet_publish_loads_neither_the_database_layer_nor_the_config_models(
     newsroom: Newsroom,
@@ -255,8 +277,9 @@ def test_the_fingerprint_sums_exactly_what_the_folder_walk_lists(tmp_path: Path)
     tally = walk_module.Tally()
     listed = sorted(rel for rel, *_ in walk_module.walk(root, [], tally))
     assert listed == ["B.MARKDOWN", "a.md", "link.md", "x/c.html", "x/y/d.txt", "x/y/z/e.htm"]
-    assert walk_module.fingerprint(root) == tally.fingerprint() is not None
-    assert tally.files == 6 and tally.dirs == 4
+    fp = walk_module.fingerprint(root)
+    assert fp == tally.fingerprint() is not None
+    assert walk_module.files_in(fp) == 6 and sorted(fp) == ["", "x/", "x/y/", "x/y/z/"]
 
     before = walk_module.fingerprint(root)
     (root / "x" / "y" / "d.txt").write_text("x/y/d.txtx/y/d.txtx/y/d.tx!")  # same size

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -32,10 +32,12 @@ from feedpub.config import (
     source_name,
 )
 from feedpub.decide import BeatRules, Plan, author_slug, plan_source
+from feedpub.quiet import QUIET_KEY
+from feedpub.quiet import forget as forget_quiet_record
 from feedpub.sources.base import Source, SourceContext, SourceResult
 from feedpub.sources.boundary import screen_result
 from feedpub.sources.folder import FolderSource
-from feedpub.store import Store
+from feedpub.store import Store, get_meta
 from feedpub.store_bulk import ArticleWrite, save_file_stats, set_statuses, write_articles
 from feedpub.text import slugify
 from feedpub.types import ArticleStatus
@@ -74,11 +76,19 @@ def rules_fingerprint(config: Config) -> str:
 
 
 def collect(
-    config: Config, store: Store, *, now: datetime, skip: Collection[str] = ()
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    skip: Collection[str] = (),
+    unchanged_dirs: Mapping[str, frozenset[str]] | None = None,
 ) -> CollectReport:
     """Read every source into the store as of ``now`` (the run is recorded as ending
     ``now`` plus the time it took). ``skip``: names of sources known to be unchanged
-    (the daemon's watched folders); they are reported as such and not read."""
+    (the daemon's watched folders); they are reported as such and not read.
+    ``unchanged_dirs``: by folder source, the folders ``feedpub publish``'s quiet record
+    proves unchanged (feedpub.quiet.Hints); only this run's caller may pass them, as the
+    record holds only until the next collect (which drops it)."""
     clock = running_from(now)
     report = CollectReport(now=now)
     sources = [make_source(c) for c in config.sources if source_name(c) not in skip]
@@ -92,10 +102,20 @@ def collect(
     with store.read() as conn:
         contexts = [
             _context(
-                conn, config, src.name, now, fingerprint, keys=not isinstance(src, FolderSource)
+                conn,
+                config,
+                src.name,
+                now,
+                fingerprint,
+                keys=not isinstance(src, FolderSource),
+                unchanged_dirs=(unchanged_dirs or {}).get(src.name),
             )
             for src in sources
         ]
+        quiet_record = get_meta(conn, QUIET_KEY) is not None
+    if quiet_record:  # it holds until the next collect: `feedpub publish` writes it again
+        with store.begin() as conn:
+            forget_quiet_record(conn)
 
     streams: dict[str, Stream] = {}
 
@@ -281,6 +301,10 @@ def _may_retract(conn: Connection, result: SourceResult, ctx: SourceContext) -> 
     rejected = {e.source for e in result.rejected}
     if any(k not in result.file_stats and k not in rejected for k in ctx.file_stats):
         return True
+    if ctx.unchanged_dirs is not None:
+        # The quiet record holds: the last collect was a clean publish, which left no
+        # live article without its file, and no collect ran since.
+        return False
     a, f = s.articles, s.source_files
     orphan = conn.execute(
         sa.select(a.c.id)
@@ -295,7 +319,14 @@ def _may_retract(conn: Connection, result: SourceResult, ctx: SourceContext) -> 
 
 
 def _context(
-    conn: Connection, config: Config, name: str, now: datetime, fp: str, *, keys: bool = True
+    conn: Connection,
+    config: Config,
+    name: str,
+    now: datetime,
+    fp: str,
+    *,
+    keys: bool = True,
+    unchanged_dirs: frozenset[str] | None = None,
 ) -> SourceContext:
     """What a source needs to know before it reads; ``keys``: the keys and content hashes
     of its stored articles (a folder source does not use them: its files' stats say what
@@ -315,7 +346,7 @@ def _context(
                 live.add(r.source_key)
     q2 = sa.select(f.c.path, f.c.size, f.c.mtime_ns).where(f.c.source == name)
     stats = {path: (size, mtime) for path, size, mtime in conn.execute(q2)}
-    return SourceContext(config, now, state, known, stats, fp, live)
+    return SourceContext(config, now, state, known, stats, fp, live, unchanged_dirs)
 
 
 def _sync_config_authors(store: Store, conn: Connection, config: Config) -> dict[str, str]:

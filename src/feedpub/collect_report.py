@@ -22,7 +22,7 @@ class SourceReport:
     warnings: list[str]
     # Folder sources: the fingerprint of the walk (feedpub.sources.walk), when all of it
     # could be read.
-    listing_fingerprint: str | None = None
+    listing_fingerprint: dict[str, str] | None = None
 
 
 @dataclass

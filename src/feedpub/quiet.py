@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from feedpub import __version__
-from feedpub.sources.walk import fingerprint
+from feedpub.sources.walk import files_in, fingerprint
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -65,6 +65,15 @@ class Probe:
 
     key: str  # configuration + feedpub version
     database: Path
+
+
+@dataclass(frozen=True)
+class Hints:
+    """The quiet record still describes the store but some folders changed: by folder
+    source, the folders whose fingerprint it matches (the collect trusts their recorded
+    file stats instead of stat-ing every file again)."""
+
+    unchanged_dirs: dict[str, frozenset[str]]
 
 
 @dataclass(frozen=True)
@@ -111,10 +120,11 @@ def _config_key(raw: bytes, config_path: Path) -> str:
     return h.hexdigest()
 
 
-def check(probe: Probe, now: datetime, clock: Callable[[], datetime]) -> QuietRun | None:
+def check(probe: Probe, now: datetime, clock: Callable[[], datetime]) -> QuietRun | Hints | None:
     """Record and return the quiet run when the store's quiet record still holds at
     ``now`` (``clock`` tells when the run finished, as the full path's running clock
-    does); None when anything differs or cannot be read (run the full publish)."""
+    does). Otherwise run the full publish, with the Hints when the record still
+    describes the store (only some folders changed), or None."""
     if not probe.database.is_file():
         return None
     try:
@@ -131,36 +141,46 @@ def check(probe: Probe, now: datetime, clock: Callable[[], datetime]) -> QuietRu
 
 def _check(
     conn: sqlite3.Connection, probe: Probe, now: datetime, clock: Callable[[], datetime]
-) -> QuietRun | None:
+) -> QuietRun | Hints | None:
     meta = _meta(conn)
     raw = meta.get(QUIET_KEY)
     if raw is None:
-        return None
+        return None  # none kept, or a collect ran since (each collect drops it)
     rec = json.loads(raw)
     generation = int(meta[GENERATION_KEY])
-    state_raw = meta.get(FEEDS_STATE_KEY, "")
     if (
         rec["key"] != probe.key
         or rec["schema"] != meta.get(SCHEMA_KEY)
         or rec["generation"] != generation
-        or meta.get(FEEDS_GENERATION_KEY) != str(generation)
-        or rec["state"] != _sha(state_raw)
     ):
         return None
+    # The record describes the store (no collect ran since it was kept): what changed in
+    # the folders is what differs from it.
+    sources: list[tuple[str, int]] = []
+    unchanged: dict[str, frozenset[str]] = {}
+    changed = False
+    for name, root, recorded in rec["sources"]:
+        current = fingerprint(root)
+        if current is None:
+            return None
+        unchanged[name] = frozenset(d for d, v in recorded.items() if current.get(d) == v)
+        sources.append((name, files_in(current)))
+        changed |= current != recorded
+    hints = Hints(unchanged)
+    if changed:
+        return hints
+    state_raw = meta.get(FEEDS_STATE_KEY, "")
+    if meta.get(FEEDS_GENERATION_KEY) != str(generation) or rec["state"] != _sha(state_raw):
+        return hints  # built since by hand, or not built: the build decides
     state = json.loads(state_raw)
     if state.get("refused"):
-        return None
+        return hints  # refused articles are named at every build
     next_due = state.get("next_due")
     if next_due is not None and datetime.fromisoformat(next_due) <= now:
-        return None  # a scheduled article or entry comes due: the full path publishes it
+        return hints  # a scheduled article or entry comes due: the full path publishes it
     out = Path(rec["output"])
     if not all((out / name).is_file() for name in SITE_FILES):
-        return None
-    sources: list[tuple[str, int]] = []
-    for name, root, fp in rec["sources"]:
-        if fingerprint(root) != fp:
-            return None
-        sources.append((name, int(fp.split(":", 1)[0])))
+        return hints  # the output folder was cleaned: the build writes it again
     run = QuietRun(generation, sources)
     _record_runs(conn, run, now, clock())
     return run
@@ -249,7 +269,7 @@ def remember(
     from feedpub.store import get_meta, set_meta
 
     reports = {r.name: r for r in report.sources}
-    folders: list[tuple[str, str, str | None]] = []
+    folders: list[tuple[str, str, dict[str, str] | None]] = []
     for c in config.sources:
         r = reports.get(source_name(c))
         if not isinstance(c, FolderSourceConfig) or r is None or r.status != "ok":

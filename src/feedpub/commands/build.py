@@ -109,16 +109,16 @@ def publish_cmd(app: App, force: bool) -> None:
 
     now = app.now()
     probe = None if force or app.log_level else quiet.probe(app.config_path)
-    if probe is not None:
-        done = quiet.check(probe, now, running_from(now))
-        if done is not None:
-            print_collect_report(app, quiet.collect_report(done, now))
-            app.console.print(f"feeds: nothing changed (generation {done.generation})")
-            raise SystemExit(0)
+    done = quiet.check(probe, now, running_from(now)) if probe is not None else None
+    if isinstance(done, quiet.QuietRun):
+        print_collect_report(app, quiet.collect_report(done, now))
+        app.console.print(f"feeds: nothing changed (generation {done.generation})")
+        raise SystemExit(0)
 
     from feedpub.collect import collect
 
-    creport = collect(app.config, app.store, now=now)
+    hints = done.unchanged_dirs if isinstance(done, quiet.Hints) else None
+    creport = collect(app.config, app.store, now=now, unchanged_dirs=hints)
     print_collect_report(app, creport)
     report = run_build(app.config, app.store, now, force=force)
     print_build_report(app, report)

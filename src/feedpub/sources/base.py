@@ -27,6 +27,10 @@ class SourceContext:
     rules_fingerprint: str = ""
     # Keys of this source's stored articles that are not retracted.
     live_keys: set[str] = field(default_factory=set)
+    # Folder sources, from ``feedpub publish``'s quiet record (feedpub.quiet) when it still
+    # describes the store: the folders whose fingerprint it matches (their files are as
+    # recorded in ``file_stats``). None: no such record (every file is stat-ed).
+    unchanged_dirs: frozenset[str] | None = None
 
 
 @dataclass
@@ -49,7 +53,7 @@ class SourceResult:
     drafts: set[str] = field(default_factory=set)
     # Folder sources: the fingerprint of the walk (sources.walk), None when some of it
     # could not be read. ``feedpub publish`` keeps it to prove a later run has nothing to do.
-    listing_fingerprint: str | None = None
+    listing_fingerprint: dict[str, str] | None = None
 
 
 class Source(Protocol):

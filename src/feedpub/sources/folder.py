@@ -62,7 +62,10 @@ class FolderSource:
         reuse = ctx.state.get("rules_fingerprint") == ctx.rules_fingerprint
         unreadable: list[tuple[str, str]] = []
         tally = Tally()
-        for rel, path, st_size, st_mtime in walk(root, unreadable, tally):
+        unchanged = ctx.unchanged_dirs if reuse and ctx.unchanged_dirs else frozenset()
+        for rel, path, st_size, st_mtime in walk(
+            root, unreadable, tally, known=ctx.file_stats, unchanged=unchanged
+        ):
             stat = (st_size, st_mtime)
             if reuse and ctx.file_stats.get(rel) == stat:
                 result.unchanged_keys.add(rel)
