@@ -280,6 +280,8 @@ def test_the_fingerprint_sums_exactly_what_the_folder_walk_lists(tmp_path: Path)
     fp = walk_module.fingerprint(root)
     assert fp == tally.fingerprint() is not None
     assert walk_module.files_in(fp) == 6 and sorted(fp) == ["", "x/", "x/y/", "x/y/z/"]
+    for processes in (2, 3, 8):  # forked children stat a share each: the same sums
+        assert walk_module.fingerprint(root, processes, min_share=1) == fp
 
     before = walk_module.fingerprint(root)
     (root / "x" / "y" / "d.txt").write_text("x/y/d.txtx/y/d.txtx/y/d.tx!")  # same size
@@ -287,6 +289,13 @@ def test_the_fingerprint_sums_exactly_what_the_folder_walk_lists(tmp_path: Path)
     os.utime(root / "x" / "y" / "d.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 1))
     assert walk_module.fingerprint(root) != before
     assert walk_module.fingerprint(tmp_path / "nowhere") is None
+    # a file listed, then deleted before a forked child stats it: no fingerprint
+    listing = [("", 0, [str(root / "a.md"), str(root / "deleted-meanwhile.md")])]
+    assert walk_module._forked_sums(listing, 2) is None
+    assert walk_module._forked_sums(listing[:1] and [("", 0, [str(root / "a.md")] * 2)], 2) == [
+        (2, 2 * (root / "a.md").stat().st_size, 2 * (root / "a.md").stat().st_mtime_ns)
+    ]
     os.symlink(root / "loop.md", root / "loop.md")  # ELOOP: the parser names it
     assert walk_module.fingerprint(root) is None
+    assert walk_module.fingerprint(root, 3, min_share=1) is None
     shutil.rmtree(root)

@@ -120,11 +120,14 @@ def _config_key(raw: bytes, config_path: Path) -> str:
     return h.hexdigest()
 
 
-def check(probe: Probe, now: datetime, clock: Callable[[], datetime]) -> QuietRun | Hints | None:
+def check(
+    probe: Probe, now: datetime, clock: Callable[[], datetime], *, processes: int = 1
+) -> QuietRun | Hints | None:
     """Record and return the quiet run when the store's quiet record still holds at
     ``now`` (``clock`` tells when the run finished, as the full path's running clock
     does). Otherwise run the full publish, with the Hints when the record still
-    describes the store (only some folders changed), or None."""
+    describes the store (only some folders changed), or None. ``processes``: how many
+    may stat a large folder's files (sources.walk.fingerprint)."""
     if not probe.database.is_file():
         return None
     try:
@@ -132,7 +135,7 @@ def check(probe: Probe, now: datetime, clock: Callable[[], datetime]) -> QuietRu
     except sqlite3.Error:
         return None
     try:
-        return _check(conn, probe, now, clock)
+        return _check(conn, probe, now, clock, processes)
     except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError):
         return None
     finally:
@@ -140,7 +143,11 @@ def check(probe: Probe, now: datetime, clock: Callable[[], datetime]) -> QuietRu
 
 
 def _check(
-    conn: sqlite3.Connection, probe: Probe, now: datetime, clock: Callable[[], datetime]
+    conn: sqlite3.Connection,
+    probe: Probe,
+    now: datetime,
+    clock: Callable[[], datetime],
+    processes: int,
 ) -> QuietRun | Hints | None:
     meta = _meta(conn)
     raw = meta.get(QUIET_KEY)
@@ -160,7 +167,7 @@ def _check(
     unchanged: dict[str, frozenset[str]] = {}
     changed = False
     for name, root, recorded in rec["sources"]:
-        current = fingerprint(root)
+        current = fingerprint(root, processes)
         if current is None:
             return None
         unchanged[name] = frozenset(d for d, v in recorded.items() if current.get(d) == v)

@@ -3,10 +3,12 @@ a full feed build): how many, and how they start."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
-from multiprocessing.context import BaseContext
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # multiprocessing is imported when a pool starts, not by every command
+    from multiprocessing.context import BaseContext
 
 MAX_WORKERS = 8
 
@@ -25,4 +27,11 @@ def start_method() -> BaseContext:
     threads running (the daemon, its folder watcher, other sources being fetched) a
     forked child could inherit a lock held by one of them: workers then start from a
     fresh fork server."""
-    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+    import multiprocessing
+
+    return multiprocessing.get_context("fork" if single_threaded() else "forkserver")
+
+
+def single_threaded() -> bool:
+    """Only this thread runs: forking cannot copy a lock another thread holds."""
+    return threading.active_count() == 1

@@ -109,7 +109,12 @@ def publish_cmd(app: App, force: bool) -> None:
 
     now = app.now()
     probe = None if force or app.log_level else quiet.probe(app.config_path)
-    done = quiet.check(probe, now, running_from(now)) if probe is not None else None
+    done = None
+    if probe is not None:
+        from feedpub.workers import single_threaded, workers
+
+        cores = workers() if single_threaded() else 1  # the check forks to stat on every core
+        done = quiet.check(probe, now, running_from(now), processes=cores)
     if isinstance(done, quiet.QuietRun):
         print_collect_report(app, quiet.collect_report(done, now))
         app.console.print(f"feeds: nothing changed (generation {done.generation})")

@@ -14,6 +14,7 @@ one mtime tick, as the per-file comparison never saw it either (docs/performance
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -106,17 +107,24 @@ def walk(
                 yield rel, entry.path, stat[0], stat[1]
 
 
-def fingerprint(root: Path | str) -> Fingerprint | None:
+def fingerprint(
+    root: Path | str, processes: int = 1, *, min_share: int = 20_000
+) -> Fingerprint | None:
     """The fingerprint :func:`walk` would sum for ``root``, without building a path per
-    file (the no-change check of a 100,000-file folder is this loop and its stat calls).
-    None when something could not be read or ``root`` is not a folder."""
-    dirs: dict[str, str] = {}
+    file; None when something could not be read or ``root`` is not a folder.
+
+    The no-change check of a 100,000-file folder is this function, and most of it is one
+    ``stat`` per file: with ``processes`` > 1 and many files, forked children stat their
+    share (threads would not help: the loop holds the GIL between the calls). Fork only
+    from a process running a single thread (the command line). Each process stats at
+    least ``min_share`` files (below that a fork costs more than it saves)."""
+    listing: list[tuple[str, int, list[str]]] = []  # (folder, its mtime, its content files)
     stack = [(os.fspath(root), "")]
     try:
         while stack:
             folder, prefix = stack.pop()
             dir_mtime = os.stat(folder).st_mtime_ns
-            files = size = mtime = 0
+            files: list[str] = []
             with os.scandir(folder) as it:
                 for entry in it:
                     name = entry.name
@@ -125,11 +133,72 @@ def fingerprint(root: Path | str) -> Fingerprint | None:
                     if entry.is_dir(follow_symlinks=False):
                         stack.append((entry.path, f"{prefix}{name}/"))
                     elif name.lower().endswith(SUFFIXES) and entry.is_file():
-                        st = entry.stat()
-                        files += 1
-                        size += st.st_size
-                        mtime += st.st_mtime_ns
-            dirs[prefix] = f"{files}:{size}:{mtime}:{dir_mtime}"
+                        files.append(entry.path)
+            listing.append((prefix, dir_mtime, files))
     except OSError:
         return None
-    return dirs
+    total = sum(len(f) for _, _, f in listing)
+    n = max(1, min(processes, total // max(1, min_share)))
+    sums = _stat_sums(listing, 0, 1) if n == 1 else _forked_sums(listing, n)
+    if sums is None:
+        return None
+    return {
+        prefix: f"{c}:{z}:{m}:{dir_mtime}"
+        for (prefix, dir_mtime, _), (c, z, m) in zip(listing, sums, strict=True)
+    }
+
+
+def _stat_sums(
+    listing: list[tuple[str, int, list[str]]], part: int, parts: int
+) -> list[tuple[int, int, int]] | None:
+    """(files, sum of sizes, sum of mtimes) per folder, over every ``parts``-th file
+    starting at ``part``."""
+    out = []
+    stat = os.stat
+    try:
+        for _, _, files in listing:
+            size = mtime = 0
+            mine = files[part::parts] if parts > 1 else files
+            for path in mine:
+                st = stat(path)
+                size += st.st_size
+                mtime += st.st_mtime_ns
+            out.append((len(mine), size, mtime))
+    except OSError:
+        return None
+    return out
+
+
+def _forked_sums(
+    listing: list[tuple[str, int, list[str]]], n: int
+) -> list[tuple[int, int, int]] | None:
+    children: list[tuple[int, int]] = []
+    for part in range(1, n):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: its share, as JSON down the pipe, then out at once
+            code = 1
+            try:
+                os.close(r)
+                data = json.dumps(_stat_sums(listing, part, n)).encode()
+                with os.fdopen(w, "wb") as out:
+                    out.write(data)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        children.append((pid, r))
+    shares: list[list[tuple[int, int, int]] | None] = [_stat_sums(listing, 0, n)]
+    for pid, r in children:
+        with os.fdopen(r, "rb") as f:
+            data = f.read()
+        _, status = os.waitpid(pid, 0)
+        share = json.loads(data) if status == 0 and data else None
+        shares.append([tuple(x) for x in share] if share is not None else None)
+    done = [x for x in shares if x is not None]
+    if len(done) != len(shares):
+        return None
+    return [
+        (sum(x[i][0] for x in done), sum(x[i][1] for x in done), sum(x[i][2] for x in done))
+        for i in range(len(listing))
+    ]
