@@ -8,6 +8,7 @@ the canonical URL and the publication date, stored and never recomputed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -114,6 +115,7 @@ class Plan:
         return extra + sum(c.kind == kind for c in self.changes)
 
 
+@functools.lru_cache(maxsize=4096)  # a batch asks twice per new article (states_for, plan)
 def mint_id(url: str, published: datetime, tz: ZoneInfo) -> str:
     """RFC 4151 tag URI: tag:host,YYYY-MM-DD:/path — stable, not a URL (isPermaLink=false)."""
     parts = urlsplit(url)
@@ -129,7 +131,12 @@ def content_hash(p: ParsedArticle, beat: str | None) -> str:
 
 
 def author_slug(name: str, configured: Mapping[str, str]) -> str:
-    return configured.get(name.casefold()) or slugify(name)
+    return configured.get(name.casefold()) or _slug(name)
+
+
+@functools.lru_cache(maxsize=4096)  # a newsroom's few hundred bylines, once each
+def _slug(name: str) -> str:
+    return slugify(name)
 
 
 def plan_source(
