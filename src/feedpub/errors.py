@@ -83,3 +83,12 @@ class LockedError(FeedpubError):
     """Another feedpub process holds the lock."""
 
     exit_code = 2
+
+
+def is_rust_panic(error: BaseException) -> bool:
+    """True for the ``PanicException`` a Rust extension (pyo3) raises when its code panics.
+
+    pyo3 derives it from BaseException, not Exception, so ``except Exception`` lets it through
+    and one odd input would stop a whole run; callers that reject one input alone catch
+    BaseException and keep only these (KeyboardInterrupt and SystemExit still propagate)."""
+    return type(error).__name__ == "PanicException"

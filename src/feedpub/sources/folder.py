@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from feedpub.config import Config, FolderSourceConfig
-from feedpub.errors import ContentError
+from feedpub.errors import ContentError, is_rust_panic
 from feedpub.sources import markdown
 from feedpub.sources.base import SourceContext, SourceResult
 from feedpub.sources.boundary import BoundaryError, screen
@@ -183,6 +183,12 @@ def parse_file(
         raise ContentError(
             rel, f"cannot read this file ({type(e).__name__}: {shown(str(e), 200)})"
         ) from None
+    except BaseException as e:  # a Rust extension's panic, too; not KeyboardInterrupt
+        if not is_rust_panic(e):
+            raise
+        raise ContentError(
+            rel, f"cannot read this file (a parser panicked: {shown(str(e), 200)})"
+        ) from None
 
 
 def _parse(
@@ -231,7 +237,7 @@ def _parse(
             title, body = h1, rest
         elif h1 is not None and plain_line(h1).casefold() == plain_line(title).casefold():
             body = rest  # the title again as "# Title": readers would show it twice
-        body_html = markdown.render(body)
+        body_html = markdown.render(body, on_fallback=lambda why: warnings.append(f"{rel}: {why}"))
     else:
         body_html = doc.body
 

@@ -4,15 +4,24 @@ for our content: bench/markdown_diff.py shows the differences, tests/test_markdo
 pins them).
 
 Raw HTML is allowed here; every result goes through ``text.sanitize_html`` afterwards.
+
+markdown-it-pyrs 0.4 panics on some inputs (``"[```\n```"``: an index out of bounds in its
+link-label scan). Such a document is rendered by markdown-it-py instead, the pure-Python
+implementation of the same rules (same HTML for our content; slower, and used only then),
+and the caller is told so it can warn; the article is not lost.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from markdown_it_pyrs import MarkdownIt
 
+from feedpub.errors import is_rust_panic
+
 ENGINE = "markdown-it-pyrs"
+FALLBACK_ENGINE = "markdown-it-py"
 
 _md = MarkdownIt("commonmark").enable_many(["table", "strikethrough"])
 
@@ -24,8 +33,34 @@ MAX_UNCLOSED_BRACKETS = 100
 _BLOCKS = re.compile(r"(\n[ \t]*\n)")
 
 
-def render(markdown: str) -> str:
-    html: str = _md.render(defuse_brackets(markdown))
+def render(markdown: str, on_fallback: Callable[[str], None] | None = None) -> str:
+    """``markdown`` as HTML; ``on_fallback(reason)`` is called when the compiled engine
+    failed on it and the pure-Python one rendered it."""
+    source = defuse_brackets(markdown)
+    try:
+        html: str = _md.render(source)
+        return html
+    except BaseException as e:
+        if not is_rust_panic(e):
+            raise
+        reason = f"{ENGINE} failed on this text ({_first_line(e)}); rendered with {FALLBACK_ENGINE}"
+    html = _fallback_render(source)
+    if on_fallback is not None:
+        on_fallback(reason)
+    return html
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).splitlines() or [type(error).__name__]
+    return lines[0][:200]
+
+
+def _fallback_render(source: str) -> str:
+    # Imported here: markdown-it-py costs ~40 ms to import and is needed only after a panic.
+    from markdown_it import MarkdownIt as PyMarkdownIt
+
+    md = PyMarkdownIt("commonmark").enable(["table", "strikethrough"])
+    html: str = md.render(source)
     return html
 
 
