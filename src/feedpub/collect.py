@@ -32,6 +32,7 @@ from feedpub.config import (
     source_name,
 )
 from feedpub.decide import BeatRules, Plan, author_slug, plan_source
+from feedpub.errors import is_rust_panic
 from feedpub.quiet import QUIET_KEY
 from feedpub.quiet import forget as forget_quiet_record
 from feedpub.sources.base import Source, SourceContext, SourceResult
@@ -133,7 +134,9 @@ def collect(
             else:
                 src.parse(listing.result, listing.jobs, listing, ctx)
             return listing.result
-        except Exception as e:  # a source bug must not stop the other sources
+        except BaseException as e:  # a source bug (or a Rust panic) must not stop the others
+            if not isinstance(e, Exception) and not is_rust_panic(e):
+                raise  # KeyboardInterrupt, SystemExit
             log.exception("source failed", extra={"source": src.name})
             return SourceResult(name=src.name, status="error", error=f"{type(e).__name__}: {e}")
 

@@ -16,7 +16,7 @@ import jinja2
 from mjml import mjml2html
 
 from feedpub.config import Config
-from feedpub.errors import ConfigError
+from feedpub.errors import ConfigError, is_rust_panic
 
 DIGEST_MJML = "digest.mjml.j2"
 DIGEST_TEXT = "digest.txt.j2"
@@ -80,6 +80,10 @@ class Renderer:
             return str(mjml2html(source, disable_comments=True))
         except Exception as e:  # MRML raises its own error types
             raise TemplateError(f"template {name}: MJML did not compile: {e}") from None
+        except BaseException as e:  # and a Rust panic is a BaseException (pyo3)
+            if not is_rust_panic(e):
+                raise
+            raise TemplateError(f"template {name}: MJML failed: {e}") from None
 
     def plain(self, name: str, ctx: dict[str, Any]) -> str:
         """Any ``*.txt.j2`` template (not escaped)."""
