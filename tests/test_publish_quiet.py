@@ -66,6 +66,7 @@ class Pair:
         assert out[0] == out[1]
         assert feeds(self.quiet) == feeds(self.full)
         assert runs(self.quiet)[-2:] == runs(self.full)[-2:]
+        assert stored(self.quiet) == stored(self.full)
         return out[0]
 
 
@@ -78,6 +79,18 @@ def runs(root: Path) -> list[tuple[object, ...]]:
     with sqlite3.connect(root / "feedpub.db") as conn:
         rows = conn.execute("SELECT kind, started, ok, summary FROM runs ORDER BY id").fetchall()
     return [(k, s, ok, json.loads(summary)) for k, s, ok, summary in rows]
+
+
+def stored(root: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The articles and the recorded files (paths and sizes: mtimes differ between the
+    two newsrooms) as the store holds them."""
+    with sqlite3.connect(root / "feedpub.db") as conn:
+        articles = conn.execute(
+            "SELECT id, source_key, url, status, content_hash, published, updated"
+            " FROM articles ORDER BY id"
+        ).fetchall()
+        files = conn.execute("SELECT path, size FROM source_files ORDER BY path").fetchall()
+    return articles, files
 
 
 def retracted(root: Path) -> list[str]:
@@ -204,6 +217,94 @@ def test_every_change_takes_the_full_path_and_nothing_else_does(
     step(1, expect_quiet=False)
     assert retracted(pair.quiet) == retracted(pair.full) == ["a.md", "new/x.md"]
     step(1, expect_quiet=True)
+
+
+def test_a_change_deep_in_the_tree_walks_only_the_folders_that_changed(
+    pair: Pair, no_collect: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a clean publish, a publish with some folders changed lists only those (the
+    others' files are taken as recorded) and ends exactly as the full publish does."""
+    for rel in ("top.md", "x/f.md", "x/y/g.md", "x/y/z/e.md", "p/q.md", "p/r/s.md"):
+        pair.write(rel, story(rel.replace("/", " ").removesuffix(".md").title()))
+    t = NOW
+    pair.publish(t)
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path: str) -> object:
+        if str(path).startswith(str(pair.quiet / "content")):
+            listed.append(os.path.relpath(path, pair.quiet / "content"))
+        return real_scandir(path)
+
+    monkeypatch.setattr(walk_module.os, "scandir", scandir)
+
+    def step(*, expect_quiet: bool) -> None:
+        nonlocal t
+        t += timedelta(minutes=1)
+        listed.clear()
+        no_collect.clear()
+        pair.publish(t)
+        assert ("quiet" not in no_collect) == expect_quiet
+
+    step(expect_quiet=True)
+    assert sorted(listed) == [".", "p", "p/r", "x", "x/y", "x/y/z"]  # the check, once each
+    # The check lists every folder once; the collect then lists only x/y/z.
+    pair.write("x/y/z/e.md", story("E", body="Edited deep down."))
+    step(expect_quiet=False)
+    assert listed.count("x/y/z") == 2 and listed.count("x/y") == 1 and listed.count(".") == 1
+    step(expect_quiet=True)
+
+    pair.write("x/y/new/n.md", story("New Folder"))  # x/y changed; x/y/new is new
+    step(expect_quiet=False)
+    assert listed.count("x/y") == 2 and listed.count("x/y/new") == 2
+    assert listed.count("x/y/z") == 1 and listed.count("p/r") == 1
+    step(expect_quiet=True)
+
+    for root in pair.both():  # a whole folder removed: its articles are retracted
+        shutil.rmtree(root / "content" / "p")
+    step(expect_quiet=False)
+    assert retracted(pair.quiet) == retracted(pair.full) == ["p/q.md", "p/r/s.md"]
+    step(expect_quiet=True)
+    _arts, files = stored(pair.quiet)
+    assert [f for f, _ in files] == ["top.md", "x/f.md", "x/y/g.md", "x/y/new/n.md", "x/y/z/e.md"]
+    assert b"Edited deep down" in feeds(pair.quiet)["rss.xml"]
+
+
+def test_a_walk_does_not_list_the_folders_it_trusts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "content"
+    for rel in ("a.md", "x/c.md", "x/y/d.md", "x/y/z/e.md", "x/y/z/f.md", "w/g.md"):
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(rel)
+    full = walk_module.fingerprint(root)
+    assert full is not None
+    known = {rel: (size, mtime) for rel, _, size, mtime in walk_module.walk(root, [])}
+    (root / "x" / "y" / "z" / "f.md").write_text("longer than before")
+    now = walk_module.fingerprint(root)
+    assert now is not None
+    same = {d: v for d, v in full.items() if now.get(d) == v}
+    assert sorted(same) == ["", "w/", "x/", "x/y/"]
+    hint = walk_module.FolderHint(same, frozenset(now))
+    trusted, walked = walk_module.trusted_folders(hint, known)
+    assert sorted(trusted) == ["", "w/", "x/", "x/y/"] and sorted(walked) == ["x/y/z/"]
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path: str) -> object:
+        listed.append(os.path.relpath(path, root))
+        return real_scandir(path)
+
+    monkeypatch.setattr(walk_module.os, "scandir", scandir)
+    tally = walk_module.Tally()
+    got = [rel for rel, *_ in walk_module.walk(root, [], tally, trusted=trusted, dirs=hint.dirs)]
+    assert got == ["x/y/z/e.md", "x/y/z/f.md"] and listed == ["x/y/z"]
+    assert tally.fingerprint() == now
+    # A trusted folder whose recorded count disagrees with the known files is walked.
+    del known["w/g.md"]
+    trusted, walked = walk_module.trusted_folders(hint, known)
+    assert "w/" not in trusted
 
 
 def test_the_quiet_publish_loads_neither_the_database_layer_nor_the_config_models(

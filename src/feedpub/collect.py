@@ -38,6 +38,7 @@ from feedpub.quiet import forget as forget_quiet_record
 from feedpub.sources.base import Source, SourceContext, SourceResult
 from feedpub.sources.boundary import screen_result
 from feedpub.sources.folder import FolderSource
+from feedpub.sources.walk import FolderHint
 from feedpub.store import Store, get_meta
 from feedpub.store_bulk import ArticleWrite, save_file_stats, set_statuses, write_articles
 from feedpub.text import slugify
@@ -82,14 +83,14 @@ def collect(
     *,
     now: datetime,
     skip: Collection[str] = (),
-    unchanged_dirs: Mapping[str, frozenset[str]] | None = None,
+    hints: Mapping[str, FolderHint] | None = None,
 ) -> CollectReport:
     """Read every source into the store as of ``now`` (the run is recorded as ending
     ``now`` plus the time it took). ``skip``: names of sources known to be unchanged
     (the daemon's watched folders); they are reported as such and not read.
-    ``unchanged_dirs``: by folder source, the folders ``feedpub publish``'s quiet record
-    proves unchanged (feedpub.quiet.Hints); only this run's caller may pass them, as the
-    record holds only until the next collect (which drops it)."""
+    ``hints``: by folder source, what ``feedpub publish``'s quiet record proves
+    unchanged (feedpub.quiet.Hints): those folders are not walked again. Only this run's
+    caller may pass them, as the record holds only until the next collect (which drops it)."""
     clock = running_from(now)
     report = CollectReport(now=now)
     sources = [make_source(c) for c in config.sources if source_name(c) not in skip]
@@ -109,7 +110,7 @@ def collect(
                 now,
                 fingerprint,
                 keys=not isinstance(src, FolderSource),
-                unchanged_dirs=(unchanged_dirs or {}).get(src.name),
+                hint=(hints or {}).get(src.name),
             )
             for src in sources
         ]
@@ -304,7 +305,7 @@ def _may_retract(conn: Connection, result: SourceResult, ctx: SourceContext) -> 
     rejected = {e.source for e in result.rejected}
     if any(k not in result.file_stats and k not in rejected for k in ctx.file_stats):
         return True
-    if ctx.unchanged_dirs is not None:
+    if ctx.hint is not None:
         # The quiet record holds: the last collect was a clean publish, which left no
         # live article without its file, and no collect ran since.
         return False
@@ -329,7 +330,7 @@ def _context(
     fp: str,
     *,
     keys: bool = True,
-    unchanged_dirs: frozenset[str] | None = None,
+    hint: FolderHint | None = None,
 ) -> SourceContext:
     """What a source needs to know before it reads; ``keys``: the keys and content hashes
     of its stored articles (a folder source does not use them: its files' stats say what
@@ -349,7 +350,7 @@ def _context(
                 live.add(r.source_key)
     q2 = sa.select(f.c.path, f.c.size, f.c.mtime_ns).where(f.c.source == name)
     stats = {path: (size, mtime) for path, size, mtime in conn.execute(q2)}
-    return SourceContext(config, now, state, known, stats, fp, live, unchanged_dirs)
+    return SourceContext(config, now, state, known, stats, fp, live, hint)
 
 
 def _sync_config_authors(store: Store, conn: Connection, config: Config) -> dict[str, str]:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from feedpub import __version__
-from feedpub.sources.walk import files_in, fingerprint
+from feedpub.sources.walk import FolderHint, files_in, fingerprint
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -70,10 +70,10 @@ class Probe:
 @dataclass(frozen=True)
 class Hints:
     """The quiet record still describes the store but some folders changed: by folder
-    source, the folders whose fingerprint it matches (the collect trusts their recorded
-    file stats instead of stat-ing every file again)."""
+    source, the folders whose fingerprint it matches (the collect takes their files as
+    recorded instead of walking them again) and every folder found."""
 
-    unchanged_dirs: dict[str, frozenset[str]]
+    folders: dict[str, FolderHint]
 
 
 @dataclass(frozen=True)
@@ -164,16 +164,17 @@ def _check(
     # The record describes the store (no collect ran since it was kept): what changed in
     # the folders is what differs from it.
     sources: list[tuple[str, int]] = []
-    unchanged: dict[str, frozenset[str]] = {}
+    folders: dict[str, FolderHint] = {}
     changed = False
     for name, root, recorded in rec["sources"]:
         current = fingerprint(root, processes)
         if current is None:
             return None
-        unchanged[name] = frozenset(d for d, v in recorded.items() if current.get(d) == v)
+        same = {d: v for d, v in recorded.items() if current.get(d) == v}
+        folders[name] = FolderHint(same, frozenset(current))
         sources.append((name, files_in(current)))
         changed |= current != recorded
-    hints = Hints(unchanged)
+    hints = Hints(folders)
     if changed:
         return hints
     state_raw = meta.get(FEEDS_STATE_KEY, "")

@@ -122,8 +122,8 @@ def publish_cmd(app: App, force: bool) -> None:
 
     from feedpub.collect import collect
 
-    hints = done.unchanged_dirs if isinstance(done, quiet.Hints) else None
-    creport = collect(app.config, app.store, now=now, unchanged_dirs=hints)
+    hints = done.folders if isinstance(done, quiet.Hints) else None
+    creport = collect(app.config, app.store, now=now, hints=hints)
     print_collect_report(app, creport)
     report = run_build(app.config, app.store, now, force=force)
     print_build_report(app, report)

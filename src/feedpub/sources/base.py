@@ -8,6 +8,7 @@ from typing import Protocol
 
 from feedpub.config import Config
 from feedpub.errors import ContentError
+from feedpub.sources.walk import FolderHint
 from feedpub.types import ParsedArticle
 
 
@@ -29,8 +30,8 @@ class SourceContext:
     live_keys: set[str] = field(default_factory=set)
     # Folder sources, from ``feedpub publish``'s quiet record (feedpub.quiet) when it still
     # describes the store: the folders whose fingerprint it matches (their files are as
-    # recorded in ``file_stats``). None: no such record (every file is stat-ed).
-    unchanged_dirs: frozenset[str] | None = None
+    # recorded in ``file_stats``). None: no such record (the whole folder is walked).
+    hint: FolderHint | None = None
 
 
 @dataclass

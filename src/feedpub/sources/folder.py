@@ -21,7 +21,7 @@ from feedpub.sources.dates import DateParseError, shown, to_aware
 from feedpub.sources.frontmatter import KNOWN_KEYS, split_front_matter
 from feedpub.sources.parse_pool import parse_all
 from feedpub.sources.pasted import parse_pasted
-from feedpub.sources.walk import Tally, walk
+from feedpub.sources.walk import Tally, trusted_folders, walk
 from feedpub.text import (
     clean_text,
     http_url,
@@ -62,9 +62,19 @@ class FolderSource:
         reuse = ctx.state.get("rules_fingerprint") == ctx.rules_fingerprint
         unreadable: list[tuple[str, str]] = []
         tally = Tally()
-        unchanged = ctx.unchanged_dirs if reuse and ctx.unchanged_dirs else frozenset()
+        hint = ctx.hint if reuse else None
+        trusted: dict[str, list[int]] = {}
+        if hint is not None:
+            # The folders the quiet record vouches for are not listed: their files are
+            # the recorded ones, unchanged (only the changed folders are walked).
+            trusted, walked = trusted_folders(hint, ctx.file_stats)
+            result.file_stats = dict(ctx.file_stats)
+            for keys in walked.values():
+                for key in keys:
+                    del result.file_stats[key]
+            result.unchanged_keys = set(result.file_stats)
         for rel, path, st_size, st_mtime in walk(
-            root, unreadable, tally, known=ctx.file_stats, unchanged=unchanged
+            root, unreadable, tally, trusted=trusted, dirs=hint.dirs if hint else frozenset()
         ):
             stat = (st_size, st_mtime)
             if reuse and ctx.file_stats.get(rel) == stat:

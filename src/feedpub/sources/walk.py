@@ -48,31 +48,73 @@ def files_in(fp: Fingerprint) -> int:
     return sum(int(v.split(":", 1)[0]) for v in fp.values())
 
 
+@dataclass(frozen=True)
+class FolderHint:
+    """What ``feedpub publish``'s quiet record (feedpub.quiet) still vouches for in one
+    content folder: the folders whose fingerprint it matches, with their recorded sums
+    (their entries are as they were when the store's file stats were recorded), and
+    every folder the check found."""
+
+    unchanged: dict[str, str]  # folder -> recorded fingerprint value
+    dirs: frozenset[str]
+
+
+def trusted_folders(
+    hint: FolderHint, known: dict[str, tuple[int, int]]
+) -> tuple[dict[str, list[int]], dict[str, list[str]]]:
+    """(folder -> recorded sums, for the unchanged folders whose recorded file count is
+    the number of ``known`` files in them; folder -> its known files, for the others).
+    One pass over ``known``; a folder whose count disagrees is walked, not trusted."""
+    by_dir: dict[str, list[str]] = {}
+    for key in known:
+        by_dir.setdefault(key[: key.rfind("/") + 1], []).append(key)
+    trusted: dict[str, list[int]] = {}
+    for folder, value in hint.unchanged.items():
+        sums = [int(x) for x in value.split(":")]
+        if len(sums) == 4 and sums[0] == len(by_dir.get(folder, ())):
+            trusted[folder] = sums
+    rest = {d: keys for d, keys in by_dir.items() if d not in trusted}
+    return trusted, rest
+
+
 def walk(
     root: Path,
     unreadable: list[tuple[str, str]],
     tally: Tally | None = None,
     *,
-    known: dict[str, tuple[int, int]] | None = None,
-    unchanged: frozenset[str] = frozenset(),
+    trusted: dict[str, list[int]] | None = None,
+    dirs: frozenset[str] = frozenset(),
 ) -> Iterator[tuple[str, str, int, int]]:
     """(relative posix path, full path, size, mtime_ns) of every content file, in a
     stable order (each folder's entries by name). Size and mtime are -1 when the file
     cannot be stat-ed (a symlink loop: the parser names it). Folders that cannot be
     listed go to ``unreadable``. ``tally`` sums the walk (see :func:`fingerprint`).
 
-    ``unchanged``: folders whose fingerprint is the one recorded when ``known`` (the
-    files' recorded stats) was recorded: their files are not stat-ed again, ``known``
-    says what their stat holds.
+    ``trusted``: folders (see :func:`trusted_folders`) that are not listed at all: their
+    files are not yielded, their recorded sums go into ``tally``, and their subfolders
+    are taken from ``dirs`` (a folder whose entries did not change has the same ones).
 
     Plain strings, not Path objects: a no-change re-collect of 10,000 files is mostly
     this loop, and pathlib objects cost more than the stat calls themselves."""
     t = tally if tally is not None else Tally()
-    known = known if known is not None else {}
+    trusted = trusted or {}
+    children: dict[str, list[str]] = {}
+    if trusted:
+        for d in dirs:
+            if d:
+                parent = d[: d.rstrip("/").rfind("/") + 1]
+                children.setdefault(parent, []).append(d)
+        for subs in children.values():
+            subs.sort(key=_name)  # by name, as listings are
     top = os.fspath(root)
     stack = [(top, "")]
     while stack:
         folder, prefix = stack.pop()
+        if prefix in trusted:
+            t.dirs[prefix] = list(trusted[prefix])
+            for sub in children.get(prefix, ()):
+                stack.append((os.path.join(folder, sub[len(prefix) : -1]), sub))
+            continue
         try:
             sums = [0, 0, 0, os.stat(folder).st_mtime_ns]  # before listing: see fingerprint()
             t.dirs[prefix] = sums
@@ -81,7 +123,6 @@ def walk(
             t.failed = True
             unreadable.append((prefix or ".", e.strerror or type(e).__name__))
             continue
-        same = prefix in unchanged
         for entry in entries:
             name = entry.name
             if name.startswith(SKIP_PREFIXES):
@@ -90,21 +131,23 @@ def walk(
                 stack.append((entry.path, f"{prefix}{name}/"))
             elif name.lower().endswith(SUFFIXES):
                 rel = prefix + name
-                stat = known.get(rel) if same else None
-                if stat is None:
-                    try:
-                        if not entry.is_file():
-                            continue
-                        st = entry.stat()
-                    except OSError:  # a symlink loop (ELOOP) and the like: parse_file names it
-                        t.failed = True
-                        yield rel, entry.path, -1, -1
+                try:
+                    if not entry.is_file():
                         continue
-                    stat = (st.st_size, st.st_mtime_ns)
+                    st = entry.stat()
+                except OSError:  # a symlink loop (ELOOP) and the like: parse_file names it
+                    t.failed = True
+                    yield rel, entry.path, -1, -1
+                    continue
                 sums[0] += 1
-                sums[1] += stat[0]
-                sums[2] += stat[1]
-                yield rel, entry.path, stat[0], stat[1]
+                sums[1] += st.st_size
+                sums[2] += st.st_mtime_ns
+                yield rel, entry.path, st.st_size, st.st_mtime_ns
+
+
+def _name(folder: str) -> str:
+    """ "a/b/" -> "b"."""
+    return folder[:-1].rpartition("/")[2]
 
 
 def fingerprint(
