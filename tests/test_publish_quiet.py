@@ -54,7 +54,7 @@ class Pair:
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(text, encoding="utf-8")
 
-    def publish(self, now: datetime) -> tuple[int, str]:
+    def publish(self, now: datetime) -> tuple[int, str, str]:
         out = []
         with time_machine.travel(now, tick=False):
             for root, extra in ((self.quiet, []), (self.full, ["--log-level", "WARNING"])):
@@ -62,7 +62,7 @@ class Pair:
                     main, ["--config", str(root / "config.toml"), *extra, "publish"]
                 )
                 assert r.exception is None or isinstance(r.exception, SystemExit), r.output
-                out.append((r.exit_code, r.stdout))
+                out.append((r.exit_code, r.stdout, r.stderr))
         assert out[0] == out[1]
         assert feeds(self.quiet) == feeds(self.full)
         assert runs(self.quiet)[-2:] == runs(self.full)[-2:]
@@ -130,23 +130,23 @@ def test_every_change_takes_the_full_path_and_nothing_else_does(
     pair.write("draft.md", "---\ntitle: Draft\ndraft: true\ndate: 2031-03-01\n---\nD\n")
     t = NOW
 
-    def step(minutes: int, *, expect_quiet: bool) -> tuple[int, str]:
+    def step(minutes: int, *, expect_quiet: bool) -> tuple[int, str, str]:
         nonlocal t
         t += timedelta(minutes=minutes)
         no_collect.clear()
-        code, out = pair.publish(t)
+        code, out, err = pair.publish(t)
         assert ("quiet" not in no_collect) == expect_quiet, (no_collect, out)
         assert "full" in no_collect
-        return code, out
+        return code, out, err
 
-    code, out = step(0, expect_quiet=False)  # the first publish
+    code, out, _ = step(0, expect_quiet=False)  # the first publish
     assert code == 0 and "feeds: " in out
-    code, out = step(1, expect_quiet=True)
+    code, out, _ = step(1, expect_quiet=True)
     assert code == 0 and "feeds: nothing changed" in out and "│ 4 " not in out
     step(1, expect_quiet=True)
 
     pair.write("a.md", story("Harbour", body="An edit."))  # written in place, new size
-    code, out = step(1, expect_quiet=False)
+    code, out, _ = step(1, expect_quiet=False)
     assert "changed" in out
     step(1, expect_quiet=True)
 
@@ -169,10 +169,10 @@ def test_every_change_takes_the_full_path_and_nothing_else_does(
     step(1, expect_quiet=False)
     for root in pair.both():
         (root / "content" / "a.md").unlink()
-    code, out = step(1, expect_quiet=False)
+    code, out, _ = step(1, expect_quiet=False)
     step(1, expect_quiet=True)
 
-    code, out = step(95, expect_quiet=False)  # 09:30 passed: the scheduled story is due
+    code, out, _ = step(95, expect_quiet=False)  # 09:30 passed: the scheduled story is due
     step(1, expect_quiet=True)
 
     for root in pair.both():  # the configuration changed
@@ -187,12 +187,28 @@ def test_every_change_takes_the_full_path_and_nothing_else_does(
     step(1, expect_quiet=True)
 
     pair.write("bad.md", "---\ntitle: [broken\n---\n")
-    code, out = step(1, expect_quiet=False)
-    assert code == 1
-    code, _ = step(1, expect_quiet=False)  # rejected again, named again: never quiet
-    assert code == 1
+    code, out, err = step(1, expect_quiet=False)
+    assert code == 1 and "bad.md:2" in err
+    # Rejected again, named again, and the same exit status, without the collect.
+    assert step(1, expect_quiet=True) == (code, out, err)
+    assert runs(pair.quiet)[-2][2] == 0  # the collect is recorded as not ok, as it was
+    pair.write("d/worse.md", "---\ntitle: ok\ndate: not a date\n---\n")
+    code, out, err = step(1, expect_quiet=False)
+    assert "bad.md:2" in err and "d/worse.md:3" in err
+    assert step(1, expect_quiet=True) == (code, out, err)
+    for root in pair.both():
+        (root / "content" / "d" / "worse.md").unlink()
     pair.write("bad.md", story("Mended"))
-    step(1, expect_quiet=False)
+    code, out, err = step(1, expect_quiet=False)
+    assert code == 0 and "rejected" not in err
+    assert step(1, expect_quiet=True)[0] == 0
+    # Rejected by the plan, not the parser (same URL as another file): its stats are
+    # recorded, so the next full run skips it as unchanged; no quiet record vouches for it.
+    pair.write("twin1.md", story("Twins"))
+    pair.write("twin2.md", story("Twins"))
+    code, out, err = step(1, expect_quiet=False)
+    assert code == 1 and "same URL" in err
+    code, out, err = step(1, expect_quiet=False)
     step(1, expect_quiet=True)
 
     with time_machine.travel(t, tick=False):  # a rebuild by hand replaces the build record
@@ -400,3 +416,35 @@ def test_the_fingerprint_sums_exactly_what_the_folder_walk_lists(tmp_path: Path)
     assert walk_module.fingerprint(root) is None
     assert walk_module.fingerprint(root, 3, min_share=1) is None
     shutil.rmtree(root)
+
+
+def test_a_rejection_that_depends_on_more_than_the_bytes_is_never_repeated_quietly(
+    tmp_path: Path,
+) -> None:
+    """Permissions (a chmod changes no mtime), memory, or a pasted .txt file's dates read
+    relative to the run: the next publish reads the file again."""
+    from feedpub.collect_report import CollectReport, SourceReport
+    from feedpub.errors import ContentError
+    from feedpub.sources.folder import read_text
+
+    try:
+        read_text(tmp_path / "gone.md", "gone.md")
+    except ContentError as e:
+        unreadable = e
+    else:
+        pytest.fail("a missing file was read")
+
+    def report(*errors: ContentError) -> CollectReport:
+        r = CollectReport(now=NOW)
+        counts = {"rejected": len(errors)}
+        r.sources.append(SourceReport("folder:content", "ok", None, counts, []))
+        r.rejected = list(errors)
+        return r
+
+    typo = ContentError("a.md", "front matter is not valid YAML", line=2)
+    assert quiet._repeatable(report(typo)) == [
+        ("folder:content", "a.md", "front matter is not valid YAML", 2)
+    ]
+    assert quiet._repeatable(report(typo, unreadable)) is None
+    assert quiet._repeatable(report(ContentError("b.txt", "no date"))) is None
+    assert quiet._repeatable(report(ContentError("c.md", "too big to read in memory"))) is None

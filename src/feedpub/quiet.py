@@ -4,14 +4,16 @@ A publish with nothing new used to cost a second and more at 100,000 articles, m
 before any work: importing the configuration models and the database layer, loading
 every file's recorded stats, then finding all of them unchanged. Run from cron every few
 minutes, that is the common case. After a publish that went cleanly (every source a
-content folder, all of it read, nothing rejected, the feeds built, nothing refused), the
+content folder, all of it read, the feeds built, nothing refused, and nothing rejected
+but files the parser refuses, which every later run would read and refuse again), the
 store keeps a *quiet record* (meta key ``publish.quiet``):
 
 - the configuration it ran with (a hash of the file's bytes and resolved path, and of
   the feedpub version),
 - the store's generation, and a hash of the build's record (``feeds.state``),
 - each folder's fingerprint (``feedpub.sources.walk``: file count, sums of sizes and
-  mtimes, directory mtimes) and where the feeds were written.
+  mtimes, directory mtimes) and where the feeds were written,
+- the rejected files with their reasons (named again, exit status 1, by a quiet run).
 
 The next ``publish`` reads the configuration file (tomllib) and the store (sqlite3)
 directly and walks each folder with ``walk.fingerprint``. When everything matches, and
@@ -81,7 +83,10 @@ class QuietRun:
     """A publish proven to have nothing to do, already recorded in ``runs``."""
 
     generation: int
-    sources: list[tuple[str, int]]  # (source name, files unchanged)
+    sources: list[tuple[str, int]]  # (source name, content files in its folder)
+    # The files rejected again as they were at the last publish: (source name, file,
+    # reason, line), in the order that publish named them.
+    rejected: tuple[tuple[str, str, str, int | None], ...] = ()
 
 
 def probe(config_path: Path) -> Probe | None:
@@ -189,7 +194,11 @@ def _check(
     out = Path(rec["output"])
     if not all((out / name).is_file() for name in SITE_FILES):
         return hints  # the output folder was cleaned: the build writes it again
-    run = QuietRun(generation, sources)
+    rejected = tuple(
+        (str(n), str(k), str(r), None if ln is None else int(ln))
+        for n, k, r, ln in rec.get("rejected", [])
+    )
+    run = QuietRun(generation, sources, rejected)
     _record_runs(conn, run, now, clock())
     return run
 
@@ -207,15 +216,23 @@ def _sha(text: str) -> str:
 
 
 def collect_report(run: QuietRun, now: datetime) -> CollectReport:
-    """The report the full collect makes of a run with nothing new."""
+    """The report the full collect makes of a run with nothing new: every file unchanged
+    but those rejected again (a rejected file's stats are not recorded: it is read, and
+    rejected, at every run until it is mended)."""
     from feedpub.collect_report import KINDS, CollectReport, SourceReport
+    from feedpub.errors import ContentError
 
     report = CollectReport(now=now, generation=run.generation)
     for name, files in run.sources:
         counts = dict.fromkeys(KINDS, 0)
-        counts["unchanged"] = files
+        counts["rejected"] = sum(1 for src, *_ in run.rejected if src == name)
+        counts["unchanged"] = files - counts["rejected"]
         report.sources.append(SourceReport(name, "ok", None, counts, []))
-        report.counts["unchanged"] += files
+        for kind in ("unchanged", "rejected"):
+            report.counts[kind] += counts[kind]
+    report.rejected = [
+        ContentError(key, reason, line=line) for _, key, reason, line in run.rejected
+    ]
     return report
 
 
@@ -247,7 +264,13 @@ def _record_runs(
 ) -> None:
     """The collect and the build, as Store.record_run writes them."""
     rows = [
-        ("collect", _stamp(now), _stamp(finished), 1, json.dumps(_collect_summary(run, now))),
+        (
+            "collect",
+            _stamp(now),
+            _stamp(finished),
+            0 if run.rejected else 1,
+            json.dumps(_collect_summary(run, now)),
+        ),
         ("build", _stamp(now), _stamp(finished), 1, json.dumps(build_summary(run))),
     ]
     conn.execute("BEGIN IMMEDIATE")
@@ -283,11 +306,12 @@ def remember(
         if not isinstance(c, FolderSourceConfig) or r is None or r.status != "ok":
             break
         folders.append((r.name, str(config.resolve(c.path)), r.listing_fingerprint))
+    rejected = _repeatable(report)
     clean = (
         probe is not None
         and logging_quiet
         and not refused
-        and not report.rejected
+        and rejected is not None
         and not report.source_errors
         and config.output.url is None
         and len(folders) == len(config.sources) == len(report.sources)
@@ -301,7 +325,10 @@ def remember(
         if not clean or generation != report.generation or built != str(generation) or not state:
             forget(conn)
             return False
-        assert probe is not None
+        assert probe is not None and rejected is not None
+        if rejected and _stats_recorded(conn, [(n, k) for n, k, _, _ in rejected]):
+            forget(conn)  # rejected by the plan (same URL as another...), not by the parser
+            return False
         record = {
             "key": probe.key,
             "schema": get_meta(conn, SCHEMA_KEY),
@@ -309,9 +336,49 @@ def remember(
             "state": _sha(state),
             "output": str(config.output_dir),
             "sources": [list(f) for f in folders],
+            "rejected": [list(r) for r in rejected],
         }
         set_meta(conn, QUIET_KEY, json.dumps(record, sort_keys=True))
     return True
+
+
+# Rejections that depend on more than the file's bytes (its permissions, the memory free):
+# mended without a change the fingerprint sees (chmod changes no mtime).
+_TRANSIENT = ("cannot read file:", "too big to read in memory")
+
+
+def _repeatable(report: CollectReport) -> list[tuple[str, str, str, int | None]] | None:
+    """The run's rejections as (source, file, reason, line), when the same unchanged
+    files would be rejected the same way by every later run: files of folder sources
+    that the parser refused (checked against the store by the caller), and no pasted
+    ``.txt`` file (its dates are read relative to the run's time). None otherwise."""
+    by_source = [(r.name, r.counts.get("rejected", 0)) for r in report.sources]
+    if sum(n for _, n in by_source) != len(report.rejected):
+        return None
+    out: list[tuple[str, str, str, int | None]] = []
+    errors = iter(report.rejected)
+    names = [name for name, n in by_source for _ in range(n)]
+    for name, e in zip(names, errors, strict=True):
+        if e.source.lower().endswith(".txt") or e.reason.startswith(_TRANSIENT):
+            return None
+        out.append((name, e.source, e.reason, e.line))
+    return out
+
+
+def _stats_recorded(conn: Connection, files: list[tuple[str, str]]) -> bool:
+    """Whether the store recorded the stats of any of these (source, file): such a file
+    is skipped as unchanged next time, not rejected again."""
+    import sqlalchemy as sa
+
+    from feedpub import schema as s
+
+    f = s.source_files
+    for name, key in files:
+        if conn.execute(
+            sa.select(f.c.path).where(f.c.source == name, f.c.path == key).limit(1)
+        ).first():
+            return True
+    return False
 
 
 def _same_file(probe: Probe, config_path: Path) -> bool:

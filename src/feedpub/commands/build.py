@@ -116,9 +116,10 @@ def publish_cmd(app: App, force: bool) -> None:
         cores = workers() if single_threaded() else 1  # the check forks to stat on every core
         done = quiet.check(probe, now, running_from(now), processes=cores)
     if isinstance(done, quiet.QuietRun):
-        print_collect_report(app, quiet.collect_report(done, now))
+        creport = quiet.collect_report(done, now)
+        print_collect_report(app, creport)
         app.console.print(f"feeds: nothing changed (generation {done.generation})")
-        raise SystemExit(0)
+        raise SystemExit(collect_exit_code(creport))
 
     from feedpub.collect import collect
 
