@@ -231,6 +231,11 @@ def measure(
             clean_hugo(root)
             rows["cold publish"].hugo.append(run(hugo_cmd(root), root))
             log(f"  {n:,} run {r + 1}: hugo cold {rows['cold publish'].hugo[-1][0]:.2f} s")
+    if cold:  # what each wrote: feedpub's feeds carry every article (RFC 5005 archives)
+        note = "output: feedpub " + _output(root / "feeds")
+        if has_hugo:
+            note += ", Hugo " + _output(root / "hugo" / "public")
+        rows["cold publish"].note = note
     for _ in range(runs):
         rows["publish, nothing changed"].feedpub.append(run(fp(root, "publish"), root))
         if has_hugo:
@@ -247,6 +252,16 @@ def measure(
     shutil.rmtree(extra)
     run(fp(root, "publish"), root)  # back to the generated newsroom
     return list(rows.values())
+
+
+def _output(folder: Path) -> str:
+    """Files and bytes under ``folder``."""
+    files = size = 0
+    for dirpath, _dirs, names in os.walk(folder):
+        for name in names:
+            files += 1
+            size += os.lstat(os.path.join(dirpath, name)).st_size
+    return f"{files:,} files, {size / 2**20:,.0f} MB"
 
 
 def startup(runs: int, work: Path, has_hugo: bool) -> list[Row]:
