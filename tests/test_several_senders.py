@@ -175,7 +175,9 @@ def test_an_instance_gone_silent_elsewhere_is_resumed_after_its_lease(
         )
     engine.dispose()
     with SmtpTestServer(keep_data=False) as srv:
-        emails = _room(newsroom, pg_url, srv.port, n, lease="PT2S", pool_size=POOL)
+        # The lease outlasts the others' run even on a loaded machine (with 2 s they could
+        # finish after it ran out and take the silent one's rows over, rightly).
+        emails = _room(newsroom, pg_url, srv.port, n, lease="PT6S", pool_size=POOL)
         victim, *others = _senders(newsroom.config_path, 3)
         try:
             wait_until(
@@ -187,7 +189,7 @@ def test_an_instance_gone_silent_elsewhere_is_resumed_after_its_lease(
             held = _ledger(pg_url)["sending"]
             assert held > 0  # the silent one's claims, not taken over while its lease runs
             assert any("under another sender's claim" in out for _, out in done), done
-            time.sleep(3.5)  # its lease (2 s) runs out, its session's transaction ends
+            time.sleep(6.5)  # its lease (6 s) runs out, its session's transaction ends
             [(code, out)] = _finish(_senders(newsroom.config_path, 1))
             assert code == 0, out
         finally:
