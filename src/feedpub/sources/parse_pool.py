@@ -27,7 +27,7 @@ from feedpub.workers import start_method, workers
 # Below this many files to parse, one process parses them (workers take ~0.3 s to start).
 MIN_PARALLEL = 400
 CHUNK = 32  # files per task sent to a worker
-WINDOW = 4  # chunks in flight per worker
+WINDOW = 8  # chunks in flight per worker: enough to keep them busy while a batch is written
 
 ParseFile = Callable[[Path, str, SourceContext, FolderSourceConfig, str], ParsedArticle]
 Outcome = ParsedArticle | ContentError
