@@ -200,7 +200,8 @@ def _uri(iri: str) -> str:
             host = parts.hostname.encode("idna").decode("ascii")
         except UnicodeError:
             host = quote(parts.hostname, safe="")
-        netloc = re.sub(re.escape(parts.hostname), host, netloc, count=1, flags=re.I)
+        # A function, not a template: a backslash in the host (a\1.рф) is no group reference.
+        netloc = re.sub(re.escape(parts.hostname), lambda _: host, netloc, count=1, flags=re.I)
     return urlunsplit(
         (
             parts.scheme,
