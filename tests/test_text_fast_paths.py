@@ -4,6 +4,13 @@ holding a backslash is encoded, not read as a regular-expression group reference
 
 from __future__ import annotations
 
+import re
+import sys
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feedpub import text
 from feedpub.text import absolute_url, http_url, sanitize_html
 
 BASE = "https://news.example/post/x/"
@@ -18,3 +25,98 @@ def test_backslash_in_an_idn_host_is_text_not_a_group_reference() -> None:
     assert http_url("https://a\\1.рф/x", BASE) == "https://a%5C1.xn--p1ai/x"
     html = sanitize_html('<a href="https://a\\1.рф/x">a</a>', BASE)
     assert html == '<a href="https://a%5C1.xn--p1ai/x">a</a>'
+
+
+# The characters where a fast path could go wrong: every kind of white space (NBSP, the
+# separators \x1c-\x1f that str.split() splits on, \x85, \u2028), controls that become
+# spaces, forbidden ones that go (U+FFFE, lone surrogates), CR LF, combining marks,
+# emoji, entities and markup.
+PIECES = [
+    "a", "Zz", "word", " ", "  ", "\t", "\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d",
+    "\x1e", "\x1f", "\x00", "\x07", "\x1b", "\x7f", "\x85", "\xa0", "\u1680", "\u2000",
+    "\u2028", "\u2029", "\u202f", "\u3000", "\u200b", "\u180e", "\ufeff", "\ufffe", "\uffff",
+    "\ud800", "\udfff", "e\u0301", "\u0301", "😀", "👩‍👩‍👧", "Київ", "ß", "İ", "’", "'", "&amp;",
+    "&", "&lt;b&gt;", "&#10;", "&nbsp;", "<", ">", "<b>", "</b>", "<p>", "</p>", "<br>",
+    "<br/>", "<!--", "-->", "<!-- x -->", "<a href='x'>", "<img src=x alt='A &amp; B'>",
+    "<h2>", "</h2>", "</div>", "<<b>b>", "<5", "</", "<!", "-", "/", "\\",
+]  # fmt: skip
+# Text that takes the fast paths is mostly printable: half the examples are.
+PRINTABLE = [p for p in PIECES if p.isprintable()] + [" ", "  "]
+texts = st.one_of(
+    st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=4)), max_size=30),
+    st.lists(st.sampled_from(PRINTABLE), max_size=12),
+).map("".join)
+EXAMPLES = settings(max_examples=400, deadline=None)
+
+
+@EXAMPLES
+@given(texts)
+def test_controls_lists_c0_and_del_or_says_forbidden(value: str) -> None:
+    found = text._controls(value)
+    if text._FORBIDDEN.search(value):
+        assert found is None
+    else:
+        assert found == "".join(re.findall("[\x00-\x1f\x7f]", value)).encode("ascii")
+
+
+@EXAMPLES
+@given(texts)
+def test_clean_text_fast_path(value: str) -> None:
+    assert text.clean_text(value) == text._clean_text(value)
+    assert text.is_clean(value) is text._is_clean(value)
+
+
+@EXAMPLES
+@given(texts)
+def test_one_line_and_plain_line_fast_paths(value: str) -> None:
+    assert text.one_line(value) == text._one_line(value)
+    assert text.plain_line(value) == text._plain_line(value)
+
+
+@EXAMPLES
+@given(texts)
+def test_strip_once_fast_path(value: str) -> None:
+    fast, scan = text._strip_once(value), text._strip_once_scan(value)
+    assert fast == scan
+    # "Nothing removed" is told by identity (strip_tags relies on it).
+    assert (fast is value) is (scan is value)
+    assert text.strip_tags(value) == _strip_tags_general(value)
+
+
+def _strip_tags_general(value: str) -> str:
+    once = text._strip_once_scan(value)
+    if once is value or text._strip_once_scan(once) is once:
+        return once
+    return text._TAG_OPENERS.sub("", once)
+
+
+@EXAMPLES
+@given(texts)
+def test_word_count_fast_path(value: str) -> None:
+    assert text._words(value) == text._words_general(value)
+    assert text._words(value) == len(text.clean_text(value).split())
+    assert text.word_count(value) == len(text.html_to_text(value).split())
+
+
+def test_split_and_strip_are_the_white_space_of_the_regex() -> None:
+    # " ".join(s.split()) stands for _WS.sub(" ", s).strip() (html_to_text, summarize,
+    # one_line): both split on the same characters, every code point checked.
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    space = {c for c in every if c.isspace()}
+    assert set(re.findall(r"\s", every)) == space
+    assert {c for c in every if not c.strip()} == space
+    assert "\x1c" in space and "\xa0" in space and "\u2028" in space
+    # one_line's shortcut: printable text holds no white space but " ".
+    assert {c for c in space if c.isprintable()} == {" "}
+    sample = "".join(sorted(space)) + "a" + "\x1f\u3000 b\xa0\xa0c\u2028"
+    assert " ".join(sample.split()) == text._WS.sub(" ", sample).strip() == "a b c"
+
+
+@EXAMPLES
+@given(texts)
+def test_html_to_text_and_summarize_collapse_white_space_as_before(value: str) -> None:
+    paras = [text._WS.sub(" ", p).strip() for p in re.split(r"\n\s*\n", value)]
+    assert [" ".join(p.split()) for p in text._PARAGRAPHS.split(value)] == paras
+    summary = text.summarize(value, limit=10_000)
+    plain = text.html_to_text(re.sub(r"<h[1-6][^>]*>.*?</h[1-6]>", "", value, flags=re.I | re.S))
+    assert summary == text._WS.sub(" ", plain.replace("\n\n", " ")).strip()
