@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import nh3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -120,3 +123,79 @@ def test_html_to_text_and_summarize_collapse_white_space_as_before(value: str) -
     summary = text.summarize(value, limit=10_000)
     plain = text.html_to_text(re.sub(r"<h[1-6][^>]*>.*?</h[1-6]>", "", value, flags=re.I | re.S))
     assert summary == text._WS.sub(" ", plain.replace("\n\n", " ")).strip()
+
+
+URLS = [
+    "", " ", "/x", "rel", "../up", "x y", "#f", "?q=1", "https://ex.com/a", "HTTPS://EX.COM/A",
+    "https://Ex.com/ä b?q=ü#f", "https://пример.рф/п", "https://a\\1.рф/", "//cdn.ex/y",
+    "javascript:alert(1)", " JaVaScRiPt:x", "data:text/html,x", "mailto:a@b.c", "https:foo",
+    "https://[oops/x", "https://x:99999/", "http://x/[y]", "https://x/%41%zz", "ftp://x/",
+]  # fmt: skip
+BASES = ["https://news.example/post/a/", "https://news.example/", "http://x.test/a/b?c#d"]
+urls = st.one_of(st.sampled_from(URLS), st.tuples(st.sampled_from(URLS), texts).map("".join))
+
+
+def _absolute_url_uncached(url: str, base: str) -> str | None:
+    url = text.clean_text(url).strip()
+    return text._resolve.__wrapped__(base, url) if url else None
+
+
+@EXAMPLES
+@given(urls, st.sampled_from(BASES))
+def test_absolute_url_cache_gives_what_resolving_gives(url: str, base: str) -> None:
+    expected = _absolute_url_uncached(url, base)
+    assert text.absolute_url(url, base) == expected
+    assert text.absolute_url(url, base) == expected  # from the cache this time
+
+
+@EXAMPLES
+@given(texts, texts)
+def test_slugify_cache_gives_what_slugifying_gives(value: str, fallback: str) -> None:
+    assert text.slugify(value) == text.slugify.__wrapped__(value)
+    assert text.slugify(value, fallback) == text.slugify.__wrapped__(value, fallback)
+
+
+def _sanitize_general(fragment: str, base: str) -> str:
+    """sanitize_html as it was: nh3.clean with the options (and a new filter) on each call."""
+
+    def attribute_filter(tag: str, attr: str, value: str) -> str | None:
+        if attr in text.URL_ATTRIBUTES:
+            return _absolute_url_uncached(value, base)
+        return value
+
+    options = text._nh3_options(attribute_filter)
+    cleaned = nh3.clean(text.cap_nesting(text.clean_text(fragment)), **options)
+    return text.clean_text(cleaned).strip()
+
+
+html_bits = st.one_of(
+    texts,
+    st.sampled_from(["<p>", "</p>", "</a>", "<div>", "</div>", "<script>x()</script>"]),
+    urls.map(lambda u: f"<a href='{u}' title=t onclick=x>"),
+    urls.map(lambda u: f'<img src="{u}" alt="a &amp; b" width=3>'),
+    urls.map(lambda u: f'<blockquote cite="{u}">q</blockquote>'),
+)
+fragments = st.lists(html_bits, max_size=15).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fragments, st.sampled_from(BASES))
+def test_one_cleaner_per_thread_sanitizes_as_a_cleaner_per_call(fragment: str, base: str) -> None:
+    assert sanitize_html(fragment, base) == _sanitize_general(fragment, base)
+
+
+def test_threads_sanitizing_at_once_keep_their_own_base() -> None:
+    fragment = '<p><a href="/a">a</a> <img src="b.png"> <q cite="../c">c</q></p>' * 50
+    bases = [f"https://news.example/post/{i}/" for i in range(8)]
+    expected = {base: _sanitize_general(fragment, base) for base in bases}
+    assert len(set(expected.values())) == len(bases)  # each base gives other links
+    start = threading.Barrier(len(bases))
+
+    def work(base: str) -> list[str]:
+        start.wait()
+        return [sanitize_html(fragment, base) for _ in range(30)]
+
+    with ThreadPoolExecutor(len(bases)) as pool:
+        results = dict(zip(bases, pool.map(work, bases), strict=True))
+    for base in bases:
+        assert results[base] == [expected[base]] * 30

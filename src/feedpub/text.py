@@ -7,9 +7,13 @@ XML 1.0 §2.2 (Char production) allows #x9, #xA, #xD, #x20-#xD7FF, #xE000-#xFFFD
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
+import threading
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import nh3
@@ -221,6 +225,13 @@ def absolute_url(url: str, base: str) -> str | None:
     url = clean_text(url).strip()
     if not url:
         return None
+    return _resolve(base, url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve(base: str, url: str) -> str | None:
+    """``absolute_url`` of a cleaned, stripped, non-empty ``url`` (the same links recur:
+    the article's own address, a site's sections)."""
     try:  # "https://[oops/x": urllib raises ValueError (Invalid IPv6 URL)
         joined = urljoin(base, url)
         scheme = urlsplit(joined).scheme.lower()
@@ -290,28 +301,55 @@ def _uri(iri: str) -> str:
 
 def sanitize_html(fragment: str, base_url: str) -> str:
     """Sanitize an HTML fragment with nh3 and make every URL absolute against ``base_url``."""
+    sanitizer = _sanitizer
+    sanitizer.base_url = base_url
+    try:
+        cleaned = sanitizer.clean(cap_nesting(clean_text(fragment)))
+    finally:
+        sanitizer.base_url = ""
+    return clean_text(cleaned).strip()
 
-    def attribute_filter(tag: str, attr: str, value: str) -> str | None:
+
+def _nh3_options(attribute_filter: Callable[[str, str, str], str | None]) -> dict[str, Any]:
+    return {
+        "tags": set(ALLOWED_TAGS),
+        "clean_content_tags": {
+            "script", "style", "iframe", "object", "embed", "noscript", "template"
+        },
+        "attributes": {k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
+        "attribute_filter": attribute_filter,
+        "url_schemes": set(URL_SCHEMES),
+        "link_rel": None,
+        "strip_comments": True,
+    }  # fmt: skip
+
+
+class _Sanitizer(threading.local):
+    """One nh3 cleaner per thread, built on the thread's first use (building one per call,
+    as ``nh3.clean`` does, cost as much as cleaning a short article). Its attribute filter
+    resolves URLs against ``base_url``, set by ``sanitize_html`` for each call."""
+
+    def __init__(self) -> None:
+        self.base_url = ""
+        options = _nh3_options(self._attribute)
+        cleaner = getattr(nh3, "Cleaner", None)  # nh3 < 0.2.18 has nh3.clean only
+        if cleaner is not None:
+            self.clean: Callable[[str], str] = cleaner(**options).clean
+        else:
+            self.clean = functools.partial(nh3.clean, **options)
+
+    def _attribute(self, tag: str, attr: str, value: str) -> str | None:
         # An exception here would be printed by nh3 ("Exception ignored") and the
         # attribute kept: drop the attribute instead.
         try:
             if attr in URL_ATTRIBUTES:
-                return absolute_url(value, base_url)
+                return absolute_url(value, self.base_url)
             return value
         except Exception:
             return None
 
-    cleaned = nh3.clean(
-        cap_nesting(clean_text(fragment)),
-        tags=set(ALLOWED_TAGS),
-        clean_content_tags={"script", "style", "iframe", "object", "embed", "noscript", "template"},
-        attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
-        attribute_filter=attribute_filter,
-        url_schemes=set(URL_SCHEMES),
-        link_rel=None,
-        strip_comments=True,
-    )
-    return clean_text(cleaned).strip()
+
+_sanitizer = _Sanitizer()
 
 
 # Elements nested deeper than this are flattened before sanitizing: nh3 (html5ever) takes
@@ -424,6 +462,7 @@ def reading_minutes(fragment: str) -> int:
     return max(1, math.ceil(word_count(fragment) / WORDS_PER_MINUTE))
 
 
+@functools.lru_cache(maxsize=4096)
 def slugify(text: str, fallback: str = "article") -> str:
     """ASCII slug (Cyrillic and other scripts transliterated): 'Ukraine’s Peace' -> 'ukraines-peace'.
     ``fallback`` when nothing sluggable is left (a title of emoji only)."""
