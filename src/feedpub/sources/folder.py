@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -265,9 +265,12 @@ def _parse(
                 "future; the feeds show the collection time instead. Fix the date."
             )
 
-    # A title with nothing to transliterate (emoji only) takes its slug from the file name.
-    slug = _str(meta.get("slug"), rel, "slug", text) or slugify(
-        title, fallback=slugify(PurePosixPath(rel).stem)
+    # A title with nothing to transliterate (emoji only) takes its slug from the file name
+    # (slugified only then: most titles give a slug).
+    slug = (
+        _str(meta.get("slug"), rel, "slug", text)
+        or slugify(title, fallback="")
+        or slugify(PurePosixPath(rel).stem)
     )
     url_value = _str(meta.get("url"), rel, "url", text)
     base = config.site.base_url
@@ -317,13 +320,13 @@ def _parse(
         title=title,
         url=url,
         slug=slug,
-        authors=tuple(dict.fromkeys(plain_line(a) for a in authors if plain_line(a))),
+        authors=_distinct(plain_line(a) for a in authors),
         published=published,
         updated=updated,
         content_html=content_html,
         summary=summary,
         reading_minutes=minutes if minutes else reading_minutes(content_html),
-        tags=tuple(dict.fromkeys(plain_line(t) for t in tags if plain_line(t))),
+        tags=_distinct(plain_line(t) for t in tags),
         beat=beat.strip() if beat else (cfg.beat or None),
         image=image,
         explicit_id=explicit_id.strip() if explicit_id else None,
@@ -333,6 +336,11 @@ def _parse(
         language=language,
         warnings=tuple(warnings),
     )
+
+
+def _distinct(values: Iterable[str]) -> tuple[str, ...]:
+    """The non-empty ``values``, each once, in their first order."""
+    return tuple(dict.fromkeys(v for v in values if v))
 
 
 def match_beat_title(config: Config, title: str | None) -> str | None:
