@@ -1,6 +1,7 @@
 """feedpub.text's fast paths (text that needs no work is returned as it is) give what the
-general code gives, on text full of the characters that make the difference; and a host
-holding a backslash is encoded, not read as a regular-expression group reference."""
+general code gives, on text full of the characters that make the difference; a host
+holding a backslash is encoded, not read as a regular-expression group reference; the
+folder source's read of a file keeps its size limit."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import re
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import nh3
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feedpub import text
+from feedpub.errors import ContentError
+from feedpub.sources.folder import read_text
 from feedpub.text import absolute_url, http_url, sanitize_html
 
 BASE = "https://news.example/post/x/"
@@ -199,3 +204,30 @@ def test_threads_sanitizing_at_once_keep_their_own_base() -> None:
         results = dict(zip(bases, pool.map(work, bases), strict=True))
     for base in bases:
         assert results[base] == [expected[base]] * 30
+
+
+# The folder source reads a file with one read of the size it has (not of the limit):
+# the limit and a file that is longer than its size said still behave as before.
+
+
+def test_read_text_takes_a_file_up_to_the_limit_and_refuses_one_byte_more(tmp_path: Path) -> None:
+    at_limit = tmp_path / "at.md"
+    at_limit.write_bytes(b"x" * 1000)
+    assert read_text(at_limit, "at.md", max_bytes=1000) == "x" * 1000
+    over = tmp_path / "over.md"
+    over.write_bytes(b"x" * 1001)
+    with pytest.raises(ContentError, match="bigger than 1,000 bytes"):
+        read_text(over, "over.md", max_bytes=1000)
+
+
+@pytest.mark.skipif(not Path("/proc/version").is_file(), reason="needs Linux /proc")
+def test_read_text_reads_on_past_the_size_the_file_said(tmp_path: Path) -> None:
+    # /proc files say they are empty (st_size 0) and hold text.
+    proc = Path("/proc/version")
+    assert proc.stat().st_size == 0
+    whole = proc.read_text(encoding="utf-8")
+    assert len(whole) > 20
+    assert read_text(proc, "version") == whole
+    assert read_text(proc, "version", max_bytes=len(whole)) == whole
+    with pytest.raises(ContentError, match="bigger than"):
+        read_text(proc, "version", max_bytes=len(whole) - 1)
