@@ -7,9 +7,13 @@ XML 1.0 §2.2 (Char production) allows #x9, #xA, #xD, #x20-#xD7FF, #xE000-#xFFFD
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
+import threading
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import nh3
@@ -58,15 +62,55 @@ URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
 
+# Fast paths. Most text holds no control character but tab and newline, and no
+# forbidden one: ``_controls`` finds that out with a few passes in C (encode, translate)
+# instead of four regular-expression scans, and the functions below then return their
+# argument as it is. tests/test_text_fast_paths.py checks each against its general path.
+_NOT_C0_ASCII = bytes(range(0x20, 0x7F))  # deleting these from ASCII leaves C0 and DEL
+_NOT_C0_UTF8 = _NOT_C0_ASCII + bytes(range(0x80, 0x100))  # in UTF-8, C0 and DEL stay bytes
+_FFFE_UTF8 = "\ufffe".encode()
+_FFFF_UTF8 = "\uffff".encode()
+# The C0 controls str.split() splits on (it splits on \x1c-\x1f too; re's \s does as well).
+_SPLIT_C0 = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"
+
+
+def _controls(value: str) -> bytes | None:
+    """The C0 controls and DEL of ``value`` as bytes, in order (b"" when it holds none), or
+    None when it may hold a forbidden character (U+FFFE, U+FFFF or a lone surrogate)."""
+    if value.isascii():
+        return value.encode("ascii").translate(None, _NOT_C0_ASCII)
+    try:
+        raw = value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    if _FFFE_UTF8 in raw or _FFFF_UTF8 in raw:  # UTF-8 is self-synchronising: no false hit
+        return None
+    return raw.translate(None, _NOT_C0_UTF8)
+
+
 def clean_text(value: str) -> str:
     """Strip XML-forbidden characters (a control character becomes a space, anything else
     forbidden goes); normalise newlines."""
+    found = _controls(value)
+    if found is not None and not found.strip(b"\t\n"):
+        return value
+    return _clean_text(value)
+
+
+def _clean_text(value: str) -> str:
     text = _CONTROL.sub(" ", value.replace("\r\n", "\n").replace("\r", "\n"))
     return _FORBIDDEN.sub("", text)
 
 
 def is_clean(value: str) -> bool:
     """True when ``value`` holds no XML-forbidden character (what clean_text replaces)."""
+    found = _controls(value)
+    if found is not None and not found.strip(b"\t\n\r"):
+        return True
+    return _is_clean(value)
+
+
+def _is_clean(value: str) -> bool:
     return _CONTROL.search(value) is None and _FORBIDDEN.search(value) is None
 
 
@@ -74,6 +118,12 @@ def plain_line(value: str) -> str:
     """A one-line plain-text field (title, author name) from text that may hold HTML:
     no tags, no control chars, entities decoded once, white space collapsed.
     Linear in the length of the text, whatever it holds (``"<a " * 60000`` included)."""
+    if "<" not in value and "&" not in value:
+        return one_line(value)  # no tag to strip, no entity to decode
+    return _plain_line(value)
+
+
+def _plain_line(value: str) -> str:
     text = strip_tags(clean_text(value))
     if "&" in text:
         text = html.unescape(text)
@@ -92,10 +142,31 @@ def strip_tags(text: str) -> str:
 _TAG_OPENERS = re.compile(r"<+(?=[/!A-Za-z])")
 
 
+# What ``_TAG`` matches when the text holds no "<!--": a tag runs to the first ">" after it.
+_OPEN_TAG = re.compile(r"</?[A-Za-z][^>]*>")
+
+
 def _strip_once(text: str) -> str:
     """One left-to-right pass removing what ``_TAG`` matches (same leftmost, first-end
     matches); each search resumes where the previous one ended, so the pass is linear.
     Returns ``text`` itself when nothing was removed."""
+    if "<" not in text:
+        return text
+    if "<!--" in text:
+        return _strip_once_scan(text)
+    # No comment: one regular expression does the same pass, in C. It is linear when it
+    # runs only up to the last ">": every tag it tries there ends at the next ">" (a "<"
+    # after the last ">" opens nothing; tried there, each would scan to the end).
+    last = text.rfind(">")
+    head = text[: last + 1]
+    stripped, removed = _OPEN_TAG.subn("", head)
+    if not removed:
+        return text
+    return stripped + text[last + 1 :]
+
+
+def _strip_once_scan(text: str) -> str:
+    """``_strip_once`` for any text (comments included), one "<" at a time."""
     if "<" not in text:
         return text
     out: list[str] = []
@@ -136,6 +207,14 @@ def _is_alpha(ch: str) -> bool:
 def one_line(value: str) -> str:
     """A one-line field from text that is already plain (stored titles): control chars
     stripped and white space collapsed; "<" and "&" are text and stay as they are."""
+    # Printable text holds no control, forbidden or white space character but " ".
+    if value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " ":
+        return value
+    # str.split() splits on what re's \s matches (str.isspace, both) and drops the ends.
+    return " ".join(clean_text(value).split())
+
+
+def _one_line(value: str) -> str:
     return _WS.sub(" ", clean_text(value)).strip()
 
 
@@ -146,6 +225,13 @@ def absolute_url(url: str, base: str) -> str | None:
     url = clean_text(url).strip()
     if not url:
         return None
+    return _resolve(base, url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve(base: str, url: str) -> str | None:
+    """``absolute_url`` of a cleaned, stripped, non-empty ``url`` (the same links recur:
+    the article's own address, a site's sections)."""
     try:  # "https://[oops/x": urllib raises ValueError (Invalid IPv6 URL)
         joined = urljoin(base, url)
         scheme = urlsplit(joined).scheme.lower()
@@ -200,7 +286,8 @@ def _uri(iri: str) -> str:
             host = parts.hostname.encode("idna").decode("ascii")
         except UnicodeError:
             host = quote(parts.hostname, safe="")
-        netloc = re.sub(re.escape(parts.hostname), host, netloc, count=1, flags=re.I)
+        # A function, not a template: a backslash in the host (a\1.рф) is no group reference.
+        netloc = re.sub(re.escape(parts.hostname), lambda _: host, netloc, count=1, flags=re.I)
     return urlunsplit(
         (
             parts.scheme,
@@ -214,28 +301,55 @@ def _uri(iri: str) -> str:
 
 def sanitize_html(fragment: str, base_url: str) -> str:
     """Sanitize an HTML fragment with nh3 and make every URL absolute against ``base_url``."""
+    sanitizer = _sanitizer
+    sanitizer.base_url = base_url
+    try:
+        cleaned = sanitizer.clean(cap_nesting(clean_text(fragment)))
+    finally:
+        sanitizer.base_url = ""
+    return clean_text(cleaned).strip()
 
-    def attribute_filter(tag: str, attr: str, value: str) -> str | None:
+
+def _nh3_options(attribute_filter: Callable[[str, str, str], str | None]) -> dict[str, Any]:
+    return {
+        "tags": set(ALLOWED_TAGS),
+        "clean_content_tags": {
+            "script", "style", "iframe", "object", "embed", "noscript", "template"
+        },
+        "attributes": {k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
+        "attribute_filter": attribute_filter,
+        "url_schemes": set(URL_SCHEMES),
+        "link_rel": None,
+        "strip_comments": True,
+    }  # fmt: skip
+
+
+class _Sanitizer(threading.local):
+    """One nh3 cleaner per thread, built on the thread's first use (building one per call,
+    as ``nh3.clean`` does, cost as much as cleaning a short article). Its attribute filter
+    resolves URLs against ``base_url``, set by ``sanitize_html`` for each call."""
+
+    def __init__(self) -> None:
+        self.base_url = ""
+        options = _nh3_options(self._attribute)
+        cleaner = getattr(nh3, "Cleaner", None)  # nh3 < 0.2.18 has nh3.clean only
+        if cleaner is not None:
+            self.clean: Callable[[str], str] = cleaner(**options).clean
+        else:
+            self.clean = functools.partial(nh3.clean, **options)
+
+    def _attribute(self, tag: str, attr: str, value: str) -> str | None:
         # An exception here would be printed by nh3 ("Exception ignored") and the
         # attribute kept: drop the attribute instead.
         try:
             if attr in URL_ATTRIBUTES:
-                return absolute_url(value, base_url)
+                return absolute_url(value, self.base_url)
             return value
         except Exception:
             return None
 
-    cleaned = nh3.clean(
-        cap_nesting(clean_text(fragment)),
-        tags=set(ALLOWED_TAGS),
-        clean_content_tags={"script", "style", "iframe", "object", "embed", "noscript", "template"},
-        attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
-        attribute_filter=attribute_filter,
-        url_schemes=set(URL_SCHEMES),
-        link_rel=None,
-        strip_comments=True,
-    )
-    return clean_text(cleaned).strip()
+
+_sanitizer = _Sanitizer()
 
 
 # Elements nested deeper than this are flattened before sanitizing: nh3 (html5ever) takes
@@ -292,8 +406,12 @@ def html_to_text(fragment: str) -> str:
     text = _IMG.sub(_alt_text, fragment) if "<img" in fragment.lower() else fragment
     text = _BLOCK_END.sub("\n\n", text)
     text = html.unescape(_strip_once(text))
-    paras = [_WS.sub(" ", p).strip() for p in re.split(r"\n\s*\n", text)]
+    # " ".join(p.split()) is _WS.sub(" ", p).strip(): str.split() splits on what \s matches.
+    paras = [" ".join(p.split()) for p in _PARAGRAPHS.split(text)]
     return clean_text("\n\n".join(p for p in paras if p))
+
+
+_PARAGRAPHS = re.compile(r"\n\s*\n")
 
 
 def _alt_text(match: re.Match[str]) -> str:
@@ -304,11 +422,13 @@ def _alt_text(match: re.Match[str]) -> str:
     return f" {html.escape(html.unescape(value), quote=False)} "
 
 
+_HEADING = re.compile(r"<h[1-6][^>]*>.*?</h[1-6]>", re.I | re.S)
+
+
 def summarize(fragment: str, limit: int = 280) -> str:
     """A plain-text summary: the first paragraphs that are not headings, cut at a word."""
-    no_headings = re.sub(r"<h[1-6][^>]*>.*?</h[1-6]>", "", fragment, flags=re.I | re.S)
-    text = html_to_text(no_headings).replace("\n\n", " ")
-    text = _WS.sub(" ", text).strip()
+    no_headings = _HEADING.sub("", fragment) if "<" in fragment else fragment
+    text = " ".join(html_to_text(no_headings).split())
     if len(text) <= limit:
         return text
     cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.-—")
@@ -320,7 +440,18 @@ def word_count(fragment: str) -> int:
     whitespace, reads images as their alt text, turns control characters into spaces and
     drops other XML-forbidden characters (a word of nothing else disappears)."""
     text = _IMG.sub(_alt_text, fragment) if "<img" in fragment.lower() else fragment
-    text = html.unescape(_strip_once(_BLOCK_END.sub("\n\n", text)))
+    return _words(html.unescape(_strip_once(_BLOCK_END.sub("\n\n", text))))
+
+
+def _words(text: str) -> int:
+    """The words of ``clean_text(text)``."""
+    found = _controls(text)
+    if found is not None and not found.strip(_SPLIT_C0):
+        return len(text.split())  # no control that split() would not split on, no forbidden
+    return _words_general(text)
+
+
+def _words_general(text: str) -> int:
     words = _CONTROL.sub(" ", text).split()
     if _FORBIDDEN.search(text):
         return sum(1 for w in words if _FORBIDDEN.sub("", w))
@@ -331,8 +462,13 @@ def reading_minutes(fragment: str) -> int:
     return max(1, math.ceil(word_count(fragment) / WORDS_PER_MINUTE))
 
 
+@functools.lru_cache(maxsize=4096)
 def slugify(text: str, fallback: str = "article") -> str:
     """ASCII slug (Cyrillic and other scripts transliterated): 'Ukraine’s Peace' -> 'ukraines-peace'.
     ``fallback`` when nothing sluggable is left (a title of emoji only)."""
-    text = re.sub(r"(\w)['’](\w)", r"\1\2", text)
-    return _slugify(text, max_length=80, word_boundary=True) or fallback
+    text = _APOSTROPHE.sub(r"\1\2", text)
+    slug: str = _slugify(text, max_length=80, word_boundary=True)
+    return slug or fallback
+
+
+_APOSTROPHE = re.compile(r"(\w)['’](\w)")
