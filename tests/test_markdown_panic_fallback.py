@@ -93,3 +93,25 @@ def test_a_panic_elsewhere_in_a_parse_rejects_that_file_alone(
 def test_keyboard_interrupt_is_no_panic() -> None:
     assert not is_rust_panic(KeyboardInterrupt())
     assert not is_rust_panic(SystemExit(1))
+
+
+def test_a_panic_inside_the_sanitizer_leaves_the_next_input_a_fresh_cleaner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from feedpub import text
+
+    sanitizer = text._sanitizer
+    sanitizer.clean  # noqa: B018 - this thread's cleaner, built on first use
+    panic = _rust_panic()
+
+    def broken(_fragment: str) -> str:
+        raise panic
+
+    monkeypatch.setattr(sanitizer, "clean", broken)
+    with pytest.raises(BaseException) as caught:
+        text.sanitize_html("<p>x</p>", "https://news.example/")
+    assert caught.value is panic
+    assert sanitizer.clean is not broken
+    assert text.sanitize_html('<p><a href="/a">x</a></p>', "https://news.example/") == (
+        '<p><a href="https://news.example/a">x</a></p>'
+    )

@@ -19,6 +19,8 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 import nh3
 from slugify import slugify as _slugify
 
+from feedpub.errors import is_rust_panic
+
 # C0 controls and DEL separate things where they occur (vertical tab, form feed, the
 # file/group/record/unit separators): each becomes a space, so words they stood between
 # stay apart. Non-characters and lone surrogates carry nothing and are dropped.
@@ -305,6 +307,10 @@ def sanitize_html(fragment: str, base_url: str) -> str:
     sanitizer.base_url = base_url
     try:
         cleaned = sanitizer.clean(cap_nesting(clean_text(fragment)))
+    except BaseException as e:
+        if is_rust_panic(e):  # the caller rejects this input; the next one gets a fresh cleaner
+            sanitizer.renew()
+        raise
     finally:
         sanitizer.base_url = ""
     return clean_text(cleaned).strip()
@@ -331,6 +337,10 @@ class _Sanitizer(threading.local):
 
     def __init__(self) -> None:
         self.base_url = ""
+        self.renew()
+
+    def renew(self) -> None:
+        """Build this thread's cleaner (again, after it panicked: its state is unknown)."""
         options = _nh3_options(self._attribute)
         cleaner = getattr(nh3, "Cleaner", None)  # nh3 < 0.2.18 has nh3.clean only
         if cleaner is not None:
