@@ -16,7 +16,16 @@ from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.config import Config
-from feedpub.feeds import feed_pool, feedgen_writer, jsonfeed, queries, stream_writer, websub
+from feedpub.feeds import (
+    feed_pool,
+    feedgen_writer,
+    jsonfeed,
+    queries,
+    render,
+    stream_writer,
+    websub,
+)
+from feedpub.feeds.fragments import FragmentCache
 from feedpub.feeds.guard import render_guarded
 from feedpub.feeds.index_page import IndexFeed, newsletter_links, render_index
 from feedpub.feeds.model import FeedDoc, FeedKind, Format
@@ -42,8 +51,9 @@ from feedpub.feeds.plan import (
     tail_of,
     to_item,
 )
+from feedpub.feeds.render import DocOut, Job
 from feedpub.store import Store
-from feedpub.types import ArticleStatus
+from feedpub.types import Article, ArticleStatus
 
 log = logging.getLogger("feedpub.feeds")
 
@@ -109,9 +119,9 @@ def _slots(counts: dict[str, int]) -> int:
     return sum(counts.values())
 
 
-def _renderer(settings: dict[str, Any]) -> Callable[[feed_pool.Task], feed_pool.FeedResult]:
-    """In a worker: a builder of its own (its own read connection) rendering one feed
-    at a time, handing back what it wrote and recorded."""
+def _renderer(settings: dict[str, Any]) -> Callable[[list[Job]], list[tuple[int, DocOut]]]:
+    """In a worker: a builder of its own (its own read connection, its own cache of
+    rendered entries) rendering runs of documents, handing back what each added."""
     store = Store.for_reading(settings["url"])
     conn = store.engine.connect()
     builder = _Builder(
@@ -121,17 +131,12 @@ def _renderer(settings: dict[str, Any]) -> Callable[[feed_pool.Task], feed_pool.
     builder.authors = settings["authors"]
     builder.config_fp = settings["config_fp"]
     builder.counts = settings["counts"]
+    renderer = builder.job_renderer()
 
-    def render(task: feed_pool.Task) -> feed_pool.FeedResult:
-        spec, fstate, mine = task
-        builder.report, builder.records, builder.feed_state = BuildReport(), [], {}
-        builder._feed(spec, fstate, mine)
+    def render(jobs: list[Job]) -> list[tuple[int, DocOut]]:
+        out = renderer.run(jobs)
         builder.out.sync()  # this worker's renames are durable before the build records them
-        r = builder.report
-        return feed_pool.FeedResult(
-            builder.records, r.written, r.removed, r.changed_feeds, r.unchanged,
-            r.items_written, builder.feed_state, r.refused, r.summarized,
-        )  # fmt: skip
+        return out
 
     return render
 
@@ -185,6 +190,11 @@ class _Builder:
         self.beat_titles = {b.slug: b.title for b in config.beats}
         tdir = config.output.templates_dir
         self.templates_dir = config.resolve(tdir) if tdir else None
+        # A full build: the documents planned, rendered after every feed is planned
+        # (a Job, or the paths of a feed's pages past its end), and the site's positions.
+        self._plan: list[Job | tuple[str, ...]] | None = None
+        self._positions: dict[str, int] = {}
+        self._renderer: render.Renderer | None = None
 
     def run(self, state: dict[str, Any] | None, built: int | None) -> None:
         conn = self.conn
@@ -216,7 +226,7 @@ class _Builder:
             )
         else:
             wanted = {sp.ident for sp in specs}
-        tasks: list[feed_pool.Task] = [
+        tasks: list[tuple[FeedSpec, dict[str, Any] | None, list[queries.Changed] | None]] = [
             (
                 spec,
                 self.feed_state.get(spec.ident),
@@ -226,16 +236,12 @@ class _Builder:
             if spec.ident in wanted
         ]
         self.report.feeds_planned += len(tasks)
-        processes = feed_pool.workers()
-        if changed is None and processes > 1 and _slots(self.counts) >= feed_pool.MIN_SLOTS:
-            # A full build: every feed's archive, rendered on every core.
-            for res in feed_pool.render_feeds(tasks, _renderer, self._settings(), processes):
-                self._merge(res)
+        if changed is None:
+            self._full([spec for spec, _, _ in tasks])
+            self._remove_stale(specs)
         else:
             for spec, fstate, mine in tasks:
                 self._feed(spec, fstate, mine)
-        if changed is None:
-            self._remove_stale(specs)
         self._discovery(specs)
 
     def _settings(self) -> dict[str, Any]:
@@ -251,16 +257,66 @@ class _Builder:
             "counts": self.counts,
         }
 
-    def _merge(self, res: feed_pool.FeedResult) -> None:
+    # ---- a full build: plan every feed, render in archive order, merge in feed order ----
+    def _full(self, specs: Sequence[FeedSpec]) -> None:
+        processes = feed_pool.workers()
+        pool = None
+        if processes > 1 and _slots(self.counts) >= feed_pool.MIN_SLOTS:
+            # Every feed's archive, rendered on every core; the workers start now, small.
+            pool = feed_pool.Pool(_renderer, self._settings(), processes)
+        try:
+            self._plan, self._positions = [], {}
+            for spec in specs:
+                self._feed_full(spec)
+            plan, self._plan = self._plan, None
+            jobs = render.order([e for e in plan if isinstance(e, Job)], self._positions)
+            self._positions = {}
+            if pool is not None:
+                results = pool.render(render.split(jobs, processes))
+            else:
+                results = self.job_renderer().run(jobs)
+        finally:
+            if pool is not None:
+                pool.close()
+        done = dict(results)
+        for entry in plan:
+            if isinstance(entry, Job):
+                self._add(done.pop(entry.seq))
+                continue
+            for path in entry:
+                self.out.remove(path)
+                self.report.removed.append(path)
+
+    def _add(self, res: DocOut) -> None:
         self.records.extend(res.records)
         self.report.written.extend(res.written)
-        self.report.removed.extend(res.removed)
         self.report.changed_feeds.extend(res.changed_feeds)
-        self.report.unchanged += res.unchanged
         self.report.items_written += res.items_written
-        self.feed_state.update(res.feed_state)
         self.report.refused.update(res.refused)
         self.report.summarized.update(res.summarized)
+
+    def job_renderer(self) -> render.Renderer:
+        if self._renderer is None:
+            reuse = self.archive_writer is STREAM
+            self._renderer = render.Renderer(self, FragmentCache(), reuse_archives=reuse)
+        return self._renderer
+
+    def load(self, ids: Sequence[str]) -> list[Article]:
+        return queries.load_by_ids(self.conn, self.store, ids)
+
+    def render_plain(self, job: Job) -> DocOut:
+        """One planned document on the plain path (load, build the document, render)."""
+        saved = self.report, self.records
+        self.report, self.records = BuildReport(), []
+        try:
+            slots = [Slot(i, g, True) for i, g in job.slots]
+            self._render(job.spec, [(job.page, job.n_full, slots, dict.fromkeys(Format, job.fp))])
+            r = self.report
+            return DocOut(
+                r.written, self.records, r.items_written, r.refused, r.summarized, r.changed_feeds
+            )
+        finally:
+            self.report, self.records = saved
 
     def _remove_stale(self, specs: Sequence[FeedSpec]) -> None:
         """Files of feeds that no longer exist (a beat removed from the config, a path
@@ -322,6 +378,8 @@ class _Builder:
         conn = self.conn
         size = self.size
         slots = queries.load_slots(conn, spec, self.now)
+        if self._plan is not None and spec.kind is FeedKind.SITE:
+            self._positions = {sl.id: i for i, sl in enumerate(slots)}
         n_full = full_pages(len(slots), size)
         stored = queries.stored_files(conn, spec)
         pages = []
@@ -339,7 +397,11 @@ class _Builder:
         # Pages past the end (articles left the feed): remove them.
         keep = {spec.path(f, p) for f in Format for p in range(1, n_full + 1)}
         keep |= {spec.path(f) for f in Format} | {spec.dir + PAGE_NAME}
-        for path in sorted(set(stored) - keep):
+        stale = sorted(set(stored) - keep)
+        if self._plan is not None:
+            self._plan.append(tuple(stale))
+            return
+        for path in stale:
             self.out.remove(path)
             self.report.removed.append(path)
 
@@ -381,6 +443,12 @@ class _Builder:
                 self.report.unchanged += 1
                 continue
             todo.append((page, n_full, slots, dict.fromkeys(Format, fp)))
+        if self._plan is not None:  # a full build: rendered once every feed is planned
+            for page, n_full, slots, fps in todo:
+                keys = tuple((sl.id, sl.generation) for sl in slots)
+                job = Job(len(self._plan), spec, page, n_full, keys, fps[Format.ATOM])
+                self._plan.append(job)
+            return
         batch: list[tuple[int | None, int, Sequence[Slot], dict[Format, str]]] = []
         count = 0
         for entry in todo:
