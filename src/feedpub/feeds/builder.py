@@ -194,6 +194,7 @@ class _Builder:
         # (a Job, or the paths of a feed's pages past its end), and the site's positions.
         self._plan: list[Job | tuple[str, ...]] | None = None
         self._positions: dict[str, int] = {}
+        self._ids: dict[str, str] = {}
         self._renderer: render.Renderer | None = None
 
     def run(self, state: dict[str, Any] | None, built: int | None) -> None:
@@ -270,7 +271,7 @@ class _Builder:
                 self._feed_full(spec)
             plan, self._plan = self._plan, None
             jobs = render.order([e for e in plan if isinstance(e, Job)], self._positions)
-            self._positions = {}
+            self._positions, self._ids = {}, {}
             if pool is not None:
                 results = pool.render(render.split(jobs, processes))
             else:
@@ -309,7 +310,7 @@ class _Builder:
         saved = self.report, self.records
         self.report, self.records = BuildReport(), []
         try:
-            slots = [Slot(i, g, True) for i, g in job.slots]
+            slots = [Slot(i, g, True) for i, g in job.keys]
             self._render(job.spec, [(job.page, job.n_full, slots, dict.fromkeys(Format, job.fp))])
             r = self.report
             return DocOut(
@@ -380,6 +381,7 @@ class _Builder:
         slots = queries.load_slots(conn, spec, self.now)
         if self._plan is not None and spec.kind is FeedKind.SITE:
             self._positions = {sl.id: i for i, sl in enumerate(slots)}
+            self._ids = {i: i for i in self._positions}
         n_full = full_pages(len(slots), size)
         stored = queries.stored_files(conn, spec)
         pages = []
@@ -445,8 +447,10 @@ class _Builder:
             todo.append((page, n_full, slots, dict.fromkeys(Format, fp)))
         if self._plan is not None:  # a full build: rendered once every feed is planned
             for page, n_full, slots, fps in todo:
-                keys = tuple((sl.id, sl.generation) for sl in slots)
-                job = Job(len(self._plan), spec, page, n_full, keys, fps[Format.ATOM])
+                # One str per article across feeds (the site's): the plan stays small.
+                ids = tuple(self._ids.get(sl.id, sl.id) for sl in slots)
+                gens = tuple(sl.generation for sl in slots)
+                job = Job(len(self._plan), spec, page, n_full, ids, gens, fps[Format.ATOM])
                 self._plan.append(job)
             return
         batch: list[tuple[int | None, int, Sequence[Slot], dict[Format, str]]] = []

@@ -22,8 +22,10 @@ from datetime import datetime
 from feedpub.feeds import jsonfeed, stream_writer
 from feedpub.feeds.model import FeedInfo, Format, Item
 
-# Per process; a full build on two cores holds two of these.
-MAX_BYTES = 64 * 1024 * 1024
+# Per process (a full build on two cores holds two). The entries a document needs were
+# rendered at most ~2,300 site positions before it (an author page of 50 with 50
+# authors): 32 MB keeps ~4,000 entries of ~8 KB.
+MAX_BYTES = 32 * 1024 * 1024
 _OVERHEAD = 200  # bytes per entry besides the rendered text (key, objects, dict slot)
 
 Key = tuple[str, int]  # (article id, changed_generation)
@@ -83,10 +85,11 @@ def assemble(info: FeedInfo, entries: list[Fragment]) -> dict[Format, bytes]:
 
 
 class FragmentCache:
-    """Least recently used fragments, at most ``max_bytes`` of them (0: keep none)."""
+    """Least recently used fragments, at most ``max_bytes`` of them (0: keep none;
+    default :data:`MAX_BYTES`)."""
 
-    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
-        self.max_bytes = max_bytes
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self.max_bytes = MAX_BYTES if max_bytes is None else max_bytes
         self.bytes = 0
         self.peak_bytes = 0
         self.hits = 0

@@ -23,7 +23,7 @@ from feedpub.atomicfile import fsync_dir, write_atomic
 
 WRITER_THREADS = 4
 # At most this many bytes wait for a writer thread; write() blocks beyond it.
-MAX_PENDING_BYTES = 32 * 1024 * 1024
+MAX_PENDING_BYTES = 8 * 1024 * 1024
 
 
 def _same(path: Path, data: bytes) -> bool:

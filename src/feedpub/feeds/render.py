@@ -45,8 +45,13 @@ class Job:
     spec: FeedSpec
     page: int | None  # None: the current feed
     n_full: int
-    slots: tuple[Key, ...]  # (article id, generation) of its visible articles
+    ids: tuple[str, ...]  # its visible articles
+    gens: tuple[int, ...]  # their generations (changed_generation)
     fp: str
+
+    @property
+    def keys(self) -> list[Key]:
+        return list(zip(self.ids, self.gens, strict=True))
 
 
 @dataclass
@@ -82,7 +87,7 @@ def order(jobs: Sequence[Job], position: Mapping[str, int]) -> list[Job]:
     keyed: list[tuple[int, int, Job]] = []
     last = 0
     for job in jobs:
-        pos = max((position.get(i, 0) for i, _ in job.slots), default=last)
+        pos = max((position.get(i, 0) for i in job.ids), default=last)
         last = pos
         keyed.append((pos, job.seq, job))
     keyed.sort(key=lambda t: (t[0], t[1]))
@@ -91,14 +96,14 @@ def order(jobs: Sequence[Job], position: Mapping[str, int]) -> list[Job]:
 
 def split(jobs: Sequence[Job], parts: int) -> list[list[Job]]:
     """Contiguous runs of ``jobs`` with about the same number of entries each."""
-    total = sum(len(j.slots) + 1 for j in jobs)
+    total = sum(len(j.ids) + 1 for j in jobs)
     out: list[list[Job]] = [[]]
     acc = 0
     for job in jobs:
         if len(out) < parts and acc >= total * len(out) / parts:
             out.append([])
         out[-1].append(job)
-        acc += len(job.slots) + 1
+        acc += len(job.ids) + 1
     return [run for run in out if run]
 
 
@@ -122,7 +127,7 @@ class Renderer:
                 results.append((job.seq, self.host.render_plain(job)))
                 continue
             batch.append(job)
-            count += len(job.slots)
+            count += len(job.ids)
             if count >= BATCH_ITEMS:
                 results.extend(self._flush(batch))
                 batch, count = [], 0
@@ -138,7 +143,7 @@ class Renderer:
         local, bad = self._entries(batch)
         out = []
         for job in batch:
-            res = None if any(k in bad for k in job.slots) else self._assembled(job, local)
+            res = None if any(k in bad for k in job.keys) else self._assembled(job, local)
             out.append((job.seq, res if res is not None else self.host.render_plain(job)))
         return out
 
@@ -148,7 +153,7 @@ class Renderer:
         local: dict[Key, Fragment | None] = {}
         missing: list[Key] = []
         for job in batch:
-            for key in job.slots:
+            for key in job.keys:
                 if key in local:
                     continue
                 frag = self.cache.get(key)
@@ -177,7 +182,7 @@ class Renderer:
 
     def _assembled(self, job: Job, local: Mapping[Key, Fragment | None]) -> DocOut | None:
         host = self.host
-        entries = [f for f in (local[k] for k in job.slots) if f is not None]
+        entries = [f for f in (local[k] for k in job.keys) if f is not None]
         entries.sort(key=lambda f: (f.published, f.id), reverse=True)
         updated = max((f.updated for f in entries), default=host.empty_updated)
         info = make_info(host.config, job.spec, updated, page=job.page, n_full=job.n_full)
