@@ -7,33 +7,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from feedpub import schema as s
 from feedpub.config import Config
 from feedpub.feeds import (
+    discovery,
     feed_pool,
     feedgen_writer,
     jsonfeed,
     queries,
     render,
     stream_writer,
-    websub,
 )
+from feedpub.feeds.discovery import GROUPS as GROUPS
 from feedpub.feeds.fragments import FragmentCache
 from feedpub.feeds.guard import render_guarded
-from feedpub.feeds.index_page import IndexFeed, newsletter_links, render_index
 from feedpub.feeds.model import FeedDoc, FeedKind, Format
-from feedpub.feeds.opml import render_opml
 from feedpub.feeds.output import OutputDir
 from feedpub.feeds.pages import feed_page
 from feedpub.feeds.plan import (
-    EPOCH,
     PAGE_NAME,
     AuthorRow,
     FeedSpec,
@@ -52,6 +47,8 @@ from feedpub.feeds.plan import (
     to_item,
 )
 from feedpub.feeds.render import DocOut, Job
+from feedpub.feeds.report import BuildReport as BuildReport
+from feedpub.feeds.report import next_due
 from feedpub.store import Store
 from feedpub.types import Article, ArticleStatus
 
@@ -68,51 +65,6 @@ STREAM: dict[Format, Renderer] = {
     Format.ATOM: stream_writer.render_atom,
     Format.JSON: jsonfeed.render_json,
 }
-GROUPS = {FeedKind.SITE: "Site", FeedKind.BEAT: "Beats", FeedKind.AUTHOR: "Authors"}
-
-
-@dataclass
-class BuildReport:
-    written: list[str] = field(default_factory=list)  # paths relative to the output dir
-    unchanged: int = 0  # documents checked whose fingerprint matched (not rendered)
-    generation: int = 0  # the store generation the feeds now reflect
-    skipped: bool = False  # the O(1) check found nothing to do
-    removed: list[str] = field(default_factory=list)
-    changed_feeds: list[str] = field(default_factory=list)  # URLs of changed current feeds
-    items_written: int = 0  # item entries rendered, all formats
-    feeds_planned: int = 0
-    ping: websub.PingReport | None = None
-    seconds: float = 0.0
-    uploaded: int = 0  # objects put to [output] url (s3://), changed ones only
-    refused: dict[str, str] = field(default_factory=dict)  # article id -> why a writer refused it
-    summarized: dict[str, int] = field(default_factory=dict)  # path -> items cut to summaries
-
-    def summary(self) -> dict[str, object]:
-        return {
-            "written": len(self.written),
-            "unchanged": self.unchanged,
-            "removed": len(self.removed),
-            "generation": self.generation,
-            "skipped": self.skipped,
-            "items_written": self.items_written,
-            "changed_feeds": self.changed_feeds,
-            **({"uploaded": self.uploaded} if self.uploaded else {}),
-            "refused": self.refused,
-        }
-
-
-def _next_due(conn: Connection, now: datetime) -> datetime | None:
-    """The earliest publication time still in the future (the plan hides it until then)."""
-    a = s.articles
-    due: datetime | None = conn.execute(
-        sa.select(sa.func.min(a.c.published)).where(
-            a.c.status.in_((ArticleStatus.PUBLISHED.value, ArticleStatus.SCHEDULED.value)),
-            a.c.published > now,
-        )
-    ).scalar_one_or_none()
-    if due is not None and due.tzinfo is None:  # func.min bypasses the column type
-        due = due.replace(tzinfo=UTC)
-    return due
 
 
 def _slots(counts: dict[str, int]) -> int:
@@ -204,7 +156,7 @@ class _Builder:
         self.config_fp = config_fingerprint(self.config, authors)
         specs = feed_specs(self.config, authors)
         self.counts = queries.slot_counts(conn)
-        self.next_due = _next_due(conn, self.now)
+        self.next_due = next_due(conn, self.now)
         incremental = (
             not self.force
             and state is not None
@@ -514,45 +466,8 @@ class _Builder:
             self.report.written.append(path)
         self.records.append((path, fp, doc.info.updated))
 
-    # ---- feeds.opml and index.html ---------------------------------------------------------
     def _discovery(self, specs: Sequence[FeedSpec]) -> None:
-        site = self.config.site
-        updated = queries.feed_updated(self.conn, [sp.path(Format.ATOM) for sp in specs])
-        for p, _fp, u in self.records:
-            updated[p] = u
-        entries = []
-        for sp in specs:
-            u = updated.get(sp.path(Format.ATOM))
-            entries.append(
-                IndexFeed(
-                    group=GROUPS[sp.kind],
-                    title=sp.title,
-                    description=sp.description,
-                    home_url=sp.home_url,
-                    rss_url=self.base + sp.path(Format.RSS),
-                    atom_url=self.base + sp.path(Format.ATOM),
-                    json_url=self.base + sp.path(Format.JSON),
-                    updated=u.astimezone(site.tz) if u is not None and u > EPOCH else None,
-                )
-            )
-        newest = max((e.updated for e in entries if e.updated), default=EPOCH)
-        opml = render_opml(
-            f"{site.title} feeds",
-            self.base + "index.html",
-            [(e.group, e.title, e.rss_url, e.home_url) for e in entries],
-            newest,
+        written = discovery.write_discovery(
+            self.config, self.conn, self.out, self.base, specs, self.records
         )
-        index = render_index(
-            site_title=site.title,
-            site_url=site.base_url,
-            language=site.language,
-            opml_url=self.base + "feeds.opml",
-            feeds=entries,
-            newsletters=newsletter_links(self.config),
-            templates_dir=self.config.resolve(self.config.output.templates_dir)
-            if self.config.output.templates_dir
-            else None,
-        )
-        for name, data in (("feeds.opml", opml), ("index.html", index)):
-            if self.out.write(name, data):
-                self.report.written.append(name)
+        self.report.written.extend(written)

@@ -34,9 +34,9 @@ def _same(path: Path, data: bytes) -> bool:
 
 
 class OutputDir:
-    def __init__(self, root: Path, *, threads: int = WRITER_THREADS) -> None:
+    def __init__(self, root: Path, *, threads: int | None = None) -> None:
         self.root = root
-        self.threads = threads
+        self.threads = WRITER_THREADS if threads is None else threads  # 0: write in place
         self._dirty: set[Path] = set()
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[Path, Future[None]] = {}
