@@ -15,6 +15,7 @@ error) before it makes the folders durable, and stops the threads.
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +25,9 @@ from feedpub.atomicfile import fsync_dir, write_atomic
 WRITER_THREADS = 4
 # At most this many bytes wait for a writer thread; write() blocks beyond it.
 MAX_PENDING_BYTES = 8 * 1024 * 1024
+# The first writes of a build are made in place: a build of a few files (the incremental
+# one) does not start threads.
+INLINE_WRITES = 32
 
 
 def _same(path: Path, data: bytes) -> bool:
@@ -43,14 +47,21 @@ class OutputDir:
         self._errors: list[BaseException] = []
         self._room = threading.Condition()
         self._queued = 0  # bytes handed to the threads, not yet written
+        # folder -> the names in it: listed once, then kept up to date by write/remove
+        # (the build holds the build lock: nobody else writes feed files meanwhile).
+        self._names: dict[Path, set[str]] = {}
+        self._writes = 0
 
     def write(self, rel: str, data: bytes, *, skip_if_same: bool = True) -> bool:
         """Write ``data`` to ``root/rel`` atomically; False when it already holds ``data``."""
         path = self.root / rel
         self._wait_for(path)
-        if skip_if_same and _same(path, data):
+        names = self._listed(path.parent)
+        if skip_if_same and path.name in names and _same(path, data):
             return False
-        if self.threads <= 0:
+        names.add(path.name)
+        self._writes += 1
+        if self.threads <= 0 or self._writes <= INLINE_WRITES:
             write_atomic(path, data, skip_if_same=False, sync_dir=False)
         else:
             self._submit(path, data)
@@ -60,6 +71,7 @@ class OutputDir:
     def remove(self, rel: str) -> None:
         path = self.root / rel
         self._wait_for(path)
+        self._listed(path.parent).discard(path.name)
         path.unlink(missing_ok=True)
         self._dirty.add(path.parent)
 
@@ -70,6 +82,18 @@ class OutputDir:
         for folder in sorted(self._dirty):
             fsync_dir(folder)
         self._dirty.clear()
+
+    def _listed(self, folder: Path) -> set[str]:
+        """The names in ``folder``: one listing instead of a stat per file (a full build
+        into a new folder looks at nothing more)."""
+        names = self._names.get(folder)
+        if names is None:
+            try:
+                names = set(os.listdir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                names = set()
+            self._names[folder] = names
+        return names
 
     # ---- the writer threads ------------------------------------------------------------
     def _submit(self, path: Path, data: bytes) -> None:
