@@ -3,7 +3,7 @@
 
 Prints, per size: (a) a build with nothing changed, (b) one new article (the issue's
 target is quoted at 100,000), (c) ``build --force``: item entries written per second and
-peak RSS, (d) a naive rebuild (load every visible article, feedgen every current feed)
+peak RSS (this process, and the largest worker process), (d) a naive rebuild (load every visible article, feedgen every current feed)
 and its ratio to (b). Each size runs in a fresh subprocess so peak RSS is its own.
 
     .venv/bin/python bench/feeds.py [--sizes 1000,10000,100000]
@@ -202,6 +202,8 @@ def run_size(n: int) -> dict[str, float]:
         rep = build_feeds(cfg, store, now=NOW, force=True)
         force_s = time.perf_counter() - t
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # The largest worker process of the force build (none below feed_pool.MIN_SLOTS).
+        workers_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         files = len(rep.written)
         items = rep.items_written
         # (a) nothing changed.
@@ -241,6 +243,7 @@ def run_size(n: int) -> dict[str, float]:
         "force_items_per_s": items / force_s,
         "force_articles_per_s": n / force_s,
         "peak_rss_mb": peak_mb,
+        "workers_peak_rss_mb": workers_mb,
         "naive_ms": naive_s * 1000,
     }
 
@@ -274,7 +277,8 @@ def main() -> None:
             flush=True,
         )
         print(
-            f"{'':>9} force wrote {r['force_files']:,} files, {r['force_items']:,} item entries; "
+            f"{'':>9} force wrote {r['force_files']:,} files, {r['force_items']:,} item entries "
+            f"(largest worker {r['workers_peak_rss_mb']:.0f} MB); "
             f"+1 new rewrote {r['one_new_files']} files; store generated in {r['generate_s']:.1f}s"
         )
         print(

@@ -45,15 +45,15 @@ def test_full_build_in_workers_writes_what_one_process_writes(
     monkeypatch.setattr(feed_pool, "MIN_SLOTS", 10**9)
     one = build(newsroom.root)
     calls: list[int] = []
-    real = feed_pool.render_feeds
+    real = feed_pool.Pool.render
 
-    def counted(*args: object, **kwargs: object) -> list[feed_pool.FeedResult]:
+    def counted(self: feed_pool.Pool, *args: object, **kwargs: object) -> object:
         calls.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(feed_pool, "MIN_SLOTS", 1)
     monkeypatch.setattr(feed_pool, "workers", lambda: 2)
-    monkeypatch.setattr(feed_pool, "render_feeds", counted)
+    monkeypatch.setattr(feed_pool.Pool, "render", counted)
     many = build(other)
     assert calls == [1]
     assert len(one[1]) > 20 and any("archive" in p for p in one[1])

@@ -7,24 +7,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from feedpub import schema as s
 from feedpub.config import Config
-from feedpub.feeds import feed_pool, feedgen_writer, jsonfeed, queries, stream_writer, websub
+from feedpub.feeds import (
+    discovery,
+    feed_pool,
+    feedgen_writer,
+    jsonfeed,
+    queries,
+    render,
+    stream_writer,
+)
+from feedpub.feeds.discovery import GROUPS as GROUPS
+from feedpub.feeds.fragments import FragmentCache
 from feedpub.feeds.guard import render_guarded
-from feedpub.feeds.index_page import IndexFeed, newsletter_links, render_index
 from feedpub.feeds.model import FeedDoc, FeedKind, Format
-from feedpub.feeds.opml import render_opml
 from feedpub.feeds.output import OutputDir
 from feedpub.feeds.pages import feed_page
 from feedpub.feeds.plan import (
-    EPOCH,
     PAGE_NAME,
     AuthorRow,
     FeedSpec,
@@ -42,8 +46,11 @@ from feedpub.feeds.plan import (
     tail_of,
     to_item,
 )
+from feedpub.feeds.render import DocOut, Job
+from feedpub.feeds.report import BuildReport as BuildReport
+from feedpub.feeds.report import next_due
 from feedpub.store import Store
-from feedpub.types import ArticleStatus
+from feedpub.types import Article, ArticleStatus
 
 log = logging.getLogger("feedpub.feeds")
 
@@ -58,60 +65,15 @@ STREAM: dict[Format, Renderer] = {
     Format.ATOM: stream_writer.render_atom,
     Format.JSON: jsonfeed.render_json,
 }
-GROUPS = {FeedKind.SITE: "Site", FeedKind.BEAT: "Beats", FeedKind.AUTHOR: "Authors"}
-
-
-@dataclass
-class BuildReport:
-    written: list[str] = field(default_factory=list)  # paths relative to the output dir
-    unchanged: int = 0  # documents checked whose fingerprint matched (not rendered)
-    generation: int = 0  # the store generation the feeds now reflect
-    skipped: bool = False  # the O(1) check found nothing to do
-    removed: list[str] = field(default_factory=list)
-    changed_feeds: list[str] = field(default_factory=list)  # URLs of changed current feeds
-    items_written: int = 0  # item entries rendered, all formats
-    feeds_planned: int = 0
-    ping: websub.PingReport | None = None
-    seconds: float = 0.0
-    uploaded: int = 0  # objects put to [output] url (s3://), changed ones only
-    refused: dict[str, str] = field(default_factory=dict)  # article id -> why a writer refused it
-    summarized: dict[str, int] = field(default_factory=dict)  # path -> items cut to summaries
-
-    def summary(self) -> dict[str, object]:
-        return {
-            "written": len(self.written),
-            "unchanged": self.unchanged,
-            "removed": len(self.removed),
-            "generation": self.generation,
-            "skipped": self.skipped,
-            "items_written": self.items_written,
-            "changed_feeds": self.changed_feeds,
-            **({"uploaded": self.uploaded} if self.uploaded else {}),
-            "refused": self.refused,
-        }
-
-
-def _next_due(conn: Connection, now: datetime) -> datetime | None:
-    """The earliest publication time still in the future (the plan hides it until then)."""
-    a = s.articles
-    due: datetime | None = conn.execute(
-        sa.select(sa.func.min(a.c.published)).where(
-            a.c.status.in_((ArticleStatus.PUBLISHED.value, ArticleStatus.SCHEDULED.value)),
-            a.c.published > now,
-        )
-    ).scalar_one_or_none()
-    if due is not None and due.tzinfo is None:  # func.min bypasses the column type
-        due = due.replace(tzinfo=UTC)
-    return due
 
 
 def _slots(counts: dict[str, int]) -> int:
     return sum(counts.values())
 
 
-def _renderer(settings: dict[str, Any]) -> Callable[[feed_pool.Task], feed_pool.FeedResult]:
-    """In a worker: a builder of its own (its own read connection) rendering one feed
-    at a time, handing back what it wrote and recorded."""
+def _renderer(settings: dict[str, Any]) -> Callable[[list[Job]], list[tuple[int, DocOut]]]:
+    """In a worker: a builder of its own (its own read connection, its own cache of
+    rendered entries) rendering runs of documents, handing back what each added."""
     store = Store.for_reading(settings["url"])
     conn = store.engine.connect()
     builder = _Builder(
@@ -121,17 +83,12 @@ def _renderer(settings: dict[str, Any]) -> Callable[[feed_pool.Task], feed_pool.
     builder.authors = settings["authors"]
     builder.config_fp = settings["config_fp"]
     builder.counts = settings["counts"]
+    renderer = builder.job_renderer()
 
-    def render(task: feed_pool.Task) -> feed_pool.FeedResult:
-        spec, fstate, mine = task
-        builder.report, builder.records, builder.feed_state = BuildReport(), [], {}
-        builder._feed(spec, fstate, mine)
+    def render(jobs: list[Job]) -> list[tuple[int, DocOut]]:
+        out = renderer.run(jobs)
         builder.out.sync()  # this worker's renames are durable before the build records them
-        r = builder.report
-        return feed_pool.FeedResult(
-            builder.records, r.written, r.removed, r.changed_feeds, r.unchanged,
-            r.items_written, builder.feed_state, r.refused, r.summarized,
-        )  # fmt: skip
+        return out
 
     return render
 
@@ -185,6 +142,12 @@ class _Builder:
         self.beat_titles = {b.slug: b.title for b in config.beats}
         tdir = config.output.templates_dir
         self.templates_dir = config.resolve(tdir) if tdir else None
+        # A full build: the documents planned, rendered after every feed is planned
+        # (a Job, or the paths of a feed's pages past its end), and the site's positions.
+        self._plan: list[Job | tuple[str, ...]] | None = None
+        self._positions: dict[str, int] = {}
+        self._ids: dict[str, str] = {}
+        self._renderer: render.Renderer | None = None
 
     def run(self, state: dict[str, Any] | None, built: int | None) -> None:
         conn = self.conn
@@ -193,7 +156,7 @@ class _Builder:
         self.config_fp = config_fingerprint(self.config, authors)
         specs = feed_specs(self.config, authors)
         self.counts = queries.slot_counts(conn)
-        self.next_due = _next_due(conn, self.now)
+        self.next_due = next_due(conn, self.now)
         incremental = (
             not self.force
             and state is not None
@@ -216,7 +179,7 @@ class _Builder:
             )
         else:
             wanted = {sp.ident for sp in specs}
-        tasks: list[feed_pool.Task] = [
+        tasks: list[tuple[FeedSpec, dict[str, Any] | None, list[queries.Changed] | None]] = [
             (
                 spec,
                 self.feed_state.get(spec.ident),
@@ -226,16 +189,12 @@ class _Builder:
             if spec.ident in wanted
         ]
         self.report.feeds_planned += len(tasks)
-        processes = feed_pool.workers()
-        if changed is None and processes > 1 and _slots(self.counts) >= feed_pool.MIN_SLOTS:
-            # A full build: every feed's archive, rendered on every core.
-            for res in feed_pool.render_feeds(tasks, _renderer, self._settings(), processes):
-                self._merge(res)
+        if changed is None:
+            self._full([spec for spec, _, _ in tasks])
+            self._remove_stale(specs)
         else:
             for spec, fstate, mine in tasks:
                 self._feed(spec, fstate, mine)
-        if changed is None:
-            self._remove_stale(specs)
         self._discovery(specs)
 
     def _settings(self) -> dict[str, Any]:
@@ -251,16 +210,66 @@ class _Builder:
             "counts": self.counts,
         }
 
-    def _merge(self, res: feed_pool.FeedResult) -> None:
+    # ---- a full build: plan every feed, render in archive order, merge in feed order ----
+    def _full(self, specs: Sequence[FeedSpec]) -> None:
+        processes = feed_pool.workers()
+        pool = None
+        if processes > 1 and _slots(self.counts) >= feed_pool.MIN_SLOTS:
+            # Every feed's archive, rendered on every core; the workers start now, small.
+            pool = feed_pool.Pool(_renderer, self._settings(), processes)
+        try:
+            self._plan, self._positions = [], {}
+            for spec in specs:
+                self._feed_full(spec)
+            plan, self._plan = self._plan, None
+            jobs = render.order([e for e in plan if isinstance(e, Job)], self._positions)
+            self._positions, self._ids = {}, {}
+            if pool is not None:
+                results = pool.render(render.split(jobs, processes))
+            else:
+                results = self.job_renderer().run(jobs)
+        finally:
+            if pool is not None:
+                pool.close()
+        done = dict(results)
+        for entry in plan:
+            if isinstance(entry, Job):
+                self._add(done.pop(entry.seq))
+                continue
+            for path in entry:
+                self.out.remove(path)
+                self.report.removed.append(path)
+
+    def _add(self, res: DocOut) -> None:
         self.records.extend(res.records)
         self.report.written.extend(res.written)
-        self.report.removed.extend(res.removed)
         self.report.changed_feeds.extend(res.changed_feeds)
-        self.report.unchanged += res.unchanged
         self.report.items_written += res.items_written
-        self.feed_state.update(res.feed_state)
         self.report.refused.update(res.refused)
         self.report.summarized.update(res.summarized)
+
+    def job_renderer(self) -> render.Renderer:
+        if self._renderer is None:
+            reuse = self.archive_writer is STREAM
+            self._renderer = render.Renderer(self, FragmentCache(), reuse_archives=reuse)
+        return self._renderer
+
+    def load(self, ids: Sequence[str]) -> list[Article]:
+        return queries.load_by_ids(self.conn, self.store, ids)
+
+    def render_plain(self, job: Job) -> DocOut:
+        """One planned document on the plain path (load, build the document, render)."""
+        saved = self.report, self.records
+        self.report, self.records = BuildReport(), []
+        try:
+            slots = [Slot(i, g, True) for i, g in job.keys]
+            self._render(job.spec, [(job.page, job.n_full, slots, dict.fromkeys(Format, job.fp))])
+            r = self.report
+            return DocOut(
+                r.written, self.records, r.items_written, r.refused, r.summarized, r.changed_feeds
+            )
+        finally:
+            self.report, self.records = saved
 
     def _remove_stale(self, specs: Sequence[FeedSpec]) -> None:
         """Files of feeds that no longer exist (a beat removed from the config, a path
@@ -322,6 +331,9 @@ class _Builder:
         conn = self.conn
         size = self.size
         slots = queries.load_slots(conn, spec, self.now)
+        if self._plan is not None and spec.kind is FeedKind.SITE:
+            self._positions = {sl.id: i for i, sl in enumerate(slots)}
+            self._ids = {i: i for i in self._positions}
         n_full = full_pages(len(slots), size)
         stored = queries.stored_files(conn, spec)
         pages = []
@@ -339,7 +351,11 @@ class _Builder:
         # Pages past the end (articles left the feed): remove them.
         keep = {spec.path(f, p) for f in Format for p in range(1, n_full + 1)}
         keep |= {spec.path(f) for f in Format} | {spec.dir + PAGE_NAME}
-        for path in sorted(set(stored) - keep):
+        stale = sorted(set(stored) - keep)
+        if self._plan is not None:
+            self._plan.append(tuple(stale))
+            return
+        for path in stale:
             self.out.remove(path)
             self.report.removed.append(path)
 
@@ -381,6 +397,14 @@ class _Builder:
                 self.report.unchanged += 1
                 continue
             todo.append((page, n_full, slots, dict.fromkeys(Format, fp)))
+        if self._plan is not None:  # a full build: rendered once every feed is planned
+            for page, n_full, slots, fps in todo:
+                # One str per article across feeds (the site's): the plan stays small.
+                ids = tuple(self._ids.get(sl.id, sl.id) for sl in slots)
+                gens = tuple(sl.generation for sl in slots)
+                job = Job(len(self._plan), spec, page, n_full, ids, gens, fps[Format.ATOM])
+                self._plan.append(job)
+            return
         batch: list[tuple[int | None, int, Sequence[Slot], dict[Format, str]]] = []
         count = 0
         for entry in todo:
@@ -442,45 +466,8 @@ class _Builder:
             self.report.written.append(path)
         self.records.append((path, fp, doc.info.updated))
 
-    # ---- feeds.opml and index.html ---------------------------------------------------------
     def _discovery(self, specs: Sequence[FeedSpec]) -> None:
-        site = self.config.site
-        updated = queries.feed_updated(self.conn, [sp.path(Format.ATOM) for sp in specs])
-        for p, _fp, u in self.records:
-            updated[p] = u
-        entries = []
-        for sp in specs:
-            u = updated.get(sp.path(Format.ATOM))
-            entries.append(
-                IndexFeed(
-                    group=GROUPS[sp.kind],
-                    title=sp.title,
-                    description=sp.description,
-                    home_url=sp.home_url,
-                    rss_url=self.base + sp.path(Format.RSS),
-                    atom_url=self.base + sp.path(Format.ATOM),
-                    json_url=self.base + sp.path(Format.JSON),
-                    updated=u.astimezone(site.tz) if u is not None and u > EPOCH else None,
-                )
-            )
-        newest = max((e.updated for e in entries if e.updated), default=EPOCH)
-        opml = render_opml(
-            f"{site.title} feeds",
-            self.base + "index.html",
-            [(e.group, e.title, e.rss_url, e.home_url) for e in entries],
-            newest,
+        written = discovery.write_discovery(
+            self.config, self.conn, self.out, self.base, specs, self.records
         )
-        index = render_index(
-            site_title=site.title,
-            site_url=site.base_url,
-            language=site.language,
-            opml_url=self.base + "feeds.opml",
-            feeds=entries,
-            newsletters=newsletter_links(self.config),
-            templates_dir=self.config.resolve(self.config.output.templates_dir)
-            if self.config.output.templates_dir
-            else None,
-        )
-        for name, data in (("feeds.opml", opml), ("index.html", index)):
-            if self.out.write(name, data):
-                self.report.written.append(name)
+        self.report.written.extend(written)

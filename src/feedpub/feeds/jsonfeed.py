@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from feedpub.feeds.model import FeedDoc, Format, Item, Person
+from feedpub.feeds.model import FeedDoc, FeedInfo, Format, Item, Person
 
 VERSION_URL = "https://jsonfeed.org/version/1.1"
 
@@ -50,8 +50,34 @@ def _item(item: Item, feed_language: str) -> dict[str, Any]:
     return out
 
 
+def _dumps(obj: Any) -> str:
+    # Compact: json's C encoder is only used without ``indent`` (~10x faster).
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
 def render_json(doc: FeedDoc) -> bytes:
-    info = doc.info
+    feed = _feed(doc.info)
+    feed["items"] = [_item(i, doc.info.language) for i in doc.items]
+    return (_dumps(feed) + "\n").encode("utf-8")
+
+
+def item_json(item: Item, feed_language: str) -> str:
+    """One item as :func:`render_json` writes it in a feed of ``feed_language``."""
+    return _dumps(_item(item, feed_language))
+
+
+def json_head(info: FeedInfo) -> str:
+    """A JSON Feed document up to its first item: ``json_head(info) + ",".join(items) +
+    JSON_TAIL`` is what :func:`render_json` writes ("items" is its last member)."""
+    text = _dumps(_feed(info))
+    assert text.endswith("}")
+    return text[:-1] + ',"items":['
+
+
+JSON_TAIL = "]}\n"
+
+
+def _feed(info: FeedInfo) -> dict[str, Any]:
     feed: dict[str, Any] = {
         "version": VERSION_URL,
         "title": info.title,
@@ -70,6 +96,4 @@ def render_json(doc: FeedDoc) -> bytes:
     nxt = info.prev_archive_url(Format.JSON)
     if nxt:
         feed["next_url"] = nxt
-    feed["items"] = [_item(i, info.language) for i in doc.items]
-    # Compact: json's C encoder is only used without ``indent`` (~10x faster).
-    return (json.dumps(feed, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    return feed

@@ -336,11 +336,19 @@ def make_doc(
     one (RFC 4287 §4.2.15); the store's creation time is stable, so rebuilds stay
     byte-identical, and plausible, unlike 1970 (the W3C validator warns about that)."""
     ordered = sort_items(items)
+    updated = max((i.updated for i in ordered), default=empty_updated)
+    return FeedDoc(make_info(config, spec, updated, page=page, n_full=n_full), ordered)
+
+
+def make_info(
+    config: Config, spec: FeedSpec, updated: datetime, *, page: int | None, n_full: int
+) -> FeedInfo:
+    """The feed-level fields of :func:`make_doc`'s document (``updated``: its newest item
+    change, or the date of an empty feed)."""
     base = feeds_url(config)
     site = config.site
-    updated = max((i.updated for i in ordered), default=empty_updated).astimezone(site.tz)
     prev = page - 1 if page is not None else n_full
-    info = FeedInfo(
+    return FeedInfo(
         kind=spec.kind,
         key=spec.key,
         title=plain_line(spec.title),
@@ -348,7 +356,7 @@ def make_doc(
         language=site.language,
         home_url=spec.home_url,
         self_urls=_urls(base, spec, page),
-        updated=updated,
+        updated=updated.astimezone(site.tz),
         generator="feedpub",
         generator_version=__version__,
         generator_uri=GENERATOR_URI,
@@ -362,7 +370,6 @@ def make_doc(
         prev_archive_urls=_urls(base, spec, prev) if prev >= 1 else (),
         next_archive_urls=_urls(base, spec, 2) if page == 1 else (),
     )
-    return FeedDoc(info, ordered)
 
 
 def _abs(url: str | None, base: str) -> str | None:

@@ -105,8 +105,30 @@ def _rss_item(item: Item, info: FeedInfo) -> str:
     return "".join(out)
 
 
+RSS_TAIL = "  </channel>\n</rss>\n"
+ATOM_TAIL = "</feed>\n"
+
+
+def rss_item(item: Item, info: FeedInfo) -> str:
+    """One ``<item>``: the same in every RSS document in ``info.language`` (all it reads)."""
+    return _rss_item(item, info)
+
+
+def atom_entry(item: Item, info: FeedInfo) -> str:
+    """One ``<entry>``: the same in every Atom document in ``info.language``."""
+    return _atom_item(item, info)
+
+
 def render_rss(doc: FeedDoc) -> bytes:
     info = doc.info
+    out = [rss_head(info)]
+    out.extend(_rss_item(i, info) for i in doc.items)
+    out.append(RSS_TAIL)
+    return "".join(out).encode("utf-8")
+
+
+def rss_head(info: FeedInfo) -> str:
+    """An RSS document up to its first ``<item>``."""
     ns = f' xmlns:fh="{FH_NS}"' if info.is_archive else ""
     ns += f' xmlns:dc="{DC_NS}" xmlns:media="{MEDIA_NS}" xmlns:atom="{ATOM_NS}"'
     ns += f' xmlns:content="{CONTENT_NS}"'
@@ -133,9 +155,7 @@ def render_rss(doc: FeedDoc) -> bytes:
         out.append(f'    <atom:link rel="{rel}" href="{_a(href)}"/>\n')
     if info.is_archive:
         out.append("    <fh:archive/>\n")
-    out.extend(_rss_item(i, info) for i in doc.items)
-    out.append("  </channel>\n</rss>\n")
-    return "".join(out).encode("utf-8")
+    return "".join(out)
 
 
 # ---- Atom 1.0 (RFC 4287) --------------------------------------------------------------------
@@ -177,6 +197,14 @@ def _atom_item(item: Item, info: FeedInfo) -> str:
 
 def render_atom(doc: FeedDoc) -> bytes:
     info = doc.info
+    out = [atom_head(info)]
+    out.extend(_atom_item(i, info) for i in doc.items)
+    out.append(ATOM_TAIL)
+    return "".join(out).encode("utf-8")
+
+
+def atom_head(info: FeedInfo) -> str:
+    """An Atom document up to its first ``<entry>``."""
     ns = f' xmlns:fh="{FH_NS}"' if info.is_archive else ""
     lang = _a(info.language)
     out = [
@@ -210,6 +238,4 @@ def render_atom(doc: FeedDoc) -> bytes:
     out.append(f"  <subtitle>{_t(info.description)}</subtitle>\n")
     if info.is_archive:
         out.append("  <fh:archive/>\n")
-    out.extend(_atom_item(i, info) for i in doc.items)
-    out.append("</feed>\n")
-    return "".join(out).encode("utf-8")
+    return "".join(out)
