@@ -178,6 +178,37 @@ def test_killed_builds_leftover_temp_files_are_swept(newsroom: Newsroom) -> None
     assert not any(p.exists() for p in stale)
 
 
+def test_an_incremental_build_sweeps_the_output_folder_once_a_day(newsroom: Newsroom) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from feedpub.collect import collect
+    from feedpub.feeds import build_feeds
+
+    now = datetime.fromtimestamp(time.time(), UTC).replace(microsecond=0)
+    store = newsroom.store()
+    newsroom.write("a.md", GOOD)
+    collect(newsroom.config(), store, now=now)
+    build_feeds(newsroom.config(), store, now=now, ping=False)  # the first: a full sweep
+    stale = newsroom.root / "feeds" / ".rss.xml.k1l2.tmp"
+    stale.write_text("half a feed", encoding="utf-8")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+
+    def publish_one(title: str, at: datetime) -> None:
+        newsroom.write(f"{title}.md", GOOD.replace("Good Story", title))
+        collect(newsroom.config(), store, now=at)
+        report = build_feeds(newsroom.config(), store, now=at, ping=False)
+        assert report.written
+
+    publish_one("Second", now + timedelta(hours=2))
+    assert stale.exists()  # an incremental build within the day does not walk the folder
+    publish_one("Third", now + timedelta(hours=25))
+    assert not stale.exists()  # a day after the last sweep it does
+    stale.write_text("half a feed", encoding="utf-8")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    build_feeds(newsroom.config(), store, now=now + timedelta(hours=26), force=True, ping=False)
+    assert not stale.exists()  # and a forced build always does
+
+
 def test_an_article_the_writers_refuse_is_left_out_and_named(newsroom: Newsroom) -> None:
     """An article stored before the boundary existed (a control character in its URL)
     costs itself, not the build: the others are written, it is named, exit status 1."""

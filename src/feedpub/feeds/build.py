@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
@@ -64,6 +64,22 @@ def _quick_fingerprint(config: Config) -> str:
 # How long a build waits for another process's build (the daemon's tick, a manual
 # `feedpub build`) to finish before giving up with LockedError.
 BUILD_LOCK_WAIT = 600.0
+
+
+# How often an incremental build walks the output folder for stale temp files.
+SWEEP_EVERY = timedelta(days=1)
+
+
+def _due(stamp: object, now: datetime, every: timedelta) -> bool:
+    """Whether ``every`` has passed since ``stamp`` (an ISO time; missing or unreadable:
+    due)."""
+    if not isinstance(stamp, str):
+        return True
+    try:
+        last = datetime.fromisoformat(stamp)
+    except ValueError:
+        return True
+    return last.tzinfo is None or not (now - every < last <= now)
 
 
 def build_feeds(
@@ -136,11 +152,15 @@ def _build_feeds(
     if fence is not None:
         with store.begin() as fconn:
             fence(fconn)
-    # A killed build's temp files (we hold the build lock). Not on a build with nothing to
-    # do: walking the whole output folder was most of a quiet daemon tick at 100,000; a
-    # killed build left its work undone, so the build after it is never a quiet one.
-    if config.output_dir.is_dir():
-        sweep_temp_files(config.output_dir, now=now.timestamp())
+    # A killed writer's temp files (we hold the build lock): hidden files that nothing
+    # serves or uploads, only disk litter. The whole output folder is walked for them on
+    # a full build and otherwise once a day: at 100,000 articles the walk (thousands of
+    # archive folders) cost more than the rest of a one-article build.
+    swept_at = (state or {}).get("swept_at")
+    if force or state is None or _due(swept_at, now, SWEEP_EVERY):
+        if config.output_dir.is_dir():
+            sweep_temp_files(config.output_dir, now=now.timestamp())
+        swept_at = now.isoformat()
     began = store.began(now)  # once per store; before the read (on SQLite reads lock too)
     with store.read() as conn:
         builder = _Builder(config, store, conn, now, force, report, began)
@@ -157,6 +177,7 @@ def _build_feeds(
         "built_at": now.isoformat(),
         "next_due": builder.next_due.isoformat() if builder.next_due else None,
         "refused": sorted(report.refused),
+        "swept_at": swept_at,
     }
     with store.begin() as wconn:
         if fence is not None:
