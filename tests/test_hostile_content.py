@@ -209,6 +209,35 @@ def test_an_incremental_build_sweeps_the_output_folder_once_a_day(newsroom: News
     assert not stale.exists()  # and a forced build always does
 
 
+def test_an_unclean_stored_article_is_left_out_of_archive_pages_too(newsroom: Newsroom) -> None:
+    """Archive pages come from the streaming writer: it refuses what feedgen refuses (a
+    control character in a stored URL, author or tag), so every page stays valid XML."""
+    import sqlite3
+
+    newsroom.write("old.md", _file("Old Story", "date: 2026-11-01 09:00"))
+    for i in range(11):
+        story = GOOD.replace("Good Story", f"Story {i}")
+        newsroom.write(f"n{i}.md", story.replace("2026-11-20", f"2026-11-{i + 2:02d}"))
+    code, _out, err = _run(newsroom, "publish")
+    assert code == 0, err
+    assert "Old Story" in (newsroom.root / "feeds" / "archive" / "1" / "rss.xml").read_text()
+    pages = sorted(
+        p.relative_to(newsroom.root / "feeds")
+        for p in (newsroom.root / "feeds").rglob("archive/*/rss.xml")
+    )
+    assert pages, "the test needs archive pages (items_per_feed = 5)"
+    db = sqlite3.connect(newsroom.root / "feedpub.db")
+    with db:
+        (old_id,) = db.execute("SELECT id FROM articles WHERE title = 'Old Story'").fetchone()
+        db.execute("UPDATE articles SET url = url || '\x01' WHERE id = ?", (old_id,))
+    db.close()
+    code, _out, err = _run(newsroom, "build", "--force")
+    assert code == 1
+    assert f"article {old_id} is left out of the feeds" in err
+    text = _feeds_parse(newsroom.root / "feeds")  # archive pages included
+    assert "Story 0" in text and "Old Story" not in text
+
+
 def test_an_article_the_writers_refuse_is_left_out_and_named(newsroom: Newsroom) -> None:
     """An article stored before the boundary existed (a control character in its URL)
     costs itself, not the build: the others are written, it is named, exit status 1."""
