@@ -116,6 +116,9 @@ class OutputConfig(_Model):
     archive_page_size: Annotated[int, Field(ge=1, le=10_000)] | None = (
         None  # default: items_per_feed
     )
+    # RFC 5005 archive pages holding every article; false: each feed is its newest
+    # items_per_feed only (no archive pages; those of earlier builds are removed).
+    archives: bool = True
     beat_path: str = "beats/{slug}/"
     author_path: str = "authors/{slug}/"
     templates_dir: Path | None = None  # user templates that override ours

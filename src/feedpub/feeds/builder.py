@@ -328,6 +328,9 @@ class _Builder:
         return True
 
     def _feed_full(self, spec: FeedSpec) -> None:
+        if not self.config.output.archives:
+            self._feed_current_only(spec)
+            return
         conn = self.conn
         size = self.size
         slots = queries.load_slots(conn, spec, self.now)
@@ -351,7 +354,20 @@ class _Builder:
         # Pages past the end (articles left the feed): remove them.
         keep = {spec.path(f, p) for f in Format for p in range(1, n_full + 1)}
         keep |= {spec.path(f) for f in Format} | {spec.dir + PAGE_NAME}
-        stale = sorted(set(stored) - keep)
+        self._drop(sorted(set(stored) - keep))
+
+    def _feed_current_only(self, spec: FeedSpec) -> None:
+        """``[output] archives = false``: the feed is its newest ``items_per_feed``
+        visible articles, read with one bounded query (not the whole sequence); archive
+        pages of earlier builds are removed."""
+        stored = queries.stored_files(self.conn, spec)
+        self._current(spec, 0, (), {}, stored)
+        self.feed_state[spec.ident] = {"n_full": 0, "k": None}
+        keep = {spec.path(f) for f in Format} | {spec.dir + PAGE_NAME}
+        self._drop(sorted(set(stored) - keep))
+
+    def _drop(self, stale: Sequence[str]) -> None:
+        """Remove files past a feed's end: after the render in a full build (planned)."""
         if self._plan is not None:
             self._plan.append(tuple(stale))
             return
