@@ -16,6 +16,8 @@ their sum). Scenarios:
 - cold publish: empty store and output folder, ``feedpub publish`` / ``hugo``
 - nothing changed: ``feedpub publish`` again / Hugo's full rebuild
 - one new article: one more file, then ``feedpub publish`` / ``hugo``
+- cold publish with ``[output] archives = false`` (a store and folder of its own): each
+  feed its newest 50 items, no RFC 5005 archive pages, as Hugo's RSS is
 - ``feedpub --help`` / ``hugo version``, ``feedpub status``
 
 ``--big`` adds 100,000 (about 400 MB of text; a cold feedpub run took minutes).
@@ -192,10 +194,24 @@ def hugo_cmd(root: Path) -> list[str]:
     return ["hugo", "--quiet", "-s", str(root / "hugo")]
 
 
-def clean_feedpub(root: Path) -> None:
-    for name in ("feedpub.db", "feedpub.db-wal", "feedpub.db-shm"):
+def clean_feedpub(root: Path, db: str = "feedpub.db", out: str = "feeds") -> None:
+    for name in (db, f"{db}-wal", f"{db}-shm"):
         (root / name).unlink(missing_ok=True)
-    shutil.rmtree(root / "feeds", ignore_errors=True)
+    shutil.rmtree(root / out, ignore_errors=True)
+
+
+LEAN = ("feedpub-lean.db", "feeds-lean")
+
+
+def lean_config(root: Path) -> Path:
+    """The newsroom's configuration with archives off, its own store and output folder."""
+    text = (root / "config.toml").read_text(encoding="utf-8")
+    text = text.replace('url = "sqlite:///feedpub.db"', f'url = "sqlite:///{LEAN[0]}"')
+    text = text.replace('dir = "feeds"\n', f'dir = "{LEAN[1]}"\narchives = false\n')
+    assert "archives = false" in text and LEAN[0] in text
+    path = root / "config-lean.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def clean_hugo(root: Path) -> None:
@@ -218,8 +234,13 @@ def measure(
         log(f"generated {n:,} articles in {time.perf_counter() - t0:.1f} s ({root})")
     extra = root / "content" / "zz-new"
     shutil.rmtree(extra, ignore_errors=True)
-    kinds = ("cold publish", "publish, nothing changed", "publish, one new article")
-    rows = {k: Row(k, n) for k in kinds[0 if cold else 1 :]}
+    kinds = (
+        "cold publish",
+        "cold publish, archives off",
+        "publish, nothing changed",
+        "publish, one new article",
+    )
+    rows = {k: Row(k, n) for k in kinds[0 if cold else 2 :]}
     if not cold:
         run(fp(root, "publish"), root)  # the store of an earlier run, brought up to date
     rng = random.Random(7)
@@ -236,6 +257,15 @@ def measure(
         if has_hugo:
             note += ", Hugo " + _output(root / "hugo" / "public")
         rows["cold publish"].note = note
+        lean = lean_config(root)
+        row = rows["cold publish, archives off"]
+        row.hugo = rows["cold publish"].hugo  # the same Hugo runs: its output is this one
+        for r in range(runs):
+            clean_feedpub(root, *LEAN)
+            row.feedpub.append(run([*FEEDPUB, "--config", str(lean), "publish"], root))
+            log(f"  {n:,} run {r + 1}: feedpub cold, archives off {row.feedpub[-1][0]:.2f} s")
+        row.note = "output: feedpub " + _output(root / LEAN[1])
+        clean_feedpub(root, *LEAN)
     for _ in range(runs):
         rows["publish, nothing changed"].feedpub.append(run(fp(root, "publish"), root))
         if has_hugo:
