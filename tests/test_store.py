@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -94,3 +94,37 @@ def test_ensure_schema_adds_missing_tables_columns_and_indexes(tmp_path: Path) -
         assert "others" in insp.get_table_names()
         assert conn.execute(sa.text("SELECT rank FROM things")).scalar_one() == 0
     engine.dispose()
+
+
+def test_an_older_store_gains_the_beat_order_index_and_beat_feeds_read_in_its_order(
+    tmp_path: Path,
+) -> None:
+    """Schema 7: a beat feed's open end (and its whole sequence) is an index range scan,
+    not every article of the beat read and sorted; a store made before gets the index."""
+    from feedpub.feeds.model import FeedKind
+    from feedpub.feeds.plan import FeedSpec
+    from feedpub.feeds.queries import load_tail
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    with Store(url) as store, store.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_articles_beat_order")
+        set_meta(conn, "schema_version", "6")
+    with Store(url) as store, store.read() as conn:
+        assert get_meta(conn, "schema_version") == str(schema.SCHEMA_VERSION)
+        names = {i["name"] for i in sa.inspect(conn).get_indexes("articles")}
+        assert "ix_articles_beat_order" in names
+        spec = FeedSpec(FeedKind.BEAT, "world", "World", "", "beats/world/", "https://x/", None)
+        plans: list[str] = []
+
+        @sa.event.listens_for(conn, "before_cursor_execute")
+        def explain(c: object, cursor: object, statement: str, params: object, *_: object) -> None:
+            if statement.lstrip().upper().startswith("SELECT") and "beat" in statement:
+                raw = conn.connection.driver_connection
+                assert raw is not None
+                rows = raw.execute("EXPLAIN QUERY PLAN " + statement, params).fetchall()
+                plans.extend(str(r[-1]) for r in rows)
+
+        t = datetime(2026, 1, 1, tzinfo=UTC)
+        assert load_tail(conn, spec, t, (t, t, "")) == []
+    assert any("ix_articles_beat_order" in p for p in plans), plans
+    assert not any("TEMP B-TREE" in p for p in plans), plans

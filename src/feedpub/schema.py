@@ -103,6 +103,9 @@ articles = sa.Table(
     # Feeds: RFC 5005 archive order (first_seen, published, id); lets an incremental build
     # read only the open end of the sequence.
     sa.Index("ix_articles_archive_order", "first_seen", "published", "id"),
+    # The same for one beat's feed: its open end, and its whole sequence in order, without
+    # reading and sorting every article of the beat.
+    sa.Index("ix_articles_beat_order", "beat", "first_seen", "published", "id"),
 )
 
 article_authors = sa.Table(
@@ -440,6 +443,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (4, ensure_schema),  # fenced claims: deliveries.claim_token, lease_until (and any later)
     (5, ensure_schema),  # leases: one leader among several `feedpub run` (PostgreSQL)
     (6, ensure_schema),  # shared relay rate limits: relay_pace, relay_sends
+    (7, ensure_schema),  # ix_articles_beat_order: a beat feed's open end in index order
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
