@@ -107,34 +107,3 @@ def test_upgrade_detects_the_language_of_stored_articles(tmp_path: Path) -> None
     store.close()
     assert got == {"a": "ar", "b": "en", "c": None}
     assert int(version) == s.SCHEMA_VERSION
-
-
-def test_a_parsed_file_carries_the_language_decide_would_detect() -> None:
-    """The folder parser detects the language where it parses (a worker process in a
-    large collect); what it finds is what detecting it again from the stored fields gives,
-    and a stated language is left to win without running the detector."""
-    from dataclasses import replace
-
-    from feedpub.config import FolderSourceConfig, load_config
-    from feedpub.language import language_of
-    from feedpub.sources.base import SourceContext
-    from feedpub.sources.folder import parse_file
-
-    root = SAMPLE.parent
-    config = load_config(root / "config.toml")
-    cfg = next(c for c in config.sources if isinstance(c, FolderSourceConfig))
-    ctx = SourceContext(config=config, now=datetime(2026, 12, 1, tzinfo=UTC))
-    seen = set()
-    for path in sorted(SAMPLE.glob("*.md")):
-        p = parse_file(path, path.name, ctx, cfg, "content")
-        fresh = replace(p, detected_language=None, language_detected=False)
-        assert (
-            language_of(p)
-            == language_of(fresh)
-            == article_language(p.language, p.title, p.summary, p.content_html)
-        )
-        assert p.language_detected is (not p.language)
-        seen.add(language_of(p))
-    assert {"ar", "uk", "en"} <= seen
-    stated = replace(fresh, language="fr", detected_language="de", language_detected=True)
-    assert language_of(stated) == "fr"

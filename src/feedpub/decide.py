@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from feedpub.config import Config
 from feedpub.errors import ContentError
-from feedpub.language import language_of
+from feedpub.language import article_language
 from feedpub.sources.base import SourceResult
 from feedpub.store import StoredArticleState
 from feedpub.text import slugify
@@ -325,5 +325,5 @@ def _article(
         image=p.image,
         # Stated, else detected (not part of the content hash: a better detector later
         # must not make every article "updated").
-        language=language_of(p),
+        language=article_language(p.language, p.title, p.summary, p.content_html),
     )

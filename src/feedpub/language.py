@@ -22,13 +22,10 @@ language's usual script. The table below lists the languages whose usual script 
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Literal
 
 import pycld2
-
-from feedpub.types import ParsedArticle
 
 Direction = Literal["ltr", "rtl"]
 
@@ -86,26 +83,6 @@ def article_language(stated: str | None, title: str, summary: str, content_html:
     if stated:
         return stated
     return detect(f"{title}\n{summary}\n{content_html}", html=True)
-
-
-def language_of(p: ParsedArticle) -> str | None:
-    """:func:`article_language` of a parsed article, detected once: the source may have
-    detected it already (:func:`with_detected_language`)."""
-    if p.language:
-        return p.language
-    if p.language_detected:
-        return p.detected_language
-    return article_language(None, p.title, p.summary, p.content_html)
-
-
-def with_detected_language(p: ParsedArticle) -> ParsedArticle:
-    """``p`` carrying the language detected in its final text, so that the detector runs
-    where the article is parsed (on every core in a large collect), not in the process
-    that stores it. An article that states its language is returned as it is."""
-    if p.language or p.language_detected:
-        return p
-    found = article_language(None, p.title, p.summary, p.content_html)
-    return dataclasses.replace(p, detected_language=found, language_detected=True)
 
 
 def direction(tag: str | None) -> Direction:

@@ -59,11 +59,6 @@ class ParsedArticle:
     draft: bool = False
     language: str | None = None
     warnings: tuple[str, ...] = ()
-    # The language detected in the text when none is stated, found where the article
-    # was parsed (a worker process in a large collect): meaningful when language_detected.
-    # Not part of the fingerprint (a better detector must not make articles "updated").
-    detected_language: str | None = None
-    language_detected: bool = False
 
     def fingerprint_fields(self) -> tuple[object, ...]:
         """Fields whose change is a real edit (drives ``updated`` and re-publication)."""

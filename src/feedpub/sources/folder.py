@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 from feedpub.config import Config, FolderSourceConfig
 from feedpub.errors import ContentError, is_rust_panic
-from feedpub.language import with_detected_language
 from feedpub.sources import markdown
 from feedpub.sources.base import SourceContext, SourceResult
 from feedpub.sources.boundary import BoundaryError, screen
@@ -186,7 +185,7 @@ def parse_file(
     try:
         text = read_text(path, rel, cfg.max_file_bytes)
         parsed = _parse(text, path, rel, ctx, cfg, source)
-        return with_detected_language(screen(parsed, ctx.config.site.base_url))
+        return screen(parsed, ctx.config.site.base_url)
     except BoundaryError as e:
         line = e.line or (_key_line(text, e.field) if e.field != "title" else None)
         raise ContentError(e.source, e.reason, line=line) from None
