@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from feedpub.errors import ContentError
 from feedpub.sources import frontmatter_fast
-from feedpub.sources.frontmatter import _Loader, split_front_matter
+from feedpub.sources.frontmatter import _load, _Loader, _too_many_values, split_front_matter
 from tests.fuzz_content import HOSTILE_VALUES
 from tests.fuzz_content import KEYS as FUZZ_KEYS
 
@@ -67,6 +67,9 @@ def check(block: str) -> bool:
     slow = pyyaml(block)
     assert slow is not ERROR, f"fast path read {block!r} as {fast!r}; PyYAML refuses it"
     assert same(fast, slow), f"{block!r}: fast {fast!r} != PyYAML {slow!r}"
+    # split_front_matter skips the value budget for a fast result of a block shorter than
+    # it, counting on this:
+    assert not _too_many_values(fast, len(block) + 1), block
     return True
 
 
@@ -252,6 +255,58 @@ def test_split_front_matter_is_the_same_with_the_fast_path_and_without() -> None
         fast, slow = outcome(text, True), outcome(text, False)
         assert fast[:3] == slow[:3], text
         assert same(fast[3:], slow[3:]), text
+
+
+def old_split(text: str) -> tuple[str, str, int] | None:
+    """(block, body, body_line) as split_front_matter cut them when it split the whole text
+    into lines; None without front matter; ValueError when it is never closed."""
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != "---":
+        return None
+    for i in range(1, len(lines)):
+        if lines[i].strip() in ("---", "..."):
+            return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :]), i + 2
+    raise ValueError("never closed")
+
+
+SPLIT_LINES = [
+    "---", "...", " --- ", "---\r", "\t...", "\x0c---\x0b", "\xa0---\u2028", "--- x", "----",
+    ".. .", "a: 1", "b: x y", "# c", "", " ", "body", "\r", "Ünïcödé",
+]  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(SPLIT_LINES), max_size=8), st.booleans())
+@example(["---"], False)
+@example(["---", "---"], False)
+@example(["---", "a: 1", "..."], True)
+def test_the_front_matter_is_cut_where_it_always_was(lines: list[str], fast: bool) -> None:
+    text = "\n".join(lines)
+    try:
+        want = old_split(text)
+    except ValueError:
+        with pytest.raises(ContentError, match="never closed"):
+            split_front_matter(text, "f.md", fast=fast)
+        return
+    if want is None:
+        doc = split_front_matter(text, "f.md", fast=fast)
+        assert (doc.meta, doc.body, doc.body_line) == ({}, text, 1)
+        return
+    block, body, body_line = want
+    try:  # what PyYAML makes of the block, and the line its error names
+        meta = _load(block, "f.md", body_line - 2)
+    except ContentError as e:
+        with pytest.raises(ContentError) as raised:
+            split_front_matter(text, "f.md", fast=fast)
+        assert (str(raised.value), raised.value.line) == (str(e), e.line)
+        return
+    if not isinstance(meta, dict | None):
+        with pytest.raises(ContentError, match="must be a mapping"):
+            split_front_matter(text, "f.md", fast=fast)
+        return
+    doc = split_front_matter(text, "f.md", fast=fast)
+    assert (doc.body, doc.body_line) == (body, body_line)
+    assert same(doc.meta, meta or {})
 
 
 def test_a_stamp_the_fast_path_builds_is_one_the_resolver_calls_a_timestamp() -> None:

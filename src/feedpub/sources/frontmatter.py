@@ -57,13 +57,25 @@ def split_front_matter(text: str, source: str, *, fast: bool = True) -> Document
     """The front matter of ``text`` and its body. Plain ``key: value`` front matter is read
     by ``frontmatter_fast`` (the same result, several times faster); anything else, or
     ``fast=False``, by PyYAML."""
-    lines = text.split("\n")
-    if not lines or lines[0].strip() != "---":
+    # Line by line up to the closing "---", as text.split("\n") would give them, without
+    # splitting (and joining again) the whole body.
+    end = text.find("\n")
+    if (text if end < 0 else text[:end]).strip() != "---":
         return Document({}, text, 1)
-    for i in range(1, len(lines)):
-        if lines[i].strip() in ("---", "..."):
-            block = "\n".join(lines[1:i])
+    start = end + 1  # of the block
+    i = 0  # 0-based line number of the line read
+    while end >= 0:
+        pos, i = end + 1, i + 1
+        end = text.find("\n", pos)
+        if (text[pos:] if end < 0 else text[pos:end]).strip() in ("---", "..."):
+            block = text[start : pos - 1]
+            body = "" if end < 0 else text[end + 1 :]
             meta: Any = frontmatter_fast.read(block) if fast else None
+            if meta is not None and len(block) < MAX_VALUES:
+                # The fast reader's keys are strings, and its mapping holds at most
+                # 1 + len(block) values (a "k:" line is two, a list item one more
+                # character and one more value): nothing below could refuse or change it.
+                return Document(meta, body, i + 2)
             if meta is None:
                 meta = _load(block, source, i)
             if meta is None:
@@ -79,7 +91,7 @@ def split_front_matter(text: str, source: str, *, fast: bool = True) -> Document
                     "(*name) are expanded; write the values out instead of repeating aliases",
                     line=2,
                 )
-            return Document({str(k): v for k, v in meta.items()}, "\n".join(lines[i + 1 :]), i + 2)
+            return Document({str(k): v for k, v in meta.items()}, body, i + 2)
     raise ContentError(source, "front matter opened with '---' is never closed with '---'", line=1)
 
 
