@@ -4,6 +4,7 @@ it again on a change, after a rejection, and at least every ``rescan_every``."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from feedpub import schema as s
-from feedpub.collect import WATCHED
+from feedpub.collect import WATCHED, collect
 from feedpub.scheduler.daemon import Daemon
 from feedpub.sources.watch import FolderWatcher
 from feedpub.store import Store
@@ -147,3 +148,184 @@ def test_a_missing_folder_is_scanned_every_tick(tmp_path: object) -> None:
     finally:
         w.stop()
     assert w.take_changed() is None  # stopped: the caller scans everything
+
+
+# Only the directories a change touched are listed again --------------------------------
+
+
+@pytest.fixture
+def archive(newsroom: Newsroom) -> Iterator[tuple[Daemon, Newsroom, Store]]:
+    """A daemon on a folder kept in subfolders by month, after its first (full) scan."""
+    newsroom.set_config('[schedule]\nrescan_every = "PT1H"\n')
+    for month in ("01", "02", "03"):
+        newsroom.write(f"2026/{month}/story-{month}.md", _article(f"s{month}", f"Story {month}"))
+    store = newsroom.store()
+    d = Daemon(newsroom.config(), store, clock=lambda: NOW)
+    d.start(paused=True)
+    assert d.watched.start(), "watchdog could not watch the content folder"
+    try:
+        d.tick(NOW)
+        assert _source_status(store) == "ok"
+        time.sleep(0.3)
+        yield d, newsroom, store
+    finally:
+        d.stop(timeout=10)
+        store.close()
+
+
+def _listed_during_tick(
+    d: Daemon, room: Newsroom, when: datetime, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """The content folders the tick's collect listed (relative, sorted)."""
+    from feedpub.sources import walk as walk_module
+
+    listed: list[str] = []
+    real_scandir = os.scandir
+    content = os.path.realpath(room.content)
+
+    def scandir(path: str) -> object:
+        full = os.path.realpath(path)
+        if full == content or full.startswith(content + os.sep):
+            listed.append(os.path.relpath(full, content).replace(os.sep, "/"))
+        return real_scandir(path)
+
+    with monkeypatch.context() as m:
+        m.setattr(walk_module.os, "scandir", scandir)
+        d.tick(when)
+    return sorted(listed)
+
+
+def _live(store: Store) -> dict[str, str]:
+    """slug -> source file of every article not retracted."""
+    a = s.articles
+    with store.read() as conn:
+        rows = conn.execute(sa.select(a.c.slug, a.c.source_key).where(a.c.status != "retracted"))
+        return {slug: key for slug, key in rows}
+
+
+def test_a_new_file_lists_only_its_own_subfolder(
+    archive: tuple[Daemon, Newsroom, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d, room, store = archive
+    room.write("2026/02/late.md", _article("late", "A late story"))
+    _wait_for_event(d.watched.watcher)
+    listed = _listed_during_tick(d, room, NOW + timedelta(minutes=5), monkeypatch)
+    assert listed == ["2026/02"]
+    assert _source_status(store) == "ok"
+    assert _titles(store) == {"Story 01", "Story 02", "Story 03", "A late story"}
+    assert (room.root / "feeds" / "rss.xml").read_text(encoding="utf-8").count("A late story") == 1
+    time.sleep(0.3)
+    d.tick(NOW + timedelta(minutes=10))  # and the next quiet tick leaves the folder out
+    assert _source_status(store) == WATCHED
+
+
+def test_an_edit_and_a_deletion_in_subfolders_are_collected_listing_only_those(
+    archive: tuple[Daemon, Newsroom, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d, room, store = archive
+    room.write("2026/01/story-01.md", _article("s01", "Story 01, corrected"))
+    (room.content / "2026" / "03" / "story-03.md").unlink()
+    _wait_for_event(d.watched.watcher)
+    listed = _listed_during_tick(d, room, NOW + timedelta(minutes=5), monkeypatch)
+    assert listed == ["2026/01", "2026/03"]
+    assert _titles(store) >= {"Story 01, corrected", "Story 02"}
+    assert set(_live(store)) == {"s01", "s02"}  # the deleted story is retracted
+
+
+def test_a_file_moved_between_subfolders_lists_both(
+    archive: tuple[Daemon, Newsroom, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d, room, store = archive
+    os.rename(room.content / "2026/01/story-01.md", room.content / "2026/02/story-01.md")
+    _wait_for_event(d.watched.watcher)
+    listed = _listed_during_tick(d, room, NOW + timedelta(minutes=5), monkeypatch)
+    assert listed == ["2026/01", "2026/02"]
+    assert _live(store) == {
+        "s01": "2026/02/story-01.md",
+        "s02": "2026/02/story-02.md",
+        "s03": "2026/03/story-03.md",
+    }
+
+
+def test_a_new_subfolder_makes_the_tick_scan_the_whole_source(
+    archive: tuple[Daemon, Newsroom, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d, room, store = archive
+    room.write("2026/04/april.md", _article("april", "April story"))
+    _wait_for_event(d.watched.watcher)
+    listed = _listed_during_tick(d, room, NOW + timedelta(minutes=5), monkeypatch)
+    assert listed == [".", "2026", "2026/01", "2026/02", "2026/03", "2026/04"]
+    assert "April story" in _titles(store)
+    # The new subfolder is in the listing kept for the next change.
+    room.write("2026/04/april-2.md", _article("april-2", "Second April story"))
+    _wait_for_event(d.watched.watcher)
+    listed = _listed_during_tick(d, room, NOW + timedelta(minutes=10), monkeypatch)
+    assert listed == ["2026/04"]
+    assert "Second April story" in _titles(store)
+
+
+def test_file_events_name_the_directories_they_change(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from watchdog.events import (
+        DirCreatedEvent,
+        DirDeletedEvent,
+        DirModifiedEvent,
+        DirMovedEvent,
+        FileClosedEvent,
+        FileCreatedEvent,
+        FileDeletedEvent,
+        FileMovedEvent,
+    )
+
+    from feedpub.sources.watch import _changed_dirs
+
+    root = str(Path(str(tmp_path)) / "content")
+    j = os.path.join
+    assert _changed_dirs(root, FileCreatedEvent(j(root, "a.md"))) == [""]
+    assert _changed_dirs(root, FileClosedEvent(j(root, "2026", "01", "a.md"))) == ["2026/01/"]
+    assert _changed_dirs(root, FileDeletedEvent(j(root, "x", "a.md"))) == ["x/"]
+    assert _changed_dirs(root, FileMovedEvent(j(root, "x", ".a.md.tmp"), j(root, "y", "a.md"))) == [
+        "x/",
+        "y/",
+    ]
+    assert _changed_dirs(root, DirModifiedEvent(j(root, "x"))) == ["x/"]
+    assert _changed_dirs(root, DirModifiedEvent(root)) == [""]
+    # A directory that comes, goes or moves: its subtree is unknown, scan everything.
+    assert _changed_dirs(root, DirCreatedEvent(j(root, "new"))) is None
+    assert _changed_dirs(root, DirDeletedEvent(j(root, "x"))) is None
+    assert _changed_dirs(root, DirMovedEvent(j(root, "x"), j(root, "y"))) is None
+    # A path the watcher does not understand (outside the folder): scan everything.
+    assert _changed_dirs(root, FileCreatedEvent(j(str(tmp_path), "elsewhere.md"))) is None
+
+
+def test_after_another_processs_collect_a_deleted_file_is_still_retracted(
+    archive: tuple[Daemon, Newsroom, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """File events vouch for the folders, not for what another process's collect did to
+    the store: one that rejected an edit keeps the story live without its file's stats,
+    and when the file is then deleted the daemon must still find and retract it."""
+    d, room, store = archive
+    room.write("2026/03/story-03.md", "---\ntitle: Broken\ndate: 2026-02-30\n---\nx\n")
+    other = collect(room.config(), store, now=NOW + timedelta(minutes=1))  # `feedpub collect`
+    assert [e.source for e in other.rejected] == ["2026/03/story-03.md"]
+    assert set(_live(store)) == {"s01", "s02", "s03"}  # the last good version stays
+    (room.content / "2026" / "03" / "story-03.md").unlink()
+    _wait_for_event(d.watched.watcher)
+    listed = _listed_during_tick(d, room, NOW + timedelta(minutes=5), monkeypatch)
+    assert listed == ["2026/03"]
+    assert set(_live(store)) == {"s01", "s02"}
+
+
+def test_a_tick_whose_collect_failed_scans_the_whole_source_next(
+    archive: tuple[Daemon, Newsroom, Store],
+) -> None:
+    d, room, _store = archive
+    room.write("2026/02/late.md", _article("late", "A late story"))
+    _wait_for_event(d.watched.watcher)
+    assert d.watched.skip(NOW + timedelta(minutes=5)) == frozenset()
+    [hint] = d.watched.hints().values()
+    assert "2026/02/" not in hint.unchanged and "2026/01/" in hint.unchanged
+    # No collected(): the collect raised. The changes it took must not be forgotten.
+    assert d.watched.skip(NOW + timedelta(minutes=10)) == frozenset()
+    assert d.watched.hints() == {}

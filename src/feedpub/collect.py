@@ -88,9 +88,11 @@ def collect(
     """Read every source into the store as of ``now`` (the run is recorded as ending
     ``now`` plus the time it took). ``skip``: names of sources known to be unchanged
     (the daemon's watched folders); they are reported as such and not read.
-    ``hints``: by folder source, what ``feedpub publish``'s quiet record proves
-    unchanged (feedpub.quiet.Hints): those folders are not walked again. Only this run's
-    caller may pass them, as the record holds only until the next collect (which drops it)."""
+    ``hints``: by folder source, the folders known unchanged since the store's file stats
+    were recorded (``feedpub publish``'s quiet record, feedpub.quiet.Hints; the daemon's
+    file events, feedpub.scheduler.watching): those folders are not walked again. Only
+    this run's caller may pass them: a quiet record holds only until the next collect
+    (which drops it), file events only since the scan they follow."""
     clock = running_from(now)
     report = CollectReport(now=now)
     sources = [make_source(c) for c in config.sources if source_name(c) not in skip]
@@ -218,7 +220,7 @@ def collect(
         "collected",
         extra={**report.counts, "generation": report.generation, "warnings": len(report.warnings)},
     )
-    store.record_run(
+    report.run_id = store.record_run(
         "collect",
         now,
         clock(),
@@ -305,7 +307,7 @@ def _may_retract(conn: Connection, result: SourceResult, ctx: SourceContext) -> 
     rejected = {e.source for e in result.rejected}
     if any(k not in result.file_stats and k not in rejected for k in ctx.file_stats):
         return True
-    if ctx.hint is not None:
+    if ctx.hint is not None and ctx.hint.no_orphans:
         # The quiet record holds: the last collect was a clean publish, which left no
         # live article without its file, and no collect ran since.
         return False

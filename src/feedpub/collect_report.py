@@ -34,6 +34,7 @@ class CollectReport:
     sources: list[SourceReport] = field(default_factory=list)
     generation: int = 0
     changed: bool = False
+    run_id: int | None = None  # this collect's row in ``runs``
 
     @property
     def source_errors(self) -> list[SourceReport]:

@@ -176,7 +176,7 @@ def _check(
         if current is None:
             return None
         same = {d: v for d, v in recorded.items() if current.get(d) == v}
-        folders[name] = FolderHint(same, frozenset(current))
+        folders[name] = FolderHint(same, frozenset(current), no_orphans=True)
         sources.append((name, files_in(current)))
         changed |= current != recorded
     hints = Hints(folders)

@@ -402,9 +402,10 @@ class Store:
     # ---- run log ---------------------------------------------------------------------
     def record_run(
         self, kind: str, started: datetime, finished: datetime, ok: bool, summary: dict[str, Any]
-    ) -> None:
+    ) -> int:
+        """Record a run; its id (ids grow: a later run of any process has a larger one)."""
         with self.begin() as conn:
-            conn.execute(
+            res = conn.execute(
                 sa.insert(s.runs).values(
                     kind=kind,
                     started=started,
@@ -413,6 +414,16 @@ class Store:
                     summary=json.loads(json.dumps(summary, default=str)),
                 )
             )
+            key = res.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def last_run_id(self, kind: str) -> int | None:
+        """The id of the latest run of ``kind`` (by any process), without its summary."""
+        with self.read() as conn:
+            return conn.execute(
+                sa.select(sa.func.max(s.runs.c.id)).where(s.runs.c.kind == kind)
+            ).scalar_one_or_none()
 
     def last_run(self, kind: str) -> dict[str, Any] | None:
         with self.read() as conn:

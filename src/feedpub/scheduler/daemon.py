@@ -377,8 +377,13 @@ class Daemon:
         with self._work:
             now = now or self.clock()
             try:
-                skip = self.watched.skip(now)  # folders the watcher saw unchanged
-                report = collect(self.config, self.store, now=now, skip=skip)  # records its run
+                last = self.watched.last_run_id
+                sole = last is not None and self.store.last_run_id("collect") == last
+                skip = self.watched.skip(now, sole_collector=sole)  # folders seen unchanged
+                hints = self.watched.hints()  # and where the others changed
+                report = collect(  # records its run
+                    self.config, self.store, now=now, skip=skip, hints=hints
+                )
             except Exception as e:
                 self._failed("collect", now, e)
                 return

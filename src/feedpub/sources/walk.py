@@ -50,13 +50,17 @@ def files_in(fp: Fingerprint) -> int:
 
 @dataclass(frozen=True)
 class FolderHint:
-    """What ``feedpub publish``'s quiet record (feedpub.quiet) still vouches for in one
-    content folder: the folders whose fingerprint it matches, with their recorded sums
-    (their entries are as they were when the store's file stats were recorded), and
-    every folder the check found."""
+    """What is known unchanged in one content folder since the store's file stats were
+    recorded: the folders whose entries are as they were, with their recorded sums, and
+    every folder there is. Given by ``feedpub publish``'s quiet record (feedpub.quiet),
+    which compared fingerprints, and by the daemon's watcher (file events since its last
+    clean scan)."""
 
     unchanged: dict[str, str]  # folder -> recorded fingerprint value
     dirs: frozenset[str]
+    # The store holds no live article without its file (the quiet record: the last
+    # collect was a clean publish and none ran since), so nothing unlisted is retracted.
+    no_orphans: bool = False
 
 
 def trusted_folders(
