@@ -143,11 +143,12 @@ def test_a_missing_folder_is_scanned_every_tick(tmp_path: object) -> None:
     assert w.start()
     try:
         assert w.unwatched == {"a"}
-        assert w.take_changed() == {"a", "b"}  # nothing known before the first scan
-        assert w.take_changed() == {"a"}
+        # nothing known before the first scan: all of both
+        assert w.take_changes() == {"a": None, "b": None}
+        assert w.take_changes() == {"a": None}
     finally:
         w.stop()
-    assert w.take_changed() is None  # stopped: the caller scans everything
+    assert w.take_changes() is None  # stopped: the caller scans everything
 
 
 # Only the directories a change touched are listed again --------------------------------

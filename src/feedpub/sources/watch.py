@@ -119,11 +119,6 @@ class FolderWatcher:
         out.update(dict.fromkeys(self._unwatched, WHOLE))
         return out
 
-    def take_changed(self) -> set[str] | None:
-        """The names of the sources that saw a change (``take_changes`` without where)."""
-        changes = self.take_changes()
-        return None if changes is None else set(changes)
-
     def stop(self) -> None:
         observer, self._observer = self._observer, None
         if observer is not None:
