@@ -23,6 +23,7 @@ from feedpub.clock import running_from
 from feedpub.collect_report import KINDS as KINDS
 from feedpub.collect_report import CollectReport as CollectReport
 from feedpub.collect_report import SourceReport as SourceReport
+from feedpub.collect_scope import resolve, scoped, widen
 from feedpub.collect_stream import STREAM_MIN, Stream, run_stream, states_for
 from feedpub.config import (
     Config,
@@ -40,7 +41,8 @@ from feedpub.sources.boundary import screen_result
 from feedpub.sources.folder import FolderSource
 from feedpub.sources.walk import FolderHint
 from feedpub.store import Store, get_meta
-from feedpub.store_bulk import ArticleWrite, save_file_stats, set_statuses, write_articles
+from feedpub.store_bulk import ArticleWrite, set_statuses, write_articles
+from feedpub.store_files import load_stats, save_file_stats
 from feedpub.text import slugify
 from feedpub.types import ArticleStatus
 
@@ -150,6 +152,10 @@ def collect(
         with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_SOURCES, len(pairs))) as pool:
             results = list(pool.map(run, pairs))
     bios = [(a, beat) for r in results for p in r.articles for a, _bio, beat in p.author_bios]
+    if any(st.ctx.scope is not None for st in streams.values()):
+        with store.read() as conn:  # batches decide against the whole listing
+            for st in streams.values():
+                widen(conn, st.listing.result, st.ctx)
     skipped = {name: len(st.listing.result.unchanged_keys) for name, st in streams.items()}
     changed = _stream(config, store, list(streams.values()), bios, now) if streams else False
 
@@ -162,6 +168,8 @@ def collect(
             for r, ctx, src in zip(results, contexts, sources, strict=True)
         ]
         if "all" in needs:
+            for r, ctx in zip(results, contexts, strict=True):
+                widen(conn, r, ctx)  # every stored article is compared with the listing
             stored = store.article_states(conn)
         else:  # only what the new and changed files may touch
             some = {
@@ -171,6 +179,8 @@ def collect(
                 for st in states_for(store, conn, r, config)
             }
             stored = list(some.values())
+            for r, ctx in zip(results, contexts, strict=True):
+                resolve(conn, r, ctx, stored)
         by_url = {st.url: st for st in stored}
         by_id = {st.id: st for st in stored}
         rules = BeatRules.from_config(config, store.author_beats(conn)).with_bios(bios)
@@ -343,16 +353,18 @@ def _context(
     }
     known: dict[str, str] = {}
     live: set[str] = set()
-    a, f = s.articles, s.source_files
+    a = s.articles
     if keys:
         q = sa.select(a.c.source_key, a.c.content_hash, a.c.status).where(a.c.source == name)
         for r in conn.execute(q):
             known[r.source_key] = r.content_hash
             if r.status != ArticleStatus.RETRACTED.value:
                 live.add(r.source_key)
-    q2 = sa.select(f.c.path, f.c.size, f.c.mtime_ns).where(f.c.source == name)
-    stats = {path: (size, mtime) for path, size, mtime in conn.execute(q2)}
-    return SourceContext(config, now, state, known, stats, fp, live, hint)
+    scope = None
+    if hint is not None and not keys and state.get("rules_fingerprint") == fp:
+        scope = scoped(conn, name, hint)  # only the changed folders' stats
+    stats = scope.stats if scope is not None else load_stats(conn, name)
+    return SourceContext(config, now, state, known, stats, fp, live, hint, scope)
 
 
 def _sync_config_authors(store: Store, conn: Connection, config: Config) -> dict[str, str]:
@@ -419,6 +431,7 @@ def _apply(
             result.file_stats,
             complete=result.complete,
             known=ctx.file_stats if ctx is not None else None,
+            folders=ctx.scope.walked if ctx is not None and ctx.scope is not None else None,
         )
     return bool(plan.changes)
 

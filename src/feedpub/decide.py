@@ -150,7 +150,9 @@ def plan_source(
     now: datetime,
     tz: ZoneInfo,
 ) -> Plan:
-    plan = Plan(rejected=list(result.rejected), unchanged=len(result.unchanged_keys))
+    plan = Plan(
+        rejected=list(result.rejected), unchanged=len(result.unchanged_keys) + result.unlisted
+    )
     mine = {st.source_key: st for st in stored if st.source == result.name}
     # A rejected input is still there (a typo in an edit): its last good version stays
     # published, never retracted (retraction: the input was deleted or made a draft).

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from feedpub.config import Config
 from feedpub.errors import ContentError
-from feedpub.sources.walk import FolderHint
+from feedpub.sources.walk import FolderHint, Scope
 from feedpub.types import ParsedArticle
 
 
@@ -32,6 +32,10 @@ class SourceContext:
     # describes the store: the folders whose fingerprint it matches (their files are as
     # recorded in ``file_stats``). None: no such record (the whole folder is walked).
     hint: FolderHint | None = None
+    # With a hint, on SQLite: the folders it trusts, counted in the store, and only the
+    # other folders' stats read into ``file_stats`` (feedpub.collect_scope). None: the
+    # stats of the whole folder are in ``file_stats``.
+    scope: Scope | None = None
 
 
 @dataclass
@@ -55,6 +59,9 @@ class SourceResult:
     # Folder sources: the fingerprint of the walk (sources.walk), None when some of it
     # could not be read. ``feedpub publish`` keeps it to prove a later run has nothing to do.
     listing_fingerprint: dict[str, str] | None = None
+    # Folder sources read with a scope (SourceContext.scope): files of the trusted folders,
+    # present and unchanged, that are in neither ``unchanged_keys`` nor ``file_stats``.
+    unlisted: int = 0
 
 
 class Source(Protocol):

@@ -64,8 +64,14 @@ class FolderSource:
         unreadable: list[tuple[str, str]] = []
         tally = Tally()
         hint = ctx.hint if reuse else None
+        assert ctx.scope is None or reuse, "a scope is read only for a listing it can reuse"
         trusted: dict[str, list[int]] = {}
-        if hint is not None:
+        if hint is not None and ctx.scope is not None:
+            # Only the walked folders' stats were read (feedpub.collect_scope): the
+            # trusted folders' files are counted, not named.
+            trusted = ctx.scope.trusted
+            result.unlisted = sum(sums[0] for sums in trusted.values())
+        elif hint is not None:
             # The folders the quiet record vouches for are not listed: their files are
             # the recorded ones, unchanged (only the changed folders are walked).
             trusted, walked = trusted_folders(hint, ctx.file_stats)

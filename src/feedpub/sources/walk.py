@@ -63,6 +63,22 @@ class FolderHint:
     no_orphans: bool = False
 
 
+@dataclass(frozen=True)
+class Scope:
+    """A hinted folder source whose stats the collect read only in part
+    (feedpub.collect_scope): the folders it trusts, with their recorded sums, are not
+    listed and their files' stats were not read; the rows of ``walked`` were."""
+
+    trusted: dict[str, list[int]]  # folder -> recorded [files, size, mtime, dir mtime]
+    walked: frozenset[str]  # the folders whose rows were read (and will be written)
+    stats: dict[str, tuple[int, int]]  # those rows
+
+
+def folder_of(key: str) -> str:
+    """ "a/b/c.md" -> "a/b/"; "c.md" -> ""."""
+    return key[: key.rfind("/") + 1]
+
+
 def trusted_folders(
     hint: FolderHint, known: dict[str, tuple[int, int]]
 ) -> tuple[dict[str, list[int]], dict[str, list[str]]]:

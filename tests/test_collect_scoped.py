@@ -1,0 +1,222 @@
+"""A hinted collect reads the file stats of the changed folders only (feedpub.collect_scope):
+the trusted folders are counted in the store, not loaded, and the run ends exactly as
+the full collect does: same articles, same recorded files, same feeds, same report."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from feedpub import collect as collect_module
+from feedpub.collect_scope import scoped
+from feedpub.sources.walk import FolderHint, fingerprint
+from feedpub.store import Store
+from tests.test_publish_quiet import NOW, Pair, story
+
+
+@pytest.fixture
+def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pair:
+    monkeypatch.setenv("FEEDPUB_TEST_SECRET", "test-secret-key")
+    return Pair(tmp_path)
+
+
+@pytest.fixture
+def scopes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, object]]]:
+    """The scope each collect of the quiet newsroom read: (newsroom, Scope or None)."""
+    seen: list[tuple[str, object]] = []
+    real = collect_module.scoped
+
+    def spy(conn, source, hint):  # type: ignore[no-untyped-def]
+        got = real(conn, source, hint)
+        seen.append((str(conn.engine.url), got))
+        return got
+
+    monkeypatch.setattr(collect_module, "scoped", spy)
+    yield seen
+
+
+def _quiet_scopes(seen: list[tuple[str, object]]) -> list[object]:
+    return [s for url, s in seen if "/quiet/" in url]
+
+
+def _newsroom(pair: Pair, folders: int = 4, per: int = 3) -> None:
+    for f in range(folders):
+        for i in range(per):
+            pair.write(f"f{f}/s{i}.md", story(f"Story {f} {i}"))
+
+
+def test_one_new_file_reads_the_rows_of_its_folder_alone(
+    pair: Pair, scopes: list[tuple[str, object]]
+) -> None:
+    _newsroom(pair)
+    pair.publish(NOW)
+    pair.write("f2/new.md", story("Fresh"))
+    code, out, _ = pair.publish(NOW + timedelta(minutes=1))
+    assert code == 0 and "│   1 │" in out  # one new
+    (scope,) = _quiet_scopes(scopes)
+    assert scope is not None
+    assert scope.walked == frozenset({"f2/"})  # type: ignore[attr-defined]
+    assert sorted(scope.trusted) == ["", "f0/", "f1/", "f3/"]  # type: ignore[attr-defined]
+    assert sorted(scope.stats) == ["f2/s0.md", "f2/s1.md", "f2/s2.md"]  # type: ignore[attr-defined]
+    # The report counts the trusted folders' files as unchanged, as the full run does
+    # (Pair.publish compared both outputs); the new file's stats were recorded.
+    with sqlite3.connect(pair.quiet / "feedpub.db") as conn:
+        paths = [r[0] for r in conn.execute("SELECT path FROM source_files ORDER BY path")]
+    assert paths == sorted([f"f{f}/s{i}.md" for f in range(4) for i in range(3)] + ["f2/new.md"])
+
+
+def test_a_new_file_with_the_url_of_a_trusted_folders_article_is_a_duplicate_not_a_move(
+    pair: Pair, scopes: list[tuple[str, object]]
+) -> None:
+    """The decision looks up the stored article by URL; its file lies in a folder that
+    was not listed, and it is still there: the new file is rejected, nothing moves."""
+    _newsroom(pair)
+    pair.publish(NOW)
+    pair.write("f3/twin.md", story("Story 1 2"))  # same title, so same URL, as f1/s2.md
+    code, _out, err = pair.publish(NOW + timedelta(minutes=1))
+    assert code == 1 and "same URL as f1/s2.md" in err
+    assert _quiet_scopes(scopes)[0] is not None
+    with sqlite3.connect(pair.quiet / "feedpub.db") as conn:
+        keys = [r[0] for r in conn.execute("SELECT source_key FROM articles ORDER BY 1")]
+    assert "f1/s2.md" in keys and "f3/twin.md" not in keys
+
+
+def test_a_new_file_naming_the_id_of_a_trusted_folders_article_takes_it_over(
+    pair: Pair, scopes: list[tuple[str, object]]
+) -> None:
+    """An explicit id names the article, wherever its file lies: the decision finds it
+    by id, in a folder that was not listed, exactly as the full collect does."""
+    _newsroom(pair)
+    pair.publish(NOW)
+    with sqlite3.connect(pair.quiet / "feedpub.db") as conn:
+        (taken,) = conn.execute("SELECT id FROM articles WHERE source_key = 'f0/s1.md'").fetchone()
+    text = story("Another Story").replace("---\n", f"---\nid: {taken}\n", 1)
+    pair.write("f3/claim.md", text)
+    pair.publish(NOW + timedelta(minutes=1))  # compares with the full collect
+    assert _quiet_scopes(scopes)[0] is not None
+    with sqlite3.connect(pair.quiet / "feedpub.db") as conn:
+        row = conn.execute(
+            "SELECT source_key, title FROM articles WHERE id = ?", (taken,)
+        ).fetchone()
+    assert row == ("f3/claim.md", "Another Story")
+
+
+def test_a_file_moved_between_folders_keeps_its_article(
+    pair: Pair, scopes: list[tuple[str, object]]
+) -> None:
+    _newsroom(pair)
+    pair.publish(NOW)
+    for root in pair.both():
+        (root / "content" / "f0" / "s0.md").rename(root / "content" / "f3" / "moved.md")
+    pair.publish(NOW + timedelta(minutes=1))
+    with sqlite3.connect(pair.quiet / "feedpub.db") as conn:
+        rows = conn.execute("SELECT source_key, status FROM articles ORDER BY 1").fetchall()
+    assert ("f3/moved.md", "published") in rows and all(k != "f0/s0.md" for k, _ in rows)
+
+
+def test_a_rejected_file_keeps_its_folder_walked(
+    pair: Pair, scopes: list[tuple[str, object]]
+) -> None:
+    """A folder holding a file the parser rejects has fewer recorded files than the
+    listing counts: it is never trusted, and the file is named again at every run."""
+    _newsroom(pair)
+    pair.write("f1/bad.md", "---\ntitle: [broken\n---\n")
+    pair.publish(NOW)
+    pair.write("f2/new.md", story("Fresh"))
+    code, _out, err = pair.publish(NOW + timedelta(minutes=1))
+    assert code == 1 and "f1/bad.md:2" in err
+    (scope,) = _quiet_scopes(scopes)
+    assert scope is not None and "f1/" not in scope.trusted  # type: ignore[attr-defined]
+    assert scope.walked == frozenset({"f1/", "f2/"})  # type: ignore[attr-defined]
+
+
+def test_a_folder_removed_with_another_change_is_read_whole_and_retracted(
+    pair: Pair, scopes: list[tuple[str, object]]
+) -> None:
+    _newsroom(pair)
+    pair.publish(NOW)
+    pair.write("f0/s0.md", story("Story 0 0", body="Edited."))
+    for root in pair.both():
+        for p in sorted((root / "content" / "f3").iterdir()):
+            p.unlink()
+        (root / "content" / "f3").rmdir()
+    pair.publish(NOW + timedelta(minutes=1))
+    with sqlite3.connect(pair.quiet / "feedpub.db") as conn:
+        gone = [
+            r[0]
+            for r in conn.execute(
+                "SELECT source_key FROM articles WHERE status = 'retracted' ORDER BY 1"
+            )
+        ]
+    assert gone == ["f3/s0.md", "f3/s1.md", "f3/s2.md"]
+
+
+def test_folder_names_outside_ascii_and_nested_folders_are_ranged_exactly(
+    pair: Pair, scopes: list[tuple[str, object]]
+) -> None:
+    """A folder's rows are a range of the key: a sibling whose name extends it
+    ("é" and "é2"), a subfolder and a file at the top are none of its rows."""
+    for rel in ("é/a.md", "é/sub/b.md", "é2/c.md", "top.md", "é/sub/deeper/d.md"):
+        pair.write(rel, story(rel.replace("/", " ").removesuffix(".md").title()))
+    pair.publish(NOW)
+    pair.write("é/new.md", story("New Accent"))
+    pair.publish(NOW + timedelta(minutes=1))
+    (scope,) = _quiet_scopes(scopes)
+    assert scope is not None
+    assert scope.walked == frozenset({"é/"})  # type: ignore[attr-defined]
+    assert sorted(scope.stats) == ["é/a.md"]  # type: ignore[attr-defined]
+    assert sorted(scope.trusted) == ["", "é/sub/", "é/sub/deeper/", "é2/"]  # type: ignore[attr-defined]
+
+
+def test_many_changed_files_in_batches_decide_against_the_whole_listing(
+    pair: Pair, scopes: list[tuple[str, object]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scoped listing parsed in batches (collect_stream) is widened first: the batches
+    compare with every present file, as the full walk's would."""
+    monkeypatch.setattr("feedpub.collect.STREAM_MIN", 2)
+    monkeypatch.setattr("feedpub.collect_stream.BATCH", 2)
+    _newsroom(pair)
+    pair.publish(NOW)
+    for i in range(5):
+        pair.write(f"f2/n{i}.md", story(f"Batch {i}"))
+    pair.write("f2/twin.md", story("Story 0 1"))  # the URL of f0/s1.md, a trusted folder
+    code, _out, err = pair.publish(NOW + timedelta(minutes=1))
+    assert code == 1 and "same URL as f0/s1.md" in err
+    assert _quiet_scopes(scopes)[0] is not None
+
+
+def test_the_scope_is_none_when_rows_lie_outside_the_folders_it_names(tmp_path: Path) -> None:
+    """Rows of a folder that is neither trusted nor walked (gone since): the whole table
+    is read. A folder whose recorded count differs is walked, not trusted."""
+    content = tmp_path / "content"
+    for rel in ("a/x.md", "b/y.md", "b/z.md", "c/w.md"):
+        (content / rel).parent.mkdir(parents=True, exist_ok=True)
+        (content / rel).write_text(rel)
+    fp = fingerprint(content)
+    assert fp is not None
+    store = Store(f"sqlite:///{tmp_path / 'feedpub.db'}")
+    rows = [("a/x.md", 3), ("b/y.md", 3), ("b/z.md", 3), ("c/w.md", 3)]
+    with store.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO source_files (source, path, size, mtime_ns) VALUES (?, ?, ?, 0)",
+            [("src", p, z) for p, z in rows],
+        )
+    hint = FolderHint({d: v for d, v in fp.items() if d != "c/"}, frozenset(fp))
+    with store.read() as conn:
+        scope = scoped(conn, "src", hint)
+    assert scope is not None and scope.walked == frozenset({"c/"})
+    assert sorted(scope.trusted) == ["", "a/", "b/"] and list(scope.stats) == ["c/w.md"]
+    with store.begin() as conn:  # b/ recorded one file fewer than its listing counts
+        conn.exec_driver_sql("DELETE FROM source_files WHERE path = 'b/z.md'")
+    with store.read() as conn:
+        scope = scoped(conn, "src", hint)
+    assert scope is not None and scope.walked == frozenset({"b/", "c/"})
+    without_c = FolderHint(
+        {d: v for d, v in fp.items() if d != "c/"}, frozenset(d for d in fp if d != "c/")
+    )
+    with store.read() as conn:  # c/'s row is in no folder the hint names
+        assert scoped(conn, "src", without_c) is None
