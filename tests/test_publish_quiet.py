@@ -397,8 +397,14 @@ def test_the_fingerprint_sums_exactly_what_the_folder_walk_lists(tmp_path: Path)
     fp = walk_module.fingerprint(root)
     assert fp == tally.fingerprint() is not None
     assert walk_module.files_in(fp) == 6 and sorted(fp) == ["", "x/", "x/y/", "x/y/z/"]
-    for processes in (2, 3, 8):  # forked children stat a share each: the same sums
-        assert walk_module.fingerprint(root, processes, min_share=1) == fp
+    for processes in (2, 3, 8):  # forked children list and stat a share each: the same sums
+        assert walk_module.fingerprint(root, processes, expected=6, min_share=1) == fp
+    for per in (1, 2, 100):  # listed here down to this many subtrees per process, or all
+        walk_module.SUBTREES_PER_PROCESS = per
+        try:
+            assert walk_module.fingerprint(root, 2, expected=6, min_share=1) == fp
+        finally:
+            walk_module.SUBTREES_PER_PROCESS = 4
 
     before = walk_module.fingerprint(root)
     (root / "x" / "y" / "d.txt").write_text("x/y/d.txtx/y/d.txtx/y/d.tx!")  # same size
@@ -408,13 +414,15 @@ def test_the_fingerprint_sums_exactly_what_the_folder_walk_lists(tmp_path: Path)
     assert walk_module.fingerprint(tmp_path / "nowhere") is None
     # a file listed, then deleted before a forked child stats it: no fingerprint
     listing = [("", 0, [str(root / "a.md"), str(root / "deleted-meanwhile.md")])]
-    assert walk_module._forked_sums(listing, 2) is None
-    assert walk_module._forked_sums([("", 0, [str(root / "a.md")] * 2)], 2) == [
-        (2, 2 * (root / "a.md").stat().st_size, 2 * (root / "a.md").stat().st_mtime_ns)
-    ]
+    assert walk_module._forked(listing, [], 2) is None
+    assert walk_module._forked([("", 7, [str(root / "a.md")] * 2)], [], 2) == {
+        "": [2, 2 * (root / "a.md").stat().st_size, 2 * (root / "a.md").stat().st_mtime_ns, 7]
+    }
+    gone = [(str(root / "x" / "no-such-folder"), "x/no-such-folder/")]
+    assert walk_module._forked([], gone, 2) is None  # a subtree that cannot be listed
     os.symlink(root / "loop.md", root / "loop.md")  # ELOOP: the parser names it
     assert walk_module.fingerprint(root) is None
-    assert walk_module.fingerprint(root, 3, min_share=1) is None
+    assert walk_module.fingerprint(root, 3, expected=6, min_share=1) is None
     shutil.rmtree(root)
 
 

@@ -172,7 +172,7 @@ def _check(
     folders: dict[str, FolderHint] = {}
     changed = False
     for name, root, recorded in rec["sources"]:
-        current = fingerprint(root, processes)
+        current = fingerprint(root, processes, expected=files_in(recorded))
         if current is None:
             return None
         same = {d: v for d, v in recorded.items() if current.get(d) == v}

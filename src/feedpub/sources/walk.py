@@ -170,71 +170,95 @@ def _name(folder: str) -> str:
     return folder[:-1].rpartition("/")[2]
 
 
+# With several processes, the first levels are listed here until there are this many
+# subtrees per process to share out (names in order, every n-th to each).
+SUBTREES_PER_PROCESS = 4
+
+_Listed = list[tuple[str, int, list[str]]]  # (folder, its mtime, its content files' paths)
+_Sums = dict[str, list[int]]  # folder -> [files, sum of sizes, sum of mtimes, dir mtime]
+
+
 def fingerprint(
-    root: Path | str, processes: int = 1, *, min_share: int = 20_000
+    root: Path | str, processes: int = 1, *, expected: int = 0, min_share: int = 20_000
 ) -> Fingerprint | None:
     """The fingerprint :func:`walk` would sum for ``root``, without building a path per
     file; None when something could not be read or ``root`` is not a folder.
 
-    The no-change check of a 100,000-file folder is this function, and most of it is one
-    ``stat`` per file: with ``processes`` > 1 and many files, forked children stat their
-    share (threads would not help: the loop holds the GIL between the calls). Fork only
-    from a process running a single thread (the command line). Each process stats at
-    least ``min_share`` files (below that a fork costs more than it saves)."""
-    listing: list[tuple[str, int, list[str]]] = []  # (folder, its mtime, its content files)
-    stack = [(os.fspath(root), "")]
+    The no-change check of a 100,000-file folder is this function: one ``scandir`` per
+    folder and one ``stat`` per file. With ``processes`` > 1 and ``expected`` files (the
+    last fingerprint's count) at least ``min_share`` per process, the first levels are
+    listed here and forked children each list and stat their share of the subtrees
+    below, and stat their share of the files listed here (threads would not help: the
+    loop holds the GIL between the calls). Fork only from a process running a single
+    thread (the command line)."""
+    n = max(1, min(processes, expected // max(1, min_share)))
+    listed: _Listed = []
+    frontier = [(os.fspath(root), "")]
     try:
-        while stack:
-            folder, prefix = stack.pop()
-            dir_mtime = os.stat(folder).st_mtime_ns
-            files: list[str] = []
-            with os.scandir(folder) as it:
-                for entry in it:
-                    name = entry.name
-                    if name.startswith(SKIP_PREFIXES):
-                        continue
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append((entry.path, f"{prefix}{name}/"))
-                    elif name.lower().endswith(SUFFIXES) and entry.is_file():
-                        files.append(entry.path)
-            listing.append((prefix, dir_mtime, files))
+        while frontier and (n == 1 or len(frontier) < SUBTREES_PER_PROCESS * n):
+            deeper: list[tuple[str, str]] = []
+            for folder, prefix in frontier:
+                deeper.extend(_list(folder, prefix, listed))
+            frontier = sorted(deeper, key=lambda d: d[1])
     except OSError:
         return None
-    total = sum(len(f) for _, _, f in listing)
-    n = max(1, min(processes, total // max(1, min_share)))
-    sums = _stat_sums(listing, 0, 1) if n == 1 else _forked_sums(listing, n)
+    sums = _share(listed, 0, 1, []) if n == 1 else _forked(listed, frontier, n)
     if sums is None:
         return None
-    return {
-        prefix: f"{c}:{z}:{m}:{dir_mtime}"
-        for (prefix, dir_mtime, _), (c, z, m) in zip(listing, sums, strict=True)
-    }
+    return {prefix: ":".join(map(str, v)) for prefix, v in sums.items()}
 
 
-def _stat_sums(
-    listing: list[tuple[str, int, list[str]]], part: int, parts: int
-) -> list[tuple[int, int, int]] | None:
-    """(files, sum of sizes, sum of mtimes) per folder, over every ``parts``-th file
-    starting at ``part``."""
-    out = []
+def _list(folder: str, prefix: str, listed: _Listed) -> list[tuple[str, str]]:
+    """List one folder into ``listed``; returns its subfolders (path, prefix)."""
+    dir_mtime = os.stat(folder).st_mtime_ns  # before listing: see the module docstring
+    files: list[str] = []
+    subs: list[tuple[str, str]] = []
+    with os.scandir(folder) as it:
+        for entry in it:
+            name = entry.name
+            if name.startswith(SKIP_PREFIXES):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                subs.append((entry.path, f"{prefix}{name}/"))
+            elif name.lower().endswith(SUFFIXES) and entry.is_file():
+                files.append(entry.path)
+    listed.append((prefix, dir_mtime, files))
+    return subs
+
+
+def _share(listed: _Listed, part: int, parts: int, subtrees: list[tuple[str, str]]) -> _Sums | None:
+    """The sums of one process: every ``parts``-th file of ``listed`` from ``part``
+    (each folder's mtime is added by the caller), and all of ``subtrees``."""
+    out: _Sums = {}
     stat = os.stat
     try:
-        for _, _, files in listing:
+        for prefix, dir_mtime, files in listed:
             size = mtime = 0
             mine = files[part::parts] if parts > 1 else files
             for path in mine:
                 st = stat(path)
                 size += st.st_size
                 mtime += st.st_mtime_ns
-            out.append((len(mine), size, mtime))
+            out[prefix] = [len(mine), size, mtime, dir_mtime]
+        below: _Listed = []
+        stack = list(subtrees)
+        while stack:
+            folder, prefix = stack.pop()
+            stack.extend(_list(folder, prefix, below))
+        for prefix, dir_mtime, files in below:
+            size = mtime = 0
+            for path in files:
+                st = stat(path)
+                size += st.st_size
+                mtime += st.st_mtime_ns
+            out[prefix] = [len(files), size, mtime, dir_mtime]
     except OSError:
         return None
     return out
 
 
-def _forked_sums(
-    listing: list[tuple[str, int, list[str]]], n: int
-) -> list[tuple[int, int, int]] | None:
+def _forked(listed: _Listed, frontier: list[tuple[str, str]], n: int) -> _Sums | None:
+    """:func:`_share` in ``n`` processes (this one and n - 1 forked children), merged."""
     children: list[tuple[int, int]] = []
     for part in range(1, n):
         r, w = os.pipe()
@@ -243,7 +267,7 @@ def _forked_sums(
             code = 1
             try:
                 os.close(r)
-                data = json.dumps(_stat_sums(listing, part, n)).encode()
+                data = json.dumps(_share(listed, part, n, frontier[part::n])).encode()
                 with os.fdopen(w, "wb") as out:
                     out.write(data)
                 code = 0
@@ -251,17 +275,19 @@ def _forked_sums(
                 os._exit(code)
         os.close(w)
         children.append((pid, r))
-    shares: list[list[tuple[int, int, int]] | None] = [_stat_sums(listing, 0, n)]
+    shares: list[_Sums | None] = [_share(listed, 0, n, frontier[0::n])]
     for pid, r in children:
         with os.fdopen(r, "rb") as f:
             data = f.read()
         _, status = os.waitpid(pid, 0)
-        share = json.loads(data) if status == 0 and data else None
-        shares.append([tuple(x) for x in share] if share is not None else None)
-    done = [x for x in shares if x is not None]
-    if len(done) != len(shares):
-        return None
-    return [
-        (sum(x[i][0] for x in done), sum(x[i][1] for x in done), sum(x[i][2] for x in done))
-        for i in range(len(listing))
-    ]
+        shares.append(json.loads(data) if status == 0 and data else None)
+    merged: _Sums = {}
+    for share in shares:
+        if share is None:
+            return None
+        for prefix, (count, size, mtime, dir_mtime) in share.items():
+            into = merged.setdefault(prefix, [0, 0, 0, dir_mtime])
+            into[0] += count
+            into[1] += size
+            into[2] += mtime
+    return merged
