@@ -4,8 +4,11 @@ the full collect does: same articles, same recorded files, same feeds, same repo
 
 from __future__ import annotations
 
+import os
+import random
+import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -220,3 +223,82 @@ def test_the_scope_is_none_when_rows_lie_outside_the_folders_it_names(tmp_path: 
     )
     with store.read() as conn:  # c/'s row is in no folder the hint names
         assert scoped(conn, "src", without_c) is None
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_edits_to_a_tree_end_as_the_full_collect_does(
+    pair: Pair, scopes: list[tuple[str, object]], seed: int
+) -> None:
+    """Files written, edited, touched, renamed within and across folders, deleted, whole
+    folders removed, files broken and mended, titles reused (URL clashes), in random
+    order: after every step the hinted publish ends as the full one (Pair.publish
+    compares reports, exit status, runs, the store's articles and files, the feeds)."""
+    rng = random.Random(seed)
+    folders = ["", "a/", "a/b/", "c/", "c/d/", "e/"]
+    titles = [f"Title {i}" for i in range(12)]  # few: some files share a URL
+    t = NOW
+
+    def files() -> list[str]:
+        content = pair.quiet / "content"
+        return sorted(str(p.relative_to(content)) for p in content.rglob("*.md"))
+
+    def both(action: Callable[[Path], None]) -> None:
+        for root in pair.both():
+            action(root / "content")
+
+    for n in range(6):
+        pair.write(f"{folders[n % len(folders)]}f{n}.md", story(titles[n]))
+    pair.publish(t)
+    for step in range(25):
+        t += timedelta(minutes=1)
+        existing = files()
+        op = rng.choice(
+            ["new", "new", "edit", "touch", "move", "delete", "rmdir", "mvdir", "draft", "break"]
+        )
+        if op == "new" or not existing:
+            folder = rng.choice(folders)
+            pair.write(f"{folder}n{step}.md", story(rng.choice(titles), body=f"step {step}"))
+        elif op == "edit":
+            pair.write(rng.choice(existing), story(rng.choice(titles), body=f"edit {step}"))
+        elif op == "touch":
+            rel = rng.choice(existing)
+
+            def touch(content: Path, rel: str = rel) -> None:
+                st = (content / rel).stat()
+                os.utime(content / rel, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+
+            both(touch)
+        elif op == "move":
+            rel, to = rng.choice(existing), f"{rng.choice(folders)}m{step}.md"
+
+            def move(content: Path, rel: str = rel, to: str = to) -> None:
+                (content / to).parent.mkdir(parents=True, exist_ok=True)
+                (content / rel).rename(content / to)
+
+            both(move)
+        elif op == "delete":
+            rel = rng.choice(existing)
+            both(lambda content, rel=rel: (content / rel).unlink())
+        elif op == "rmdir":
+            folder = rng.choice(folders[1:])
+            both(lambda content, folder=folder: shutil.rmtree(content / folder, True))
+        elif op == "mvdir":
+            folder, to = rng.choice(folders[1:]), rng.choice(folders[1:])
+
+            def mvdir(content: Path, folder: str = folder, to: str = to) -> None:
+                if (
+                    (content / folder).is_dir()
+                    and not (content / to).exists()
+                    and not to.startswith(folder)
+                ):
+                    (content / to).parent.mkdir(parents=True, exist_ok=True)
+                    (content / folder).rename(content / to)
+
+            both(mvdir)
+        elif op == "draft":
+            rel = rng.choice(existing)
+            pair.write(rel, story(rng.choice(titles)).replace("---\n", "---\ndraft: true\n", 1))
+        else:
+            pair.write(rng.choice(existing), "---\ntitle: [broken\n---\n")
+        pair.publish(t)  # asserts the two newsrooms agree
+    assert any(s is not None for s in _quiet_scopes(scopes))

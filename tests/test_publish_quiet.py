@@ -456,3 +456,25 @@ def test_a_rejection_that_depends_on_more_than_the_bytes_is_never_repeated_quiet
     assert quiet._repeatable(report(typo, unreadable)) is None
     assert quiet._repeatable(report(ContentError("b.txt", "no date"))) is None
     assert quiet._repeatable(report(ContentError("c.md", "too big to read in memory"))) is None
+
+
+def test_a_published_file_broken_then_deleted_is_retracted(
+    pair: Pair, no_collect: list[str]
+) -> None:
+    """A published file turned unreadable keeps its article (its last good version) and
+    has no recorded stats; the quiet record names it. Deleting it afterwards must retract
+    the article, on the hinted path as on the full one."""
+    pair.write("a.md", story("Harbour"))
+    pair.write("b/x.md", story("Ferry"))
+    t = NOW
+    pair.publish(t)
+    pair.write("a.md", "---\ntitle: [broken\n---\n")
+    code, _out, err = pair.publish(t + timedelta(minutes=1))
+    assert code == 1 and "a.md:2" in err
+    assert retracted(pair.quiet) == []  # its last good version stays published
+    for root in pair.both():
+        (root / "content" / "a.md").unlink()
+    no_collect.clear()
+    pair.publish(t + timedelta(minutes=2))
+    assert "quiet" in no_collect  # the hinted collect ran, not the quiet run
+    assert retracted(pair.quiet) == retracted(pair.full) == ["a.md"]

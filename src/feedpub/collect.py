@@ -50,6 +50,9 @@ log = logging.getLogger("feedpub.collect")
 
 WATCHED = "watched: no change"  # a source the daemon's watcher saw unchanged, not read
 MAX_CONCURRENT_SOURCES = 8
+# Rejected files named in the orphan query (_may_retract); past this many, any article
+# without recorded stats means reading every stored article, as before.
+MAX_PRESENT_REJECTED = 500
 
 
 def make_source(cfg: FolderSourceConfig | FeedSourceConfig | PagesSourceConfig) -> Source:
@@ -322,7 +325,7 @@ def _may_retract(conn: Connection, result: SourceResult, ctx: SourceContext) -> 
         # live article without its file, and no collect ran since.
         return False
     a, f = s.articles, s.source_files
-    orphan = conn.execute(
+    q = (
         sa.select(a.c.id)
         .where(
             a.c.source == result.name,
@@ -330,8 +333,12 @@ def _may_retract(conn: Connection, result: SourceResult, ctx: SourceContext) -> 
             ~sa.exists().where(f.c.source == result.name, f.c.path == a.c.source_key),
         )
         .limit(1)
-    ).first()
-    return orphan is not None
+    )
+    if 0 < len(rejected) <= MAX_PRESENT_REJECTED:
+        # A file rejected again is there: its article (the last good version) has no
+        # recorded stats but is not an orphan.
+        q = q.where(a.c.source_key.not_in(sorted(rejected)))
+    return conn.execute(q).first() is not None
 
 
 def _context(

@@ -176,7 +176,10 @@ def _check(
         if current is None:
             return None
         same = {d: v for d, v in recorded.items() if current.get(d) == v}
-        folders[name] = FolderHint(same, frozenset(current), no_orphans=True)
+        # No live article without its file, unless the parser rejected one: a published
+        # file turned unreadable keeps its article and has no recorded stats.
+        clean = not any(src == name for src, *_ in rec.get("rejected", []))
+        folders[name] = FolderHint(same, frozenset(current), no_orphans=clean)
         sources.append((name, files_in(current)))
         changed |= current != recorded
     hints = Hints(folders)
