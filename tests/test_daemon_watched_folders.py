@@ -5,9 +5,11 @@ it again on a change, after a rejection, and at least every ``rescan_every``."""
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -330,3 +332,65 @@ def test_a_tick_whose_collect_failed_scans_the_whole_source_next(
     # No collected(): the collect raised. The changes it took must not be forgotten.
     assert d.watched.skip(NOW + timedelta(minutes=10)) == frozenset()
     assert d.watched.hints() == {}
+
+
+def _state(store: Store) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    with store.read() as conn:
+        a = s.articles
+        articles = conn.execute(
+            sa.select(a.c.id, a.c.source_key, a.c.url, a.c.status, a.c.content_hash).order_by(
+                a.c.id
+            )
+        ).all()
+        f = s.source_files
+        files = conn.execute(sa.select(f.c.path, f.c.size, f.c.mtime_ns).order_by(f.c.path)).all()
+    return [tuple(r) for r in articles], [tuple(r) for r in files]
+
+
+def test_random_changes_in_subfolders_end_as_a_full_collect_does(
+    daemon: tuple[Daemon, Newsroom, Store], tmp_path: Path
+) -> None:
+    """Files written, edited, moved between subfolders, deleted, broken and mended, in
+    random order: after every tick (which lists only the subfolders the watcher saw
+    change) the store holds what a full collect of the same files into a second store
+    holds, and the tick counts what it counts."""
+    d, room, store = daemon
+    reference = Store(f"sqlite:///{tmp_path / 'reference.db'}")
+    config = room.config()
+    rng = random.Random(5)
+    folders = ["a/", "a/b/", "c/", "e/"]
+    titles = [f"Title {i}" for i in range(8)]  # few: some files share a URL
+    for n, folder in enumerate(folders):
+        room.write(f"{folder}f{n}.md", _article(f"f{n}", titles[n]))
+    t = NOW
+    d.tick(t)
+    collect(config, reference, now=t)
+    hinted = 0
+    try:
+        for step in range(16):
+            t += timedelta(minutes=5)
+            existing = sorted(str(p.relative_to(room.content)) for p in room.content.rglob("*.md"))
+            op = rng.choice(["new", "new", "edit", "move", "delete", "break"])
+            rel = rng.choice(existing) if existing else "a/x.md"
+            if op == "new" or not existing:
+                slug = f"n{step}"
+                room.write(f"{rng.choice(folders)}{slug}.md", _article(slug, rng.choice(titles)))
+            elif op == "edit":
+                room.write(rel, _article(f"e{step}", rng.choice(titles)))
+            elif op == "move":
+                to = room.content / f"{rng.choice(folders)}m{step}.md"
+                (room.content / rel).rename(to)
+            elif op == "delete":
+                (room.content / rel).unlink()
+            else:
+                room.write(rel, "---\ntitle: [broken\n---\n")
+            _wait_for_event(d.watched.watcher)
+            d.tick(t)
+            hinted += bool(d.watched.hints())
+            report = collect(config, reference, now=t)
+            assert _state(store) == _state(reference), (step, op, rel)
+            run = store.last_run("collect")
+            assert run is not None and run["summary"]["counts"] == report.counts, (step, op)
+    finally:
+        reference.close()
+    assert hinted  # some ticks listed only the subfolders that changed
