@@ -55,7 +55,7 @@ def parse_all(
         return
     # The workers need the configuration and the collection time, not what the store
     # holds (which can be 100,000 keys): each gets them once, not with every file.
-    slim = replace(ctx, state={}, known={}, file_stats={}, live_keys=set())
+    slim = replace(ctx, state={}, known={}, file_stats={}, live_keys=set(), hint=None, scope=None)
     mp = start_method()
     with ProcessPoolExecutor(
         max_workers=processes,
