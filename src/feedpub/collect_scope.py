@@ -8,7 +8,9 @@ them by folder, comparing and writing them back). So the collect reads instead:
 
 - for each folder the hint vouches for, how many files the store recorded directly in
   it (one range of the primary key each): a folder whose count is not the hint's is not
-  trusted (a file there was rejected, or the store moved on) and is walked;
+  trusted (a file there was rejected, or the store moved on) and is walked. Not when
+  the hint says the store is as a clean collect left it (``FolderHint.no_orphans``:
+  nothing rejected, no other collect since): then every counted file has its row;
 - the rows of the folders that are walked;
 - the source's row count: when the trusted and the walked folders do not account for
   every row (rows of a folder that is gone), the whole table is read, as before.
@@ -62,7 +64,10 @@ def scoped(conn: Connection, source: str, hint: FolderHint) -> Scope | None:
         return None
     trusted: dict[str, list[int]] = {}
     for folder, sums in recorded.items():
-        if folder_count(conn, source, folder) == sums[0]:
+        # A store left by a clean collect with none since (hint.no_orphans) holds a row
+        # for every file the listing counted: its folders need no count (the total
+        # below still has to agree). Otherwise each folder is counted.
+        if hint.no_orphans or folder_count(conn, source, folder) == sums[0]:
             trusted[folder] = sums
         else:
             walked.add(folder)

@@ -58,8 +58,9 @@ class FolderHint:
 
     unchanged: dict[str, str]  # folder -> recorded fingerprint value
     dirs: frozenset[str]
-    # The store holds no live article without its file (the quiet record: the last
-    # collect was a clean publish and none ran since), so nothing unlisted is retracted.
+    # The store is as a clean collect (nothing rejected) left it and none ran since (the
+    # quiet record; the daemon's own last collect): no live article is without its file,
+    # so nothing unlisted is retracted, and every file of the listing has its stats row.
     no_orphans: bool = False
 
 
