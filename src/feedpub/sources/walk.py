@@ -228,25 +228,18 @@ def _list(folder: str, prefix: str, listed: _Listed) -> list[tuple[str, str]]:
 
 
 def _share(listed: _Listed, part: int, parts: int, subtrees: list[tuple[str, str]]) -> _Sums | None:
-    """The sums of one process: every ``parts``-th file of ``listed`` from ``part``
-    (each folder's mtime is added by the caller), and all of ``subtrees``."""
+    """The sums of one process: every ``parts``-th file of the folders in ``listed``
+    from ``part``, and every file of ``subtrees`` (listed here)."""
     out: _Sums = {}
     stat = os.stat
     try:
-        for prefix, dir_mtime, files in listed:
-            size = mtime = 0
-            mine = files[part::parts] if parts > 1 else files
-            for path in mine:
-                st = stat(path)
-                size += st.st_size
-                mtime += st.st_mtime_ns
-            out[prefix] = [len(mine), size, mtime, dir_mtime]
         below: _Listed = []
         stack = list(subtrees)
         while stack:
             folder, prefix = stack.pop()
             stack.extend(_list(folder, prefix, below))
-        for prefix, dir_mtime, files in below:
+        mine = [(p, m, files[part::parts] if parts > 1 else files) for p, m, files in listed]
+        for prefix, dir_mtime, files in mine + below:
             size = mtime = 0
             for path in files:
                 st = stat(path)
