@@ -32,7 +32,7 @@ from feedpub.config import (
     PagesSourceConfig,
     source_name,
 )
-from feedpub.decide import BeatRules, Plan, author_slug, plan_source
+from feedpub.decide import BeatRules, Plan, author_slug, index_by_url, plan_source
 from feedpub.errors import is_rust_panic
 from feedpub.quiet import QUIET_KEY
 from feedpub.quiet import forget as forget_quiet_record
@@ -184,7 +184,7 @@ def collect(
             stored = list(some.values())
             for r, ctx in zip(results, contexts, strict=True):
                 resolve(conn, r, ctx, stored)
-        by_url = {st.url: st for st in stored}
+        by_url = index_by_url(stored)
         by_id = {st.id: st for st in stored}
         rules = BeatRules.from_config(config, store.author_beats(conn)).with_bios(bios)
         generation = store.generation(conn) + 1  # used only if something changes

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from feedpub import schema as s
 from feedpub.config import Config
-from feedpub.decide import BeatRules, Plan, mint_id, plan_source
+from feedpub.decide import BeatRules, Plan, index_by_url, mint_id, plan_source
 from feedpub.errors import ContentError
 from feedpub.sources.base import SourceContext, SourceResult
 from feedpub.sources.folder import FolderSource, Listing, add_outcome
@@ -90,7 +90,7 @@ def run_stream(
             plan = plan_source(
                 batch,
                 stored=stored,
-                by_url={st.url: st for st in stored},
+                by_url=index_by_url(stored),
                 by_id={st.id: st for st in stored},
                 rules=rules_for(conn),
                 author_slugs=author_slugs,

@@ -115,6 +115,24 @@ class Plan:
         return extra + sum(c.kind == kind for c in self.changes)
 
 
+def index_by_url(stored: Iterable[StoredArticleState]) -> dict[str, StoredArticleState]:
+    """URL -> the stored article that has it. A URL is unique among live articles only: a
+    retracted article's URL may belong to a newer one, and the live article is the one
+    the URL means (a new file with that URL is its duplicate, not the retracted one's
+    return). Between retracted ones, the greatest id: the same whatever order the store
+    returned them in."""
+    out: dict[str, StoredArticleState] = {}
+    for st in stored:
+        cur = out.get(st.url)
+        if cur is None or _url_rank(st) > _url_rank(cur):
+            out[st.url] = st
+    return out
+
+
+def _url_rank(st: StoredArticleState) -> tuple[bool, str]:
+    return (st.status is not ArticleStatus.RETRACTED, st.id)
+
+
 @functools.lru_cache(maxsize=4096)  # a batch asks twice per new article (states_for, plan)
 def mint_id(url: str, published: datetime, tz: ZoneInfo) -> str:
     """RFC 4151 tag URI: tag:host,YYYY-MM-DD:/path — stable, not a URL (isPermaLink=false)."""
