@@ -13,11 +13,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from feedpub import collect as collect_module
+from feedpub import schema as s
+from feedpub.collect import collect
 from feedpub.collect_scope import scoped
+from feedpub.config import source_name
 from feedpub.sources.walk import FolderHint, fingerprint
 from feedpub.store import Store
+from tests.conftest import Newsroom
 from tests.test_publish_quiet import NOW, Pair, story
 
 
@@ -192,21 +197,33 @@ def test_many_changed_files_in_batches_decide_against_the_whole_listing(
     assert _quiet_scopes(scopes)[0] is not None
 
 
-def test_the_scope_is_none_when_rows_lie_outside_the_folders_it_names(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'feedpub.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_the_scope_is_none_when_rows_lie_outside_the_folders_it_names(
+    tmp_path: Path, store_url: str
+) -> None:
     """Rows of a folder that is neither trusted nor walked (gone since): the whole table
-    is read. A folder whose recorded count differs is walked, not trusted."""
+    is read. A folder whose recorded count differs is walked, not trusted. SQLite takes
+    a folder's rows as a range of the key, PostgreSQL by the folder of each path."""
     content = tmp_path / "content"
     for rel in ("a/x.md", "b/y.md", "b/z.md", "c/w.md"):
         (content / rel).parent.mkdir(parents=True, exist_ok=True)
         (content / rel).write_text(rel)
     fp = fingerprint(content)
     assert fp is not None
-    store = Store(f"sqlite:///{tmp_path / 'feedpub.db'}")
+    store = Store(store_url)
     rows = [("a/x.md", 3), ("b/y.md", 3), ("b/z.md", 3), ("c/w.md", 3)]
+    others = [("a/x", 1), ("a/x.md/", 1), ("b", 1), ("ab/y.md", 1)]  # another source
     with store.begin() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO source_files (source, path, size, mtime_ns) VALUES (?, ?, ?, 0)",
-            [("src", p, z) for p, z in rows],
+        conn.execute(
+            sa.insert(s.source_files),
+            [{"source": "src", "path": p, "size": z, "mtime_ns": 0} for p, z in rows]
+            + [{"source": "other", "path": p, "size": z, "mtime_ns": 0} for p, z in others],
         )
     hint = FolderHint({d: v for d, v in fp.items() if d != "c/"}, frozenset(fp))
     with store.read() as conn:
@@ -228,6 +245,7 @@ def test_the_scope_is_none_when_rows_lie_outside_the_folders_it_names(tmp_path: 
     )
     with store.read() as conn:  # c/'s row is in no folder the hint names
         assert scoped(conn, "src", without_c) is None
+    store.close()
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -307,3 +325,70 @@ def test_random_edits_to_a_tree_end_as_the_full_collect_does(
             pair.write(rng.choice(existing), "---\ntitle: [broken\n---\n")
         pair.publish(t)  # asserts the two newsrooms agree
     assert any(s is not None for s in _quiet_scopes(scopes))
+
+
+def _stored(store: Store) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    with store.read() as conn:
+        a, f = s.articles, s.source_files
+        arts = conn.execute(
+            sa.select(a.c.id, a.c.source_key, a.c.url, a.c.status, a.c.content_hash).order_by(
+                a.c.id
+            )
+        ).all()
+        files = conn.execute(sa.select(f.c.path, f.c.size, f.c.mtime_ns).order_by(f.c.path)).all()
+    return [tuple(r) for r in arts], [tuple(r) for r in files]
+
+
+@pytest.mark.parametrize("seed", [9, 18])  # 18: a URL a retracted and a live article had
+def test_hinted_collects_into_postgresql_end_as_full_collects(
+    seed: int,
+    newsroom: Newsroom,
+    pg_url: str,
+    tmp_path: Path,
+    scopes: list[tuple[str, object]],
+) -> None:
+    """On PostgreSQL a folder's rows are found by the folder of each path, not by a key
+    range: random changes, each collected with a hint into PostgreSQL and without one
+    into SQLite, leave both stores alike and are counted alike."""
+    config = newsroom.config()
+    name = source_name(config.sources[0])
+    pg, full = Store(pg_url), Store(f"sqlite:///{tmp_path / 'full.db'}")
+    rng = random.Random(seed)
+    folders = ["", "a/", "a/b/", "c/", "é/"]
+    titles = [f"Title {i}" for i in range(8)]
+    for n, folder in enumerate(folders):
+        newsroom.write(f"{folder}f{n}.md", story(titles[n]))
+    t = NOW
+    try:
+        report = collect(config, pg, now=t)
+        collect(config, full, now=t)
+        for step in range(14):
+            t += timedelta(minutes=1)
+            listing, clean = report.sources[0].listing_fingerprint, not report.rejected
+            content = newsroom.content
+            existing = sorted(str(p.relative_to(content)) for p in content.rglob("*.md"))
+            op = rng.choice(["new", "new", "edit", "move", "delete", "break"])
+            rel = rng.choice(existing) if existing else "x.md"
+            if op == "new" or not existing:
+                newsroom.write(f"{rng.choice(folders)}n{step}.md", story(rng.choice(titles)))
+            elif op == "edit":
+                newsroom.write(rel, story(rng.choice(titles), body=f"edit {step}"))
+            elif op == "move":
+                to = content / f"{rng.choice(folders)}m{step}.md"
+                (content / rel).rename(to)
+            elif op == "delete":
+                (content / rel).unlink()
+            else:
+                newsroom.write(rel, "---\ntitle: [broken\n---\n")
+            current = fingerprint(content)
+            assert current is not None and listing is not None
+            same = {d: v for d, v in listing.items() if current.get(d) == v}
+            hint = FolderHint(same, frozenset(current), no_orphans=clean)
+            report = collect(config, pg, now=t, hints={name: hint})
+            reference = collect(config, full, now=t)
+            assert _stored(pg) == _stored(full), (step, op, rel)
+            assert report.counts == reference.counts, (step, op, rel)
+    finally:
+        pg.close()
+        full.close()
+    assert any(got is not None for url, got in scopes if url.startswith("postgresql"))

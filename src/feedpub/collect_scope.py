@@ -7,7 +7,7 @@ than the rest of a one-article publish at 100,000 files (reading 100,000 rows, g
 them by folder, comparing and writing them back). So the collect reads instead:
 
 - for each folder the hint vouches for, how many files the store recorded directly in
-  it (one range of the primary key each): a folder whose count is not the hint's is not
+  it: a folder whose count is not the hint's is not
   trusted (a file there was rejected, or the store moved on) and is walked. Not when
   the hint says the store is as a clean collect left it (``FolderHint.no_orphans``:
   nothing rejected, no other collect since): then every counted file has its row;
@@ -24,7 +24,8 @@ batches widens the listing to the whole table (:func:`widen`); a decision about 
 new or changed files learns which of the stored articles it looks at still have their
 file in a trusted folder (:func:`resolve`).
 
-SQLite only (``store_files.ranges_supported``): on PostgreSQL the whole table is read.
+On SQLite each count and each folder's rows are a range of the primary key; on
+PostgreSQL one pass over the source's rows each (``feedpub.store_files``).
 """
 
 from __future__ import annotations
@@ -37,10 +38,9 @@ from feedpub.sources.base import SourceContext, SourceResult
 from feedpub.sources.walk import FolderHint, Scope, folder_of
 from feedpub.store import StoredArticleState
 from feedpub.store_files import (
-    folder_count,
+    folder_counts,
     folder_stats,
     load_stats,
-    ranges_supported,
     source_count,
     stats_of,
 )
@@ -52,8 +52,6 @@ MAX_WALKED = 64
 
 def scoped(conn: Connection, source: str, hint: FolderHint) -> Scope | None:
     """The scope a hint allows, or None: read the whole table (see the module docstring)."""
-    if not ranges_supported(conn):
-        return None
     recorded: dict[str, list[int]] = {}
     for folder, value in hint.unchanged.items():
         sums = [int(x) for x in value.split(":")]
@@ -62,17 +60,18 @@ def scoped(conn: Connection, source: str, hint: FolderHint) -> Scope | None:
     walked = set(hint.dirs) - set(recorded)
     if not recorded or len(walked) > MAX_WALKED:
         return None
+    # A store left by a clean collect with none since (hint.no_orphans) holds a row for
+    # every file the listing counted: its folders need no count (the total below still
+    # has to agree). Otherwise each folder is counted.
+    counts = None if hint.no_orphans else folder_counts(conn, source, recorded)
     trusted: dict[str, list[int]] = {}
     for folder, sums in recorded.items():
-        # A store left by a clean collect with none since (hint.no_orphans) holds a row
-        # for every file the listing counted: its folders need no count (the total
-        # below still has to agree). Otherwise each folder is counted.
-        if hint.no_orphans or folder_count(conn, source, folder) == sums[0]:
+        if counts is None or counts[folder] == sums[0]:
             trusted[folder] = sums
         else:
             walked.add(folder)
-            if len(walked) > MAX_WALKED:
-                return None
+    if len(walked) > MAX_WALKED:
+        return None
     stats = folder_stats(conn, source, sorted(walked))
     if source_count(conn, source) != sum(v[0] for v in trusted.values()) + len(stats):
         return None  # rows in folders neither trusted nor walked (a folder removed)

@@ -3,10 +3,13 @@
 A collect skips a file whose stats are as recorded. The whole table of a source is read
 when the whole folder is walked; when a hint vouches for most of the folder
 (``feedpub.collect_scope``), only the rows of some folders are read and written, and
-those of the others are only counted, each folder by one range of the primary key.
+those of the others are only counted.
 
 A folder is written as the walk names it: ``""`` for the top, ``"a/b/"`` below; its
-rows are the paths that start with it and hold no further ``/``.
+rows are the paths that start with it and hold no further ``/``. On SQLite a folder's
+rows are one range of the primary key (text compares by bytes); on PostgreSQL, whose
+text order follows the database's collation, one pass over the source's rows takes the
+folder of each path with a regular expression.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from feedpub import schema as s
 
 Stats = dict[str, tuple[int, int]]
 
-# The folder's rows, by a range of the (source, path) key: on SQLite text compares by
+# SQLite: the folder's rows, by a range of the (source, path) key: text compares by
 # bytes, and every path under "a/b/" sorts from "a/b/" up to, not including, "a/b0"
 # ('0' follows '/'). ``instr(substr(...))`` keeps the files directly in it.
 _IN_FOLDER = (
@@ -35,18 +38,25 @@ def _where(source: str, folder: str) -> tuple[str, tuple[object, ...]]:
     return _IN_FOLDER[0], (source, folder, folder[:-1] + "0", len(folder) + 1)
 
 
-def ranges_supported(conn: Connection) -> bool:
-    """Whether folder ranges mean what they say: SQLite (bytewise text order). A
-    PostgreSQL column sorts by its collation, where '/' may weigh nothing: the callers
-    read the whole table there."""
-    return conn.dialect.name == "sqlite"
+# The folder of a path on PostgreSQL: everything up to its last "/" ("" at the top).
+_PG_FOLDER = "regexp_replace(path, '[^/]*$', '')"
 
 
-def folder_count(conn: Connection, source: str, folder: str) -> int:
-    """How many files directly in ``folder`` have recorded stats (SQLite only)."""
-    where, params = _where(source, folder)
-    row = conn.exec_driver_sql(f"SELECT count(*) FROM source_files WHERE {where}", params).one()
-    return int(row[0])
+def folder_counts(conn: Connection, source: str, folders: Iterable[str]) -> dict[str, int]:
+    """How many files directly in each of ``folders`` have recorded stats."""
+    if conn.dialect.name == "sqlite":
+        out = {}
+        for folder in folders:
+            where, params = _where(source, folder)
+            sql = f"SELECT count(*) FROM source_files WHERE {where}"
+            out[folder] = int(conn.exec_driver_sql(sql, params).one()[0])
+        return out
+    q = sa.text(
+        f"SELECT {_PG_FOLDER} AS folder, count(*) FROM source_files WHERE source = :source"
+        " GROUP BY 1"
+    )
+    counted = {str(f): int(n) for f, n in conn.execute(q, {"source": source})}
+    return {folder: counted.get(folder, 0) for folder in folders}
 
 
 def source_count(conn: Connection, source: str) -> int:
@@ -55,9 +65,19 @@ def source_count(conn: Connection, source: str) -> int:
 
 
 def folder_stats(conn: Connection, source: str, folders: Iterable[str]) -> Stats:
-    """The recorded stats of the files directly in ``folders`` (SQLite only)."""
+    """The recorded stats of the files directly in ``folders``."""
     out: Stats = {}
-    for folder in folders:
+    wanted = list(folders)
+    if conn.dialect.name != "sqlite":
+        if wanted:
+            q = sa.text(
+                "SELECT path, size, mtime_ns FROM source_files"
+                f" WHERE source = :source AND {_PG_FOLDER} IN :folders"
+            ).bindparams(sa.bindparam("folders", expanding=True))
+            rows = conn.execute(q, {"source": source, "folders": wanted})
+            out.update((str(p), (int(z), int(m))) for p, z, m in rows)
+        return out
+    for folder in wanted:
         where, params = _where(source, folder)
         rows = conn.exec_driver_sql(
             f"SELECT path, size, mtime_ns FROM source_files WHERE {where}", params
