@@ -20,8 +20,9 @@ from feedpub import schema as s
 from feedpub.collect import collect
 from feedpub.collect_scope import scoped
 from feedpub.config import source_name
-from feedpub.sources.walk import FolderHint, fingerprint
+from feedpub.sources.walk import FolderHint, fingerprint, folder_of
 from feedpub.store import Store
+from feedpub.store_files import folder_counts, folder_stats
 from tests.conftest import Newsroom
 from tests.test_publish_quiet import NOW, Pair, story
 
@@ -392,3 +393,24 @@ def test_hinted_collects_into_postgresql_end_as_full_collects(
         pg.close()
         full.close()
     assert any(got is not None for url, got in scopes if url.startswith("postgresql"))
+
+
+def test_a_folders_rows_are_its_own_whatever_its_name_holds(store_url: str) -> None:
+    """LIKE's wildcards and the escape character in a folder's name are text: "a_b/" is
+    not "axb/", "a%b/" not "a%%b/"; a subfolder's files and a sibling's are not its."""
+    store = Store(store_url)
+    paths = [
+        "a_b/x.md", "axb/x.md", "a%b/y.md", "a%%b/y.md", "a!b/z.md", "a!!b/z.md",
+        "a_b/sub/x.md", "a_b2/x.md", "top.md",
+    ]  # fmt: skip
+    with store.begin() as conn:
+        conn.execute(
+            sa.insert(s.source_files),
+            [{"source": "src", "path": p, "size": 1, "mtime_ns": 0} for p in paths],
+        )
+    with store.read() as conn:
+        for folder in ("a_b/", "a%b/", "a!b/", "", "a_b/sub/"):
+            got = sorted(folder_stats(conn, "src", [folder]))
+            assert got == sorted(p for p in paths if folder_of(p) == folder), folder
+            assert folder_counts(conn, "src", [folder]) == {folder: len(got)}
+    store.close()

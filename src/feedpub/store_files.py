@@ -8,8 +8,9 @@ those of the others are only counted.
 A folder is written as the walk names it: ``""`` for the top, ``"a/b/"`` below; its
 rows are the paths that start with it and hold no further ``/``. On SQLite a folder's
 rows are one range of the primary key (text compares by bytes); on PostgreSQL, whose
-text order follows the database's collation, one pass over the source's rows takes the
-folder of each path with a regular expression.
+text order follows the database's collation, one pass over the source's rows: a
+``LIKE`` on the folders' prefixes for their rows, a regular expression giving each
+path's folder for the counts.
 """
 
 from __future__ import annotations
@@ -69,13 +70,23 @@ def folder_stats(conn: Connection, source: str, folders: Iterable[str]) -> Stats
     out: Stats = {}
     wanted = list(folders)
     if conn.dialect.name != "sqlite":
-        if wanted:
+        # LIKE on a prefix, exact and case-sensitive here (no index: one pass).
+        binds: dict[str, object] = {"source": source}
+        conds = []
+        for i, folder in enumerate(wanted):
+            if not folder:
+                conds.append("strpos(path, '/') = 0")
+                continue
+            like = folder.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+            conds.append(f"(path LIKE :p{i} ESCAPE '!' AND strpos(substr(path, :n{i}), '/') = 0)")
+            binds[f"p{i}"], binds[f"n{i}"] = like, len(folder) + 1
+        if conds:
             q = sa.text(
                 "SELECT path, size, mtime_ns FROM source_files"
-                f" WHERE source = :source AND {_PG_FOLDER} IN :folders"
-            ).bindparams(sa.bindparam("folders", expanding=True))
-            rows = conn.execute(q, {"source": source, "folders": wanted})
-            out.update((str(p), (int(z), int(m))) for p, z, m in rows)
+                f" WHERE source = :source AND ({' OR '.join(conds)})"
+            )
+            found = conn.execute(q, binds)
+            out.update((str(p), (int(z), int(m))) for p, z, m in found)
         return out
     for folder in wanted:
         where, params = _where(source, folder)
