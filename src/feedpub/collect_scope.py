@@ -7,10 +7,10 @@ than the rest of a one-article publish at 100,000 files (reading 100,000 rows, g
 them by folder, comparing and writing them back). So the collect reads instead:
 
 - for each folder the hint vouches for, how many files the store recorded directly in
-  it: a folder whose count is not the hint's is not
-  trusted (a file there was rejected, or the store moved on) and is walked. Not when
-  the hint says the store is as a clean collect left it (``FolderHint.no_orphans``:
-  nothing rejected, no other collect since): then every counted file has its row;
+  it: a folder whose count is not the hint's is not trusted (a file there was
+  rejected, or the store moved on) and is walked. Not when the hint says the store is
+  as a clean collect left it (``FolderHint.no_orphans``: nothing rejected, no other
+  collect since): then every counted file has its row;
 - the rows of the folders that are walked;
 - the source's row count: when the trusted and the walked folders do not account for
   every row (rows of a folder that is gone), the whole table is read, as before.
@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from sqlalchemy.engine import Connection
 
 from feedpub.sources.base import SourceContext, SourceResult
-from feedpub.sources.walk import FolderHint, Scope, folder_of
+from feedpub.sources.walk import FolderHint, Scope, folder_of, recorded_sums
 from feedpub.store import StoredArticleState
 from feedpub.store_files import (
     folder_counts,
@@ -52,11 +52,7 @@ MAX_WALKED = 64
 
 def scoped(conn: Connection, source: str, hint: FolderHint) -> Scope | None:
     """The scope a hint allows, or None: read the whole table (see the module docstring)."""
-    recorded: dict[str, list[int]] = {}
-    for folder, value in hint.unchanged.items():
-        sums = [int(x) for x in value.split(":")]
-        if len(sums) == 4:
-            recorded[folder] = sums
+    recorded = recorded_sums(hint)
     walked = set(hint.dirs) - set(recorded)
     if not recorded or len(walked) > MAX_WALKED:
         return None

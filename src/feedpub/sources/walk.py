@@ -80,6 +80,17 @@ def folder_of(key: str) -> str:
     return key[: key.rfind("/") + 1]
 
 
+def recorded_sums(hint: FolderHint) -> dict[str, list[int]]:
+    """The hint's unchanged folders with their recorded sums [files, size, mtime, dir
+    mtime]; a value that is not four numbers is left out (its folder is walked)."""
+    out: dict[str, list[int]] = {}
+    for folder, value in hint.unchanged.items():
+        sums = [int(x) for x in value.split(":")]
+        if len(sums) == 4:
+            out[folder] = sums
+    return out
+
+
 def trusted_folders(
     hint: FolderHint, known: dict[str, tuple[int, int]]
 ) -> tuple[dict[str, list[int]], dict[str, list[str]]]:
@@ -88,12 +99,12 @@ def trusted_folders(
     One pass over ``known``; a folder whose count disagrees is walked, not trusted."""
     by_dir: dict[str, list[str]] = {}
     for key in known:
-        by_dir.setdefault(key[: key.rfind("/") + 1], []).append(key)
-    trusted: dict[str, list[int]] = {}
-    for folder, value in hint.unchanged.items():
-        sums = [int(x) for x in value.split(":")]
-        if len(sums) == 4 and sums[0] == len(by_dir.get(folder, ())):
-            trusted[folder] = sums
+        by_dir.setdefault(folder_of(key), []).append(key)
+    trusted = {
+        folder: sums
+        for folder, sums in recorded_sums(hint).items()
+        if sums[0] == len(by_dir.get(folder, ()))
+    }
     rest = {d: keys for d, keys in by_dir.items() if d not in trusted}
     return trusted, rest
 
