@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from feedpub import planner_stats
 from feedpub import schema as s
 from feedpub.clock import running_from
 from feedpub.collect_report import KINDS as KINDS
@@ -53,6 +54,10 @@ MAX_CONCURRENT_SOURCES = 8
 # Rejected files named in the orphan query (_may_retract); past this many, any article
 # without recorded stats means reading every stored article, as before.
 MAX_PRESENT_REJECTED = 500
+# The tables a collect writes in bulk, whose planner statistics it keeps current
+# (feedpub.planner_stats), and the counted kinds that are rows written.
+COLLECT_TABLES = (s.articles, s.article_authors, s.source_files)
+WRITTEN = ("new", "updated", "retracted")
 
 
 def make_source(cfg: FolderSourceConfig | FeedSourceConfig | PagesSourceConfig) -> Source:
@@ -161,6 +166,10 @@ def collect(
                 widen(conn, st.listing.result, st.ctx)
     skipped = {name: len(st.listing.result.unchanged_keys) for name, st in streams.items()}
     changed = _stream(config, store, list(streams.values()), bios, now) if streams else False
+    if streams:  # before the checks below plan their queries on the new rows
+        streamed = sum(n for st in streams.values() for k, n in st.counts.items() if k in WRITTEN)
+        with store.begin() as conn:
+            planner_stats.refresh(conn, COLLECT_TABLES, written=streamed)
 
     with store.begin() as conn:
         changed |= store.sync_beats(conn, [(b.slug, b.title, b.description) for b in config.beats])
@@ -189,6 +198,7 @@ def collect(
         rules = BeatRules.from_config(config, store.author_beats(conn)).with_bios(bios)
         generation = store.generation(conn) + 1  # used only if something changes
         wrote = False
+        written = 0  # rows this transaction writes (the streamed batches wrote theirs)
         plans = [
             plan_source(
                 result,
@@ -208,6 +218,7 @@ def collect(
             wrote |= _apply(conn, plan, result, ctx, generation, now)
             _save_source_state(conn, result, ctx)
             source_report = _source_report(result, plan)
+            written += sum(source_report.counts[k] for k in WRITTEN)
             if result.name in streams:  # the batches' counts; this plan only retracts
                 st = streams[result.name]
                 counts = source_report.counts
@@ -229,6 +240,9 @@ def collect(
             report.changed = True
         else:
             report.generation = generation - 1
+    if report.changed:
+        with store.begin() as conn:
+            planner_stats.refresh(conn, COLLECT_TABLES, written=written)
     log.info(
         "collected",
         extra={**report.counts, "generation": report.generation, "warnings": len(report.warnings)},

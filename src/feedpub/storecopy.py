@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from feedpub import planner_stats
 from feedpub import schema as s
 from feedpub.errors import StoreError, UsageError
 from feedpub.store import Store
@@ -102,6 +103,8 @@ def copy_store(
                     raise StoreError(f"copy of {table.name}: {have} rows arrived of {want}")
             if dst.dialect.name == "postgresql":
                 _reset_sequences(dst)
+            for table in s.metadata.sorted_tables:  # a bulk load: statistics afterwards
+                planner_stats.refresh(dst, [table], written=report.rows[table.name])
     except sa.exc.SQLAlchemyError as e:
         raise StoreError(f"copying the store to {target_url} failed (nothing kept): {e}") from None
     finally:

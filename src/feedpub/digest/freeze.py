@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from feedpub import planner_stats
 from feedpub import schema as s
 from feedpub.config import Config, NewsletterConfig
 from feedpub.delivery.outbox import edition_key
@@ -202,6 +203,7 @@ def freeze(
                         for sid, addr, sel in ledger
                     ],
                 )
+                planner_stats.refresh(conn, [s.deliveries], written=len(ledger))
             return int(edition_id), True
     except sa.exc.IntegrityError:
         # Another process froze this slot between our check and insert (PostgreSQL).
