@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from feedpub import collect as collect_mod
-from feedpub import planner_stats
+from feedpub import collect_stream, planner_stats
 from feedpub.collect import collect
 from feedpub.config import load_config
 from feedpub.store import Store
@@ -104,6 +104,32 @@ def test_a_streamed_collect_analyzes_before_its_retraction_check(
     report = collect(load_config(newsroom.config_path), store, now=NOW)
     assert report.counts["new"] == 120
     assert seen == [{"articles": 120.0, "source_files": 120.0}]
+    store.close()
+
+
+def test_each_batch_of_a_first_import_is_planned_on_the_rows_before_it(
+    newsroom: Newsroom, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a first import streams in, the statistics follow the table (gathered again
+    each time it has doubled): no batch's lookups are planned on an empty table."""
+    monkeypatch.setattr(collect_mod, "STREAM_MIN", 60)
+    monkeypatch.setattr(collect_stream, "BATCH", 40)
+    store = _on_postgres(newsroom, pg_url)
+    _write(newsroom, 0, 200)
+    seen: list[tuple[int, float]] = []
+    states_for = collect_stream.states_for
+
+    def spy(store: Store, conn: sa.Connection, *args: object) -> object:
+        rows = conn.execute(sa.text("SELECT count(*) FROM articles")).scalar_one()
+        seen.append((rows, _reltuples(pg_url, "articles")["articles"]))
+        return states_for(store, conn, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(collect_stream, "states_for", spy)
+    assert collect(load_config(newsroom.config_path), store, now=NOW).counts["new"] == 200
+    assert [rows for rows, _ in seen] == [0, 40, 80, 120, 160]
+    for rows, reltuples in seen:  # the doubling rule: never more than 2x + 50 behind
+        assert rows <= 2 * max(reltuples, 0) + planner_stats.THRESHOLD, seen
+    assert seen[-1][1] > 0
     store.close()
 
 

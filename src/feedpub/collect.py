@@ -25,7 +25,14 @@ from feedpub.collect_report import KINDS as KINDS
 from feedpub.collect_report import CollectReport as CollectReport
 from feedpub.collect_report import SourceReport as SourceReport
 from feedpub.collect_scope import resolve, scoped, widen
-from feedpub.collect_stream import STREAM_MIN, Stream, run_stream, states_for
+from feedpub.collect_stream import (
+    COLLECT_TABLES,
+    STREAM_MIN,
+    WRITTEN,
+    Stream,
+    run_stream,
+    states_for,
+)
 from feedpub.config import (
     Config,
     FeedSourceConfig,
@@ -54,10 +61,6 @@ MAX_CONCURRENT_SOURCES = 8
 # Rejected files named in the orphan query (_may_retract); past this many, any article
 # without recorded stats means reading every stored article, as before.
 MAX_PRESENT_REJECTED = 500
-# The tables a collect writes in bulk, whose planner statistics it keeps current
-# (feedpub.planner_stats), and the counted kinds that are rows written.
-COLLECT_TABLES = (s.articles, s.article_authors, s.source_files)
-WRITTEN = ("new", "updated", "retracted")
 
 
 def make_source(cfg: FolderSourceConfig | FeedSourceConfig | PagesSourceConfig) -> Source:

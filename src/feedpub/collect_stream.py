@@ -23,6 +23,7 @@ from itertools import islice
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from feedpub import planner_stats
 from feedpub import schema as s
 from feedpub.config import Config
 from feedpub.decide import BeatRules, Plan, index_by_url, mint_id, plan_source
@@ -37,6 +38,10 @@ log = logging.getLogger("feedpub.collect")
 STREAM_MIN = 2000  # files to parse from one folder above which it is collected in batches
 BATCH = 500  # files per batch (and per write transaction)
 KEYS_PER_QUERY = 400  # bound parameters per IN (...) list
+# The tables a collect writes in bulk, whose planner statistics it keeps current
+# (feedpub.planner_stats), and the counted kinds that are rows written.
+COLLECT_TABLES = (s.articles, s.article_authors, s.source_files)
+WRITTEN = ("new", "updated", "retracted")
 
 # (connection, batch, its plan, generation) -> whether it wrote anything
 WriteBatch = Callable[[Connection, SourceResult, Plan, int], bool]
@@ -82,6 +87,7 @@ def run_stream(
     listing, name = stream.listing, stream.src.name
     everything = {rel for rel, _ in listing.jobs} | listing.result.unchanged_keys
     parsed_ok: dict[str, tuple[int, int]] = {}
+    unanalyzed = 0  # rows written since the planner statistics were last gathered
     for batch in _batches(stream):
         batch.unchanged_keys = everything  # what is present: the whole listing
         parsed_ok.update(batch.file_stats)
@@ -100,6 +106,11 @@ def run_stream(
             if write(conn, batch, plan, store.generation(conn) + 1):
                 store.bump_generation(conn)
                 stream.wrote = True
+            # The table grows from the batches: the next batch's lookups are planned on
+            # its size, not on the empty table of a first import (feedpub.planner_stats).
+            unanalyzed += plan.count("new") + plan.count("updated") + plan.count("retracted")
+            if planner_stats.refresh(conn, COLLECT_TABLES, written=unanalyzed, scale=1.0):
+                unanalyzed = 0
         for kind in ("new", "updated", "scheduled", "retracted"):
             stream.counts[kind] = stream.counts.get(kind, 0) + plan.count(kind)
         # plan.unchanged starts at len(unchanged_keys): the listing, not this batch.

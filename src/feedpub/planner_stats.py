@@ -42,18 +42,22 @@ _STATE = sa.text(
 )
 
 
-def stale(reltuples: float, modified: int, written: int) -> bool:
+def stale(reltuples: float, modified: int, written: int, scale: float = SCALE) -> bool:
     """Whether a table's statistics are out of date by the autovacuum daemon's rule.
     ``reltuples`` is -1 for a table never analyzed (PostgreSQL 14+), 0 before."""
-    return max(modified, written) > THRESHOLD + SCALE * max(reltuples, 0.0)
+    return max(modified, written) > THRESHOLD + scale * max(reltuples, 0.0)
 
 
-def refresh(conn: Connection, tables: Iterable[sa.Table], *, written: int = 0) -> list[str]:
+def refresh(
+    conn: Connection, tables: Iterable[sa.Table], *, written: int = 0, scale: float = SCALE
+) -> list[str]:
     """On PostgreSQL, ``ANALYZE`` each of ``tables`` whose statistics are stale, counting
     ``written`` rows just written to each (they may not be reported yet). Runs in the
     caller's transaction (ANALYZE counts that transaction's own new rows). Returns the
     tables analyzed. A failure (no privilege, a lock timeout) is logged, not raised: the
-    statistics only make plans better."""
+    statistics only make plans better. ``scale``: the growth that makes them stale
+    (a streamed import passes 1.0: analyzed each time the table has doubled, a handful
+    of times in all, each batch's lookups planned on the size it has)."""
     if conn.dialect.name != "postgresql":
         return []
     names = sorted({t.name for t in tables})
@@ -62,7 +66,7 @@ def refresh(conn: Connection, tables: Iterable[sa.Table], *, written: int = 0) -
         with conn.begin_nested():
             rows = conn.execute(_STATE, {"names": names}).all()
             for name, reltuples, modified in rows:
-                if stale(float(reltuples), int(modified), written):
+                if stale(float(reltuples), int(modified), written, scale):
                     conn.execute(sa.text(f'ANALYZE "{name}"'))
                     done.append(str(name))
     except sa.exc.DBAPIError as e:
