@@ -1,6 +1,7 @@
 """feedpub against Hugo, whole process, on the same generated Markdown newsroom.
 
     .venv/bin/python bench/vs_hugo.py [--sizes 1000,10000] [--big] [--runs 3] [--work DIR]
+                                      [--postgres [ADMIN_URL]]
 
 The newsroom (400-900-word articles, 20 beats, 50 authors, RSS feeds of 50 items) is
 generated once per size; Hugo reads the very same files (its ``contentDir`` points at
@@ -19,6 +20,8 @@ their sum). Scenarios:
 - cold publish with ``[output] archives = false`` (a store and folder of its own): each
   feed its newest 50 items, no RFC 5005 archive pages, as Hugo's RSS is
 - ``feedpub --help`` / ``hugo version``, ``feedpub status``
+- with ``--postgres``: the cold, nothing-changed and one-new scenarios again on a
+  PostgreSQL store (a database created afresh for each cold run and dropped after)
 
 ``--big`` adds 100,000 (about 400 MB of text; a cold feedpub run took minutes).
 """
@@ -230,6 +233,76 @@ def lean_config(root: Path) -> Path:
     return path
 
 
+class Postgres:
+    """Fresh PostgreSQL databases for the PostgreSQL rows (``--postgres ADMIN_URL``)."""
+
+    def __init__(self, admin_url: str) -> None:
+        import sqlalchemy as sa
+
+        self.sa = sa
+        self.engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+
+    def fresh(self, name: str) -> str:
+        """Drop and create database ``name``; its URL."""
+        with self.engine.connect() as conn:
+            conn.execute(self.sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(self.sa.text(f'CREATE DATABASE "{name}"'))
+        return self.engine.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop(self, name: str) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(self.sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def pg_config(root: Path, url: str) -> Path:
+    """The newsroom's configuration on a PostgreSQL store, with its own output folder."""
+    text = (root / "config.toml").read_text(encoding="utf-8")
+    text = text.replace('url = "sqlite:///feedpub.db"', f'url = "{url}"')
+    text = text.replace('dir = "feeds"\n', 'dir = "feeds-pg"\n')
+    assert url in text and "feeds-pg" in text
+    path = root / "config-pg.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def measure_postgres(
+    n: int, runs: int, root: Path, pg: Postgres, hugo: dict[str, Row], log: Callable[[str], None]
+) -> list[Row]:
+    """The cold, nothing-changed and one-new scenarios on a PostgreSQL store (Hugo's
+    columns: the same Hugo runs as the SQLite rows)."""
+    db = f"vs_hugo_{n}"
+    rows = {k: Row(f"{k} (PostgreSQL)", n) for k in hugo}
+    for k, row in rows.items():
+        row.hugo = hugo[k].hugo
+    extra = root / "content" / "zz-new-pg"
+    shutil.rmtree(extra, ignore_errors=True)
+    config = root / "config-pg.toml"
+    for r in range(runs):
+        config = pg_config(root, pg.fresh(db))
+        shutil.rmtree(root / "feeds-pg", ignore_errors=True)
+        rows["cold publish"].feedpub.append(
+            run([*FEEDPUB, "--config", str(config), "publish"], root)
+        )
+        log(
+            f"  {n:,} run {r + 1}: feedpub cold, PostgreSQL {rows['cold publish'].feedpub[-1][0]:.2f} s"
+        )
+    for _ in range(runs):
+        rows["publish, nothing changed"].feedpub.append(
+            run([*FEEDPUB, "--config", str(config), "publish"], root)
+        )
+    extra.mkdir()
+    rng = random.Random(11)
+    for r in range(runs):
+        (extra / f"new{r}.md").write_text(article(n + 3000 + r, rng), encoding="utf-8")
+        rows["publish, one new article"].feedpub.append(
+            run([*FEEDPUB, "--config", str(config), "publish"], root)
+        )
+    shutil.rmtree(extra)
+    shutil.rmtree(root / "feeds-pg", ignore_errors=True)
+    pg.drop(db)
+    return list(rows.values())
+
+
 def clean_hugo(root: Path) -> None:
     for name in ("public", "resources", ".hugo_build.lock"):
         p = root / "hugo" / name
@@ -240,7 +313,13 @@ def clean_hugo(root: Path) -> None:
 
 
 def measure(
-    n: int, runs: int, work: Path, has_hugo: bool, log: Callable[[str], None], cold: bool = True
+    n: int,
+    runs: int,
+    work: Path,
+    has_hugo: bool,
+    log: Callable[[str], None],
+    cold: bool = True,
+    pg: Postgres | None = None,
 ) -> list[Row]:
     root = work / f"newsroom-{n}"
     if not (root / "config.toml").exists():
@@ -297,6 +376,12 @@ def measure(
             rows["publish, one new article"].hugo.append(run(hugo_cmd(root), root))
     shutil.rmtree(extra)
     run(fp(root, "publish"), root)  # back to the generated newsroom
+    if pg is not None and cold:
+        kinds = ("cold publish", "publish, nothing changed", "publish, one new article")
+        return [
+            *rows.values(),
+            *measure_postgres(n, runs, root, pg, {k: rows[k] for k in kinds}, log),
+        ]
     return list(rows.values())
 
 
@@ -310,11 +395,11 @@ def _output(folder: Path) -> str:
     return f"{files:,} files, {size / 2**20:,.0f} MB"
 
 
-def startup(runs: int, work: Path, has_hugo: bool) -> list[Row]:
-    root = next(iter(sorted(work.glob("newsroom-*"))), None)
-    assert root is not None
+def startup(runs: int, work: Path, has_hugo: bool, sizes: list[int]) -> list[Row]:
+    n = max(sizes)  # status on the largest store measured
+    root = work / f"newsroom-{n}"
     help_row = Row("feedpub --help", None, note="Hugo: hugo version")
-    status_row = Row("feedpub status", None)
+    status_row = Row("feedpub status", n)
     for _ in range(max(runs, 5)):
         help_row.feedpub.append(run([*FEEDPUB, "--help"], root))
         status_row.feedpub.append(run(fp(root, "status"), root))
@@ -372,6 +457,14 @@ def main() -> None:
         action="store_true",
         help="reuse the stores of an earlier run (--work): only the incremental scenarios",
     )
+    ap.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        nargs="?",
+        const="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="add the scenarios on a PostgreSQL store (a fresh database per cold run, "
+        "created through ADMIN_URL; default: the local server)",
+    )
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x]
     if args.big and 100_000 not in sizes:
@@ -387,6 +480,7 @@ def main() -> None:
         print(msg, file=sys.stderr, flush=True)
 
     log(f"byte-compiled {compile_feedpub()} (as an installed wheel is)")
+    pg = Postgres(args.postgres) if args.postgres else None
     tmp = None
     if args.work is None:
         tmp = tempfile.TemporaryDirectory(prefix="vs_hugo-")
@@ -397,8 +491,8 @@ def main() -> None:
     try:
         rows: list[Row] = []
         for n in sizes:
-            rows += measure(n, args.runs, work, has_hugo, log, cold=not args.skip_cold)
-        rows += startup(args.runs, work, has_hugo)
+            rows += measure(n, args.runs, work, has_hugo, log, not args.skip_cold, pg)
+        rows += startup(args.runs, work, has_hugo, sizes)
     finally:
         if tmp is not None:
             tmp.cleanup()
