@@ -202,6 +202,33 @@ def pg_url() -> Iterator[str]:
         engine.dispose()
 
 
+@pytest.fixture
+def pg_databases() -> Iterator[Callable[[], str]]:
+    """Makes new, empty PostgreSQL databases for this test (as many as it asks for);
+    the URL of each. All are dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    engine = _pg_admin()
+    names: list[str] = []
+
+    def make() -> str:
+        name = f"feedpub_test_{uuid.uuid4().hex[:12]}"
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        names.append(name)
+        return engine.url.set(database=name).render_as_string(hide_password=False)
+
+    try:
+        yield make
+    finally:
+        with engine.connect() as conn:
+            for name in names:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
 SEED = Path(__file__).resolve().parents[1] / "content" / "000_ba0e262c9b2a7c31.txt"
 
 

@@ -6,23 +6,25 @@ configuration, a feed file gone, a rejected file) takes the full path."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import time_machine
 from click.testing import CliRunner
 
 from feedpub import collect as collect_module
-from feedpub import quiet
+from feedpub import quiet, schema
 from feedpub.cli import main
+from feedpub.config import load_config
+from feedpub.quiet_db import Target
 from feedpub.sources import walk as walk_module
 from tests.conftest import BASE_CONFIG, Newsroom
 
@@ -35,14 +37,18 @@ def story(title: str, date: str = "2031-03-01T09:00:00Z", body: str = "") -> str
 
 class Pair:
     """The same newsroom twice: ``quiet`` publishes as users do; ``full`` always takes
-    the full path (``--log-level`` turns the quiet path off)."""
+    the full path (``--log-level`` turns the quiet path off). ``urls``: their stores
+    (default: a SQLite file in each)."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, urls: tuple[str, str] | None = None) -> None:
         self.quiet = tmp / "quiet"
         self.full = tmp / "full"
-        for root in (self.quiet, self.full):
+        for i, root in enumerate(self.both()):
             (root / "content").mkdir(parents=True)
-            (root / "config.toml").write_text(BASE_CONFIG, encoding="utf-8")
+            config = BASE_CONFIG
+            if urls is not None:
+                config = config.replace('url = "sqlite:///feedpub.db"', f'url = "{urls[i]}"')
+            (root / "config.toml").write_text(config, encoding="utf-8")
 
     def both(self) -> Iterator[Path]:
         yield self.quiet
@@ -75,36 +81,45 @@ def feeds(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
+def _rows(root: Path, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+    """Rows of the newsroom's store (SQLite or PostgreSQL), as the schema's types read them."""
+    engine = sa.create_engine(load_config(root / "config.toml").store_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query)]
+    finally:
+        engine.dispose()
+
+
 def runs(root: Path) -> list[tuple[object, ...]]:
-    with sqlite3.connect(root / "feedpub.db") as conn:
-        rows = conn.execute("SELECT kind, started, ok, summary FROM runs ORDER BY id").fetchall()
-    return [(k, s, ok, json.loads(summary)) for k, s, ok, summary in rows]
+    r = schema.runs
+    return _rows(root, sa.select(r.c.kind, r.c.started, r.c.ok, r.c.summary).order_by(r.c.id))
 
 
 def stored(root: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     """The articles and the recorded files (paths and sizes: mtimes differ between the
     two newsrooms) as the store holds them."""
-    with sqlite3.connect(root / "feedpub.db") as conn:
-        articles = conn.execute(
-            "SELECT id, source_key, url, status, content_hash, published, updated"
-            " FROM articles ORDER BY id"
-        ).fetchall()
-        files = conn.execute("SELECT path, size FROM source_files ORDER BY path").fetchall()
+    a, f = schema.articles, schema.source_files
+    cols = (a.c.id, a.c.source_key, a.c.url, a.c.status, a.c.content_hash, a.c.published)
+    articles = _rows(root, sa.select(*cols, a.c.updated).order_by(a.c.id))
+    files = _rows(root, sa.select(f.c.path, f.c.size).order_by(f.c.path))
     return articles, files
 
 
 def retracted(root: Path) -> list[str]:
-    with sqlite3.connect(root / "feedpub.db") as conn:
-        rows = conn.execute(
-            "SELECT source_key FROM articles WHERE status = 'retracted' ORDER BY source_key"
-        ).fetchall()
-    return [r[0] for r in rows]
+    a = schema.articles
+    q = sa.select(a.c.source_key).where(a.c.status == "retracted").order_by(a.c.source_key)
+    return [r[0] for r in _rows(root, q)]
 
 
-@pytest.fixture
-def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pair:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def pair(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pair:
+    """Both newsrooms on SQLite files, then both on PostgreSQL databases of their own."""
     monkeypatch.setenv("FEEDPUB_TEST_SECRET", "test-secret-key")
-    return Pair(tmp_path)
+    if request.param == "sqlite":
+        return Pair(tmp_path)
+    make = request.getfixturevalue("pg_databases")
+    return Pair(tmp_path, (make(), make()))
 
 
 @pytest.fixture
@@ -346,20 +361,58 @@ def test_the_quiet_publish_loads_neither_the_database_layer_nor_the_config_model
     assert "│ 1 " in second.stdout or "1 │" in second.stdout  # one file, unchanged
 
 
-def test_a_store_other_than_a_sqlite_file_always_takes_the_full_path(tmp_path: Path) -> None:
+def test_only_a_store_url_the_check_opens_itself_takes_the_quiet_path(tmp_path: Path) -> None:
     cfg = tmp_path / "config.toml"
-    for url, quiet_ok in (
-        ("postgresql+psycopg://u@127.0.0.1/x", False),
-        ("sqlite:///:memory:", False),
-        ("sqlite:///store.db?timeout=5", False),
-        ("sqlite:///store.db", True),
+    root = tmp_path.resolve()
+    for url, target in (
+        ("postgresql+psycopg://u@127.0.0.1/x", Target(dsn="postgresql://u@127.0.0.1/x")),
+        ("postgresql://u@db:5433/x", Target(dsn="postgresql://u@db:5433/x")),
+        ("postgresql+psycopg2://u@127.0.0.1/x", None),  # another driver
+        ("postgresql+psycopg://u@127.0.0.1/x?sslmode=require", None),  # options
+        ("postgresql+psycopg://u:p%40ss@127.0.0.1/x", None),  # an escape
+        ("sqlite:///:memory:", None),
+        ("sqlite:///store.db?timeout=5", None),
+        ("sqlite:///store.db", Target(sqlite=root / "store.db")),
     ):
         cfg.write_text(BASE_CONFIG.replace('url = "sqlite:///feedpub.db"', f'url = "{url}"'))
         probe = quiet.probe(cfg)
-        assert (probe is not None) == quiet_ok, url
+        assert (probe.target if probe else None) == target, url
     cfg.write_text("not [valid toml")
     assert quiet.probe(cfg) is None
     assert quiet.probe(tmp_path / "missing.toml") is None
+
+
+def test_a_store_the_check_cannot_open_takes_the_full_path(tmp_path: Path) -> None:
+    """No server on the port, or no such SQLite file: "don't know", never an error."""
+    for target in (
+        Target(dsn="postgresql://postgres@127.0.0.1:1/nowhere"),
+        Target(sqlite=tmp_path / "missing.db"),
+    ):
+        probe = quiet.Probe("key", target)
+        assert quiet.check(probe, NOW, lambda: NOW) is None, target
+
+
+def test_the_quiet_publish_on_postgresql_loads_neither_the_database_layer_nor_the_models(
+    newsroom: Newsroom, pg_url: str
+) -> None:
+    newsroom.set_config(base=BASE_CONFIG.replace("sqlite:///feedpub.db", pg_url))
+    newsroom.write("a.md", story("Harbour"))
+    prog = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('HEAVY', sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'sqlalchemy', 'pydantic', 'jinja2', 'nh3', 'yaml'}), file=sys.stderr))\n"
+        "from feedpub.cli import main\n"
+        "main()\n"
+    )
+    cmd = [sys.executable, "-c", prog, "--config", str(newsroom.config_path), "publish"]
+    env = {**os.environ, "FEEDPUB_TEST_SECRET": "test-secret-key"}
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "HEAVY ['jinja2', 'nh3', 'pydantic', 'sqlalchemy', 'yaml']" in first.stderr
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert "HEAVY []" in second.stderr
+    assert "feeds: nothing changed" in second.stdout
 
 
 def test_the_quiet_check_names_the_same_keys_and_files_as_the_store_and_the_build() -> None:

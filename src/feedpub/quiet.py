@@ -15,31 +15,30 @@ store keeps a *quiet record* (meta key ``publish.quiet``):
   mtimes, directory mtimes) and where the feeds were written,
 - the rejected files with their reasons (named again, exit status 1, by a quiet run).
 
-The next ``publish`` reads the configuration file (tomllib) and the store (sqlite3)
-directly and walks each folder with ``walk.fingerprint``. When everything matches, and
+The next ``publish`` reads the configuration file (tomllib) and the store (sqlite3, or
+psycopg for PostgreSQL: feedpub.quiet_db) directly and walks each folder with ``walk.fingerprint``. When everything matches, and
 no scheduled article or feed entry has come due (the build's ``next_due``), and the
 top-level feed files are still there, the full collect and build would change nothing:
 the run is recorded as they would record it (``runs``) and reported the same way. Any
 difference, or anything it cannot read, and the full publish runs: this module only ever
 answers "certainly nothing to do" or "don't know".
 
-SQLite stores only; a PostgreSQL store always takes the full path (see
-docs/performance.md).
+SQLite and PostgreSQL stores (URLs without options; see docs/performance.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from feedpub import __version__
+from feedpub.quiet_db import QuietStore, Target, target_of
 from feedpub.sources.walk import FolderHint, files_in, fingerprint
 
 if TYPE_CHECKING:
@@ -58,7 +57,6 @@ FEEDS_GENERATION_KEY = "feeds.generation"
 FEEDS_STATE_KEY = "feeds.state"
 DEFAULT_STORE_URL = "sqlite:///feedpub.db"  # config.StoreConfig.url
 SITE_FILES = ("rss.xml", "atom.xml", "feed.json", "index.html", "feeds.opml")  # feeds.build
-SQLITE_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ class Probe:
     """What the check read: enough to write the next quiet record after a full run."""
 
     key: str  # configuration + feedpub version
-    database: Path
+    target: Target  # the store, as the quiet check opens it (quiet_db)
 
 
 @dataclass(frozen=True)
@@ -90,8 +88,9 @@ class QuietRun:
 
 
 def probe(config_path: Path) -> Probe | None:
-    """The configuration's key and the SQLite file it names; None when the file cannot
-    be read, is not TOML, or names another kind of store (the full path reports why)."""
+    """The configuration's key and the store it names; None when the file cannot be read,
+    is not TOML, or names a store the check does not open itself (quiet_db.target_of;
+    the full path reports what is wrong, if anything)."""
     try:
         raw = config_path.read_bytes()
         data = tomllib.loads(raw.decode("utf-8"))
@@ -100,15 +99,10 @@ def probe(config_path: Path) -> Probe | None:
         return None
     store = data.get("store", {})
     url = store.get("url", DEFAULT_STORE_URL) if isinstance(store, dict) else None
-    prefix = "sqlite:///"
-    if not isinstance(url, str) or not url.startswith(prefix) or ":memory:" in url:
+    target = target_of(url, root) if isinstance(url, str) else None
+    if target is None:
         return None
-    if "?" in url or "%" in url:
-        return None  # URL options or escapes: let SQLAlchemy interpret them
-    db = Path(url[len(prefix) :])
-    if not db.is_absolute():
-        db = root / db
-    return Probe(_config_key(raw, config_path), db)
+    return Probe(_config_key(raw, config_path), target)
 
 
 def _config_key(raw: bytes, config_path: Path) -> str:
@@ -133,28 +127,26 @@ def check(
     does). Otherwise run the full publish, with the Hints when the record still
     describes the store (only some folders changed), or None. ``processes``: how many
     may stat a large folder's files (sources.walk.fingerprint)."""
-    if not probe.database.is_file():
+    db = QuietStore.open(probe.target)
+    if db is None:
         return None
+    errors: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, AttributeError)
     try:
-        conn = sqlite3.connect(probe.database, timeout=SQLITE_TIMEOUT, isolation_level=None)
-    except sqlite3.Error:
-        return None
-    try:
-        return _check(conn, probe, now, clock, processes)
-    except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError):
+        return _check(db, probe, now, clock, processes)
+    except errors + db.errors:
         return None
     finally:
-        conn.close()
+        db.close()
 
 
 def _check(
-    conn: sqlite3.Connection,
+    db: QuietStore,
     probe: Probe,
     now: datetime,
     clock: Callable[[], datetime],
     processes: int,
 ) -> QuietRun | Hints | None:
-    meta = _meta(conn)
+    meta = db.meta((QUIET_KEY, GENERATION_KEY, SCHEMA_KEY, FEEDS_GENERATION_KEY, FEEDS_STATE_KEY))
     raw = meta.get(QUIET_KEY)
     if raw is None:
         return None  # none kept, or a collect ran since (each collect drops it)
@@ -202,16 +194,8 @@ def _check(
         for n, k, r, ln in rec.get("rejected", [])
     )
     run = QuietRun(generation, sources, rejected)
-    _record_runs(conn, run, now, clock())
+    _record_runs(db, run, now, clock())
     return run
-
-
-def _meta(conn: sqlite3.Connection) -> dict[str, str]:
-    keys = (QUIET_KEY, GENERATION_KEY, SCHEMA_KEY, FEEDS_GENERATION_KEY, FEEDS_STATE_KEY)
-    rows = conn.execute(
-        f"SELECT key, value FROM meta WHERE key IN ({','.join('?' * len(keys))})", keys
-    ).fetchall()
-    return {str(k): str(v) for k, v in rows}
 
 
 def _sha(text: str) -> str:
@@ -257,34 +241,14 @@ def build_summary(run: QuietRun) -> dict[str, Any]:
     }
 
 
-def _stamp(t: datetime) -> str:
-    """A time as the store's UTCDateTime column holds it on SQLite (naive UTC)."""
-    return t.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
-def _record_runs(
-    conn: sqlite3.Connection, run: QuietRun, now: datetime, finished: datetime
-) -> None:
+def _record_runs(db: QuietStore, run: QuietRun, now: datetime, finished: datetime) -> None:
     """The collect and the build, as Store.record_run writes them."""
-    rows = [
-        (
-            "collect",
-            _stamp(now),
-            _stamp(finished),
-            0 if run.rejected else 1,
-            json.dumps(_collect_summary(run, now)),
-        ),
-        ("build", _stamp(now), _stamp(finished), 1, json.dumps(build_summary(run))),
-    ]
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany(
-            "INSERT INTO runs (kind, started, finished, ok, summary) VALUES (?, ?, ?, ?, ?)", rows
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    db.insert_runs(
+        [
+            ("collect", now, finished, not run.rejected, json.dumps(_collect_summary(run, now))),
+            ("build", now, finished, True, json.dumps(build_summary(run))),
+        ]
+    )
 
 
 def remember(
