@@ -10,9 +10,9 @@ every beat and every author (no HTML pages). ``hugo`` must be on PATH (Debian: `
 install hugo``); without it the Hugo columns say "-" and a note says why.
 
 Each scenario is a fresh child process; the figures are the median wall time of
-``--runs`` runs (default 3) and the largest peak RSS of the child (``os.wait4``'s
-``ru_maxrss``: the largest of the child and of the worker processes it started, not
-their sum). Scenarios:
+``--runs`` runs (default 3) and the largest peak RSS of the child (``ru_maxrss`` as GNU
+time reports it, ``apt-get install time``: the largest of the child and of the worker
+processes it started, not their sum; see ``run``). Scenarios:
 
 - cold publish: empty store and output folder, ``feedpub publish`` / ``hugo``
 - nothing changed: ``feedpub publish`` again / Hugo's full rebuild
@@ -169,20 +169,33 @@ class Row:
     note: str = ""
 
 
+GNU_TIME = "/usr/bin/time"  # Debian's `time` package
+
+
 def run(cmd: list[str], cwd: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one child process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env()
-    )
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode()[-3000:]}")
-    return wall, usage.ru_maxrss * 1024
+    """Wall seconds and peak RSS (bytes) of one child process.
+
+    Linux carries the peak RSS of a process's image before ``exec`` into the new program's
+    (``ru_maxrss``): a child spawned by this process, which holds the newsroom's figures,
+    would report at least this process's own peak. So the child is started through GNU
+    time (a small program: its peak is what it reports for the command); without it, from
+    here, and small children then report this process's size."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        timed = os.path.exists(GNU_TIME)
+        full = [GNU_TIME, "-q", "-f", "%M", "-o", rss.name, *cmd] if timed else cmd
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            full, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env()
+        )
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode()[-3000:]}")
+        peak_kb = int(rss.read().split()[-1]) if timed else usage.ru_maxrss
+    return wall, peak_kb * 1024
 
 
 def _env() -> dict[str, str]:
