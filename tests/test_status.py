@@ -205,3 +205,41 @@ def test_status_shows_a_disabled_upstream_source(newsroom: Newsroom) -> None:
     assert sources["folder:content"]["status"] == "ok"
     table = CliRunner().invoke(main, ["--config", str(newsroom.config_path), "status"])
     assert "disabled" in table.output and "gone" in table.output
+
+
+def test_status_counts_the_same_store_alike_on_postgresql(newsroom: Newsroom, pg_url: str) -> None:
+    """Articles and published ones, subscribers and active ones: one pass over each table
+    on PostgreSQL, two index counts on SQLite, the same numbers."""
+    newsroom.write("a.md", "---\ntitle: Live\ndate: 2026-11-25 09:00\n---\nBody.\n")
+    newsroom.write("b.md", "---\ntitle: Later\ndate: 2099-01-01 09:00\n---\nScheduled.\n")
+    newsroom.write("c.md", "---\ntitle: Gone\ndate: 2026-11-24 09:00\n---\nBody.\n")
+    cfg = newsroom.config()
+    store = newsroom.store()
+    collect(cfg, store, now=NOW)
+    (newsroom.content / "c.md").unlink()
+    collect(cfg, store, now=NOW)  # c.md retracted
+    with store.begin() as conn:
+        subs.add(cfg, conn, "one@example.com", newsletters=["daily"], now=NOW)
+        subs.add(cfg, conn, "two@example.com", newsletters=["daily"], now=NOW)
+        subs.add(cfg, conn, "three@example.com", newsletters=["daily"], now=NOW)
+        subs.remove(conn, "two@example.com", newsletter=None, now=NOW)
+    from feedpub.store import Store
+    from feedpub.storecopy import copy_store
+
+    copy_store(store, pg_url)
+    lite = gather_status(cfg, store, NOW).store
+    with Store(pg_url) as pg:
+        on_pg = gather_status(cfg, pg, NOW).store
+    store.close()
+    assert (lite.articles, lite.published, lite.subscribers, lite.active_subscribers) == (
+        3,
+        1,
+        3,
+        2,
+    )
+    assert (on_pg.articles, on_pg.published, on_pg.subscribers, on_pg.active_subscribers) == (
+        3,
+        1,
+        3,
+        2,
+    )
