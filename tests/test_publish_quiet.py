@@ -19,12 +19,14 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 from click.testing import CliRunner
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from feedpub import collect as collect_module
 from feedpub import quiet, schema
 from feedpub.cli import main
 from feedpub.config import load_config
-from feedpub.quiet_db import Target
+from feedpub.quiet_db import Target, target_of
 from feedpub.sources import walk as walk_module
 from tests.conftest import BASE_CONFIG, Newsroom
 
@@ -531,3 +533,45 @@ def test_a_published_file_broken_then_deleted_is_retracted(
     pair.publish(t + timedelta(minutes=2))
     assert "quiet" in no_collect  # the hinted collect ran, not the quiet run
     assert retracted(pair.quiet) == retracted(pair.full) == ["a.md"]
+
+
+# Plain names half the time (URLs the check takes), anything URL-like the other half.
+_URL_PARTS = st.one_of(
+    st.text(alphabet="az09._~-", min_size=1, max_size=6),
+    st.text(alphabet="az09._-:@/[]#?%+ ~!$&'()*,;=", max_size=8),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    scheme=st.sampled_from(["postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://"]),
+    user=_URL_PARTS,
+    password=st.one_of(st.none(), _URL_PARTS),
+    host=_URL_PARTS,
+    port=st.one_of(st.none(), st.integers(0, 70000).map(str), _URL_PARTS),
+    db=_URL_PARTS,
+)
+def test_a_postgresql_url_the_check_takes_means_what_it_means_to_sqlalchemy(
+    scheme: str, user: str, password: str | None, host: str, port: str | None, db: str
+) -> None:
+    """The quiet check hands libpq the URL SQLAlchemy would read: both must agree on the
+    user, password, host, port and database of any URL it does not leave to the full
+    path (and it never raises on any)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    auth = user + (f":{password}" if password is not None else "")
+    url = f"{scheme}{auth}@{host}" + (f":{port}" if port is not None else "") + f"/{db}"
+    target = target_of(url, Path("/"))
+    event("taken" if target is not None else "left to the full path")
+    if target is None:
+        return
+    assert target.dsn is not None and target.sqlite is None
+    theirs = sa.engine.make_url(url)
+    ours = conninfo_to_dict(target.dsn)
+    assert theirs.get_backend_name() == "postgresql" and theirs.get_driver_name() == "psycopg"
+    assert (ours.get("user"), ours.get("password")) == (theirs.username, theirs.password)
+    assert (ours.get("host"), ours.get("port")) == (
+        theirs.host,
+        str(theirs.port) if theirs.port else None,
+    )
+    assert ours.get("dbname") == theirs.database

@@ -4,13 +4,15 @@ for a SQLite file, psycopg for PostgreSQL. It reads a few ``meta`` keys and appe
 quiet publish and a full one leave, on both databases).
 
 Only the URLs whose meaning needs no interpretation are taken: ``sqlite:///PATH`` and
-``postgresql://`` or ``postgresql+psycopg://`` without query options or %-escapes.
+``postgresql://`` or ``postgresql+psycopg://`` with plain names (``_PG_URL``) and without
+query options or %-escapes.
 Anything else (another driver, options, an escape) returns None from :func:`target_of`
 and the publish takes the full path, where SQLAlchemy reads the URL.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +23,13 @@ from typing import Any
 SQLITE_TIMEOUT = 30.0
 PG_CONNECT_TIMEOUT = 10  # seconds; the full path then reports what is wrong
 _SQLITE = "sqlite:///"
-_POSTGRES = ("postgresql://", "postgresql+psycopg://")
+# A PostgreSQL URL read the same by SQLAlchemy and by libpq (tests/test_publish_quiet.py
+# checks the two agree): plain user, password, host (or [IPv6]), port and database names.
+_NAME = r"[A-Za-z0-9._~-]+"
+_PG_URL = re.compile(
+    rf"postgresql(?:\+psycopg)?://(?P<rest>(?:{_NAME}(?::{_NAME})?@)?"
+    rf"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])?(?::[1-9][0-9]{{0,4}})?/{_NAME})\Z"
+)
 
 # (kind, started, finished, ok, summary as JSON text)
 RunRow = tuple[str, datetime, datetime, bool, str]
@@ -44,10 +52,8 @@ def target_of(url: str, root: Path) -> Target | None:
             return None
         db = Path(url[len(_SQLITE) :])
         return Target(sqlite=db if db.is_absolute() else root / db)
-    for prefix in _POSTGRES:
-        if url.startswith(prefix):
-            return Target(dsn="postgresql://" + url[len(prefix) :])
-    return None
+    m = _PG_URL.match(url)
+    return Target(dsn="postgresql://" + m.group("rest")) if m else None
 
 
 class QuietStore:
