@@ -481,6 +481,105 @@ def test_the_fingerprint_sums_exactly_what_the_folder_walk_lists(tmp_path: Path)
     shutil.rmtree(root)
 
 
+def test_children_walk_the_whole_folder_while_this_process_does_other_work(
+    tmp_path: Path,
+) -> None:
+    """``meanwhile`` runs once, here, and the sums are those of a walk without it; it
+    raising still reaps every child."""
+    root = tmp_path / "content"
+    for rel in ("a.md", "x/b.md", "x/y/c.md", "x/y/z/d.md", "w/e.md", "w/f.md"):
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(rel * 5)
+    fp = walk_module.fingerprint(root)
+    assert fp is not None
+    for processes, min_share in ((1, 20_000), (2, 1), (3, 1)):
+        ran: list[int] = []
+        got = walk_module.fingerprint(
+            root,
+            processes,
+            expected=6,
+            min_share=min_share,
+            meanwhile=lambda ran=ran: ran.append(os.getpid()),  # type: ignore[misc]
+        )
+        assert got == fp and ran == [os.getpid()], processes
+
+    def boom() -> None:
+        raise RuntimeError("import failed")
+
+    before = _children()
+    with pytest.raises(RuntimeError):
+        walk_module.fingerprint(root, 2, expected=6, min_share=1, meanwhile=boom)
+    assert _children() <= before  # no child left behind, not even a zombie
+
+
+def _children() -> set[str]:
+    """This process's children (zombies too), as Linux lists them."""
+    out: set[str] = set()
+    for task in Path("/proc/self/task").iterdir():
+        out.update((task / "children").read_text().split())
+    return out
+
+
+def test_the_full_paths_imports_overlap_the_walk_only_when_a_folder_is_known_changed(
+    newsroom: Newsroom,
+) -> None:
+    """A file added (its directory's mtime moves) or removed: ``prepare`` runs during the
+    walk. An edit in place (no directory moves) or nothing changed: it does not, and the
+    check answers as it would without it."""
+    newsroom.write("a.md", story("Harbour"))
+    newsroom.write("d/b.md", story("Ferry"))
+    runner = CliRunner()
+    env = {"FEEDPUB_TEST_SECRET": "test-secret-key"}
+
+    def publish() -> None:
+        with time_machine.travel(NOW, tick=False):
+            r = runner.invoke(main, ["--config", str(newsroom.config_path), "publish"], env=env)
+        assert r.exit_code == 0, r.output
+
+    def check() -> tuple[object, int]:
+        calls: list[int] = []
+        probe = quiet.probe(newsroom.config_path)
+        assert probe is not None
+        got = quiet.check(probe, NOW, lambda: NOW, processes=2, prepare=lambda: calls.append(1))
+        return got, len(calls)
+
+    publish()
+    got, calls = check()
+    assert isinstance(got, quiet.QuietRun) and calls == 0  # nothing changed
+
+    newsroom.write("d/new.md", story("Lighthouse"))  # d/ moves
+    got, calls = check()
+    assert isinstance(got, quiet.Hints) and calls == 1
+    assert sorted(next(iter(got.folders.values())).unchanged) == [""]  # only d/ changed
+    publish()
+
+    p = newsroom.content / "a.md"
+    st = p.stat()
+    p.write_text(story("Harbour", body="An edit in place."))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    os.utime(
+        newsroom.content,
+        ns=(newsroom.content.stat().st_atime_ns, newsroom.content.stat().st_mtime_ns),
+    )
+    got, calls = check()
+    assert isinstance(got, quiet.Hints) and calls == 0  # found by the files' stats alone
+    publish()
+
+    (newsroom.content / "d" / "b.md").unlink()
+    got, calls = check()
+    assert isinstance(got, quiet.Hints) and calls == 1
+
+    def failing() -> None:
+        raise ImportError("no such module")
+
+    probe = quiet.probe(newsroom.config_path)
+    assert probe is not None
+    assert isinstance(
+        quiet.check(probe, NOW, lambda: NOW, processes=2, prepare=failing), quiet.Hints
+    )
+
+
 def test_a_rejection_that_depends_on_more_than_the_bytes_is_never_repeated_quietly(
     tmp_path: Path,
 ) -> None:

@@ -28,8 +28,10 @@ SQLite and PostgreSQL stores (URLs without options; see docs/performance.md).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,19 +122,27 @@ def _config_key(raw: bytes, config_path: Path) -> str:
 
 
 def check(
-    probe: Probe, now: datetime, clock: Callable[[], datetime], *, processes: int = 1
+    probe: Probe,
+    now: datetime,
+    clock: Callable[[], datetime],
+    *,
+    processes: int = 1,
+    prepare: Callable[[], object] | None = None,
 ) -> QuietRun | Hints | None:
     """Record and return the quiet run when the store's quiet record still holds at
     ``now`` (``clock`` tells when the run finished, as the full path's running clock
     does). Otherwise run the full publish, with the Hints when the record still
     describes the store (only some folders changed), or None. ``processes``: how many
-    may stat a large folder's files (sources.walk.fingerprint)."""
+    may stat a large folder's files (sources.walk.fingerprint). ``prepare``: what the
+    full path will need first (its imports), run while forked children walk a folder
+    once a directory's mtime already says that something changed (a file added,
+    removed or renamed), so the two overlap; at most once."""
     db = QuietStore.open(probe.target)
     if db is None:
         return None
     errors: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, AttributeError)
     try:
-        return _check(db, probe, now, clock, processes)
+        return _check(db, probe, now, clock, processes, _once(prepare))
     except errors + db.errors:
         return None
     finally:
@@ -145,6 +155,7 @@ def _check(
     now: datetime,
     clock: Callable[[], datetime],
     processes: int,
+    prepare: Callable[[], object] | None = None,
 ) -> QuietRun | Hints | None:
     meta = db.meta((QUIET_KEY, GENERATION_KEY, SCHEMA_KEY, FEEDS_GENERATION_KEY, FEEDS_STATE_KEY))
     raw = meta.get(QUIET_KEY)
@@ -164,7 +175,8 @@ def _check(
     folders: dict[str, FolderHint] = {}
     changed = False
     for name, root, recorded in rec["sources"]:
-        current = fingerprint(root, processes, expected=files_in(recorded))
+        meanwhile = prepare if prepare is not None and _dirs_changed(root, recorded) else None
+        current = fingerprint(root, processes, expected=files_in(recorded), meanwhile=meanwhile)
         if current is None:
             return None
         same = {d: v for d, v in recorded.items() if current.get(d) == v}
@@ -196,6 +208,35 @@ def _check(
     run = QuietRun(generation, sources, rejected)
     _record_runs(db, run, now, clock())
     return run
+
+
+def _once(f: Callable[[], object] | None) -> Callable[[], object] | None:
+    """``f``, run by its first call only; what it raises is dropped (the full path does
+    the same work again and reports a failure there)."""
+    if f is None:
+        return None
+    done: list[bool] = []
+
+    def run() -> None:
+        if not done:
+            done.append(True)
+            with contextlib.suppress(Exception):
+                f()
+
+    return run
+
+
+def _dirs_changed(root: str, recorded: dict[str, str]) -> bool:
+    """Whether a recorded directory's own mtime moved (one ``stat`` per directory, not per
+    file): then a file was added, removed or renamed in it, and the full path will run
+    whatever the files' stats say. An edit in place moves no directory's mtime."""
+    try:
+        for prefix, value in recorded.items():
+            if os.stat(os.path.join(root, prefix)).st_mtime_ns != int(value.rsplit(":", 1)[1]):
+                return True
+    except (OSError, ValueError, IndexError):
+        return True
+    return False
 
 
 def _sha(text: str) -> str:

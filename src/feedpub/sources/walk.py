@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,7 +191,12 @@ _Sums = dict[str, list[int]]  # folder -> [files, sum of sizes, sum of mtimes, d
 
 
 def fingerprint(
-    root: Path | str, processes: int = 1, *, expected: int = 0, min_share: int = 20_000
+    root: Path | str,
+    processes: int = 1,
+    *,
+    expected: int = 0,
+    min_share: int = 20_000,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Fingerprint | None:
     """The fingerprint :func:`walk` would sum for ``root``, without building a path per
     file; None when something could not be read or ``root`` is not a folder.
@@ -202,19 +207,24 @@ def fingerprint(
     listed here and forked children each list and stat their share of the subtrees
     below, and stat their share of the files listed here (threads would not help: the
     loop holds the GIL between the calls). Fork only from a process running a single
-    thread (the command line)."""
+    thread (the command line).
+
+    ``meanwhile``: other work for this process (the publish's imports, when a change is
+    already known): forked children, at least one, then walk the whole folder while
+    this process runs it, so the two overlap on a machine with a core to spare."""
     n = max(1, min(processes, expected // max(1, min_share)))
+    alone = n == 1 and meanwhile is None
     listed: _Listed = []
     frontier = [(os.fspath(root), "")]
     try:
-        while frontier and (n == 1 or len(frontier) < SUBTREES_PER_PROCESS * n):
+        while frontier and (alone or len(frontier) < SUBTREES_PER_PROCESS * n):
             deeper: list[tuple[str, str]] = []
             for folder, prefix in frontier:
                 deeper.extend(_list(folder, prefix, listed))
             frontier = sorted(deeper, key=lambda d: d[1])
     except OSError:
         return None
-    sums = _share(listed, 0, 1, []) if n == 1 else _forked(listed, frontier, n)
+    sums = _share(listed, 0, 1, []) if alone else _forked(listed, frontier, n, meanwhile)
     if sums is None:
         return None
     return {prefix: ":".join(map(str, v)) for prefix, v in sums.items()}
@@ -262,10 +272,16 @@ def _share(listed: _Listed, part: int, parts: int, subtrees: list[tuple[str, str
     return out
 
 
-def _forked(listed: _Listed, frontier: list[tuple[str, str]], n: int) -> _Sums | None:
-    """:func:`_share` in ``n`` processes (this one and n - 1 forked children), merged."""
+def _forked(
+    listed: _Listed,
+    frontier: list[tuple[str, str]],
+    n: int,
+    meanwhile: Callable[[], object] | None = None,
+) -> _Sums | None:
+    """:func:`_share` in ``n`` processes (this one and n - 1 forked children), merged.
+    With ``meanwhile``, n children take every share and this process runs it."""
     children: list[tuple[int, int]] = []
-    for part in range(1, n):
+    for part in range(0 if meanwhile else 1, n):
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: its share, as JSON down the pipe, then out at once
@@ -280,12 +296,18 @@ def _forked(listed: _Listed, frontier: list[tuple[str, str]], n: int) -> _Sums |
                 os._exit(code)
         os.close(w)
         children.append((pid, r))
-    shares: list[_Sums | None] = [_share(listed, 0, n, frontier[0::n])]
-    for pid, r in children:
-        with os.fdopen(r, "rb") as f:
-            data = f.read()
-        _, status = os.waitpid(pid, 0)
-        shares.append(json.loads(data) if status == 0 and data else None)
+    shares: list[_Sums | None] = []
+    try:
+        if meanwhile is None:
+            shares.append(_share(listed, 0, n, frontier[0::n]))
+        else:
+            meanwhile()
+    finally:  # whatever happened here, every child is reaped
+        for pid, r in children:
+            with os.fdopen(r, "rb") as f:
+                data = f.read()
+            _, status = os.waitpid(pid, 0)
+            shares.append(json.loads(data) if status == 0 and data else None)
     merged: _Sums = {}
     for share in shares:
         if share is None:
