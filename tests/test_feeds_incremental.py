@@ -373,3 +373,39 @@ def test_a_beat_with_no_article_yet_is_dated_when_the_store_began(room: Room) ->
     before = room.files()
     build_feeds(room.config, room.store, now=NOW, force=True, ping=False)
     assert room.files() == before
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_each_feeds_article_count_is_counted_from_the_store(
+    newsroom: Newsroom, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """The counts the build compares (feeds.queries.slot_counts): the site's is every
+    article, with or without a beat; each beat's and each author's their own."""
+    import sqlalchemy as sa
+
+    from feedpub import schema
+    from feedpub.feeds.queries import slot_counts
+    from tests.conftest import BASE_CONFIG
+
+    config = BASE_CONFIG.replace('default_beat = "world"\n', "")
+    if backend == "postgresql":
+        config = config.replace("sqlite:///feedpub.db", request.getfixturevalue("pg_url"))
+    newsroom.set_config(base=config)
+    newsroom.write("a.md", "---\ntitle: A\nauthor: Ana\ndate: 2026-11-01\nbeat: world\n---\nA.\n")
+    newsroom.write("b.md", "---\ntitle: B\nauthor: Ben\ndate: 2026-11-02\nbeat: world\n---\nB.\n")
+    newsroom.write("c.md", "---\ntitle: C\ndate: 2026-11-03\ntags: [tech]\n---\nC.\n")
+    newsroom.write("d.md", "---\ntitle: D\nauthor: Ana\ndate: 2026-11-04\n---\nNo beat.\n")
+    store = newsroom.store()
+    collect(newsroom.config(), store, now=NOW)
+    with store.read() as conn:
+        counts = slot_counts(conn)
+        beats = conn.execute(sa.select(schema.articles.c.beat)).scalars().all()
+    store.close()
+    assert None in beats and len(beats) == 4  # d.md has no beat
+    assert counts == {
+        "site:": 4,
+        "beat:world": 2,
+        "beat:technology": 1,
+        "author:ana": 2,
+        "author:ben": 1,
+    }
