@@ -3,11 +3,10 @@ for a SQLite file, psycopg for PostgreSQL. It reads a few ``meta`` keys and appe
 ``runs`` rows exactly as ``Store.record_run`` writes them (the tests compare the rows a
 quiet publish and a full one leave, on both databases).
 
-Only the URLs whose meaning needs no interpretation are taken: ``sqlite:///PATH`` and
-``postgresql://`` or ``postgresql+psycopg://`` with plain names (``_PG_URL``) and without
-query options or %-escapes.
-Anything else (another driver, options, an escape) returns None from :func:`target_of`
-and the publish takes the full path, where SQLAlchemy reads the URL.
+Only the URLs whose meaning needs no interpretation are taken: ``sqlite:///PATH``, and
+``postgresql://`` or ``postgresql+psycopg://`` of plain names (``_PG_URL``), without query
+options or %-escapes. Anything else (another driver, options, an escape) gives None from
+:func:`target_of` and the publish takes the full path, where SQLAlchemy reads the URL.
 """
 
 from __future__ import annotations
