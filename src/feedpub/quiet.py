@@ -18,10 +18,11 @@ store keeps a *quiet record* (meta key ``publish.quiet``):
 The next ``publish`` reads the configuration file (tomllib) and the store (sqlite3, or
 psycopg for PostgreSQL: feedpub.quiet_db) directly and walks each folder with
 ``walk.fingerprint``. When everything matches, and no scheduled article or feed entry
-has come due (the build's ``next_due``), and the top-level feed files are still there, the full collect and build would change nothing:
-the run is recorded as they would record it (``runs``) and reported the same way. Any
-difference, or anything it cannot read, and the full publish runs: this module only ever
-answers "certainly nothing to do" or "don't know".
+has come due (the build's ``next_due``), and the top-level feed files are still there,
+the full collect and build would change nothing: the run is recorded as they would
+record it (``runs``) and reported the same way. Any difference, or anything it cannot
+read, and the full publish runs: this module only ever answers "certainly nothing to do"
+or "don't know".
 
 SQLite and PostgreSQL stores (URLs without options; see docs/performance.md).
 """
