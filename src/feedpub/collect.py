@@ -169,7 +169,7 @@ def collect(
                 widen(conn, st.listing.result, st.ctx)
     skipped = {name: len(st.listing.result.unchanged_keys) for name, st in streams.items()}
     changed = _stream(config, store, list(streams.values()), bios, now) if streams else False
-    if streams:  # before the checks below plan their queries on the new rows
+    if streams and not store.is_sqlite:  # the checks below plan on the new rows
         streamed = sum(n for st in streams.values() for k, n in st.counts.items() if k in WRITTEN)
         with store.begin() as conn:
             planner_stats.refresh(conn, COLLECT_TABLES, written=streamed)
@@ -243,7 +243,7 @@ def collect(
             report.changed = True
         else:
             report.generation = generation - 1
-    if report.changed:
+    if report.changed and not store.is_sqlite:  # (SQLite: no write lock taken for nothing)
         with store.begin() as conn:
             planner_stats.refresh(conn, COLLECT_TABLES, written=written)
     log.info(
