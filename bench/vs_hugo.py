@@ -278,6 +278,13 @@ def pg_config(root: Path, url: str) -> Path:
     return path
 
 
+def settle() -> None:
+    """Write the cold runs' gigabytes of feed files out to disk before the next scenario
+    is timed (the kernel's writeback would slow it down otherwise)."""
+    os.sync()
+    time.sleep(2)
+
+
 def measure_postgres(
     n: int, runs: int, root: Path, pg: Postgres, hugo: dict[str, Row], log: Callable[[str], None]
 ) -> list[Row]:
@@ -299,6 +306,7 @@ def measure_postgres(
         log(
             f"  {n:,} run {r + 1}: feedpub cold, PostgreSQL {rows['cold publish'].feedpub[-1][0]:.2f} s"
         )
+    settle()
     for _ in range(runs):
         rows["publish, nothing changed"].feedpub.append(
             run([*FEEDPUB, "--config", str(config), "publish"], root)
@@ -374,6 +382,7 @@ def measure(
             log(f"  {n:,} run {r + 1}: feedpub cold, archives off {row.feedpub[-1][0]:.2f} s")
         row.note = "output: feedpub " + _output(root / LEAN[1])
         clean_feedpub(root, *LEAN)
+    settle()
     for _ in range(runs):
         rows["publish, nothing changed"].feedpub.append(run(fp(root, "publish"), root))
         if has_hugo:
