@@ -18,7 +18,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from feedpub import planner_stats
 from feedpub import schema as s
 from feedpub.clock import running_from
 from feedpub.collect_report import KINDS as KINDS
@@ -26,10 +25,10 @@ from feedpub.collect_report import CollectReport as CollectReport
 from feedpub.collect_report import SourceReport as SourceReport
 from feedpub.collect_scope import resolve, scoped, widen
 from feedpub.collect_stream import (
-    COLLECT_TABLES,
     STREAM_MIN,
     WRITTEN,
     Stream,
+    refresh_statistics,
     run_stream,
     states_for,
 )
@@ -169,10 +168,10 @@ def collect(
                 widen(conn, st.listing.result, st.ctx)
     skipped = {name: len(st.listing.result.unchanged_keys) for name, st in streams.items()}
     changed = _stream(config, store, list(streams.values()), bios, now) if streams else False
-    if streams and not store.is_sqlite:  # the checks below plan on the new rows
-        streamed = sum(n for st in streams.values() for k, n in st.counts.items() if k in WRITTEN)
-        with store.begin() as conn:
-            planner_stats.refresh(conn, COLLECT_TABLES, written=streamed)
+    if streams:  # the checks below plan on the new rows
+        refresh_statistics(
+            store, sum(st.counts.get(k, 0) for st in streams.values() for k in WRITTEN)
+        )
 
     with store.begin() as conn:
         changed |= store.sync_beats(conn, [(b.slug, b.title, b.description) for b in config.beats])
@@ -243,9 +242,8 @@ def collect(
             report.changed = True
         else:
             report.generation = generation - 1
-    if report.changed and not store.is_sqlite:  # (SQLite: no write lock taken for nothing)
-        with store.begin() as conn:
-            planner_stats.refresh(conn, COLLECT_TABLES, written=written)
+    if report.changed:
+        refresh_statistics(store, written)
     log.info(
         "collected",
         extra={**report.counts, "generation": report.generation, "warnings": len(report.warnings)},

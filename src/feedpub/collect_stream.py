@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from feedpub import planner_stats
 from feedpub import schema as s
 from feedpub.config import Config
-from feedpub.decide import BeatRules, Plan, index_by_url, mint_id, plan_source
+from feedpub.decide import BeatRules, Kind, Plan, index_by_url, mint_id, plan_source
 from feedpub.errors import ContentError
 from feedpub.sources.base import SourceContext, SourceResult
 from feedpub.sources.folder import FolderSource, Listing, add_outcome
@@ -41,7 +41,7 @@ KEYS_PER_QUERY = 400  # bound parameters per IN (...) list
 # The tables a collect writes in bulk, whose planner statistics it keeps current
 # (feedpub.planner_stats), and the counted kinds that are rows written.
 COLLECT_TABLES = (s.articles, s.article_authors, s.source_files)
-WRITTEN = ("new", "updated", "retracted")
+WRITTEN: tuple[Kind, ...] = ("new", "updated", "retracted")
 
 # (connection, batch, its plan, generation) -> whether it wrote anything
 WriteBatch = Callable[[Connection, SourceResult, Plan, int], bool]
@@ -108,7 +108,7 @@ def run_stream(
                 stream.wrote = True
             # The table grows from the batches: the next batch's lookups are planned on
             # its size, not on the empty table of a first import (feedpub.planner_stats).
-            unanalyzed += plan.count("new") + plan.count("updated") + plan.count("retracted")
+            unanalyzed += sum(plan.count(k) for k in WRITTEN)
             if planner_stats.refresh(conn, COLLECT_TABLES, written=unanalyzed, scale=1.0):
                 unanalyzed = 0
         for kind in ("new", "updated", "scheduled", "retracted"):
@@ -122,6 +122,15 @@ def run_stream(
     result.file_stats.update(parsed_ok)
     result.unchanged_keys = everything
     log.info("collected in batches", extra={"source": name, "files": len(listing.jobs)})
+
+
+def refresh_statistics(store: Store, written: int) -> None:
+    """PostgreSQL: the planner statistics of the tables a collect writes, in a transaction
+    of their own (feedpub.planner_stats); ``written``: the rows it wrote. SQLite:
+    nothing, and no write lock taken for it."""
+    if not store.is_sqlite:
+        with store.begin() as conn:
+            planner_stats.refresh(conn, COLLECT_TABLES, written=written)
 
 
 def _batches(stream: Stream) -> Iterator[SourceResult]:

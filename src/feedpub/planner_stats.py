@@ -72,6 +72,7 @@ def refresh(
     except sa.exc.DBAPIError as e:
         log.warning("could not update planner statistics", extra={"error": str(e.orig)})
         return []
+    done.sort()
     if done:
-        log.info("planner statistics updated", extra={"tables": ",".join(sorted(done))})
-    return sorted(done)
+        log.info("planner statistics updated", extra={"tables": ",".join(done)})
+    return done

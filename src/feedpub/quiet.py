@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from feedpub import __version__
 from feedpub.quiet_db import QuietStore, Target, target_of
-from feedpub.sources.walk import FolderHint, files_in, fingerprint
+from feedpub.sources.walk import FolderHint, dirs_moved, files_in, fingerprint
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -176,7 +175,7 @@ def _check(
     folders: dict[str, FolderHint] = {}
     changed = False
     for name, root, recorded in rec["sources"]:
-        meanwhile = prepare if prepare is not None and _dirs_changed(root, recorded) else None
+        meanwhile = prepare if prepare is not None and dirs_moved(root, recorded) else None
         current = fingerprint(root, processes, expected=files_in(recorded), meanwhile=meanwhile)
         if current is None:
             return None
@@ -225,19 +224,6 @@ def _once(f: Callable[[], object] | None) -> Callable[[], object] | None:
                 f()
 
     return run
-
-
-def _dirs_changed(root: str, recorded: dict[str, str]) -> bool:
-    """Whether a recorded directory's own mtime moved (one ``stat`` per directory, not per
-    file): then a file was added, removed or renamed in it, and the full path will run
-    whatever the files' stats say. An edit in place moves no directory's mtime."""
-    try:
-        for prefix, value in recorded.items():
-            if os.stat(os.path.join(root, prefix)).st_mtime_ns != int(value.rsplit(":", 1)[1]):
-                return True
-    except (OSError, ValueError, IndexError):
-        return True
-    return False
 
 
 def _sha(text: str) -> str:

@@ -48,6 +48,19 @@ def files_in(fp: Fingerprint) -> int:
     return sum(int(v.split(":", 1)[0]) for v in fp.values())
 
 
+def dirs_moved(root: str, fp: Fingerprint) -> bool:
+    """Whether a directory of ``fp`` has an mtime other than the one it records (one
+    ``stat`` per directory, not per file), or is gone: then a file was added, removed or
+    renamed there. An edit in place moves no directory's mtime."""
+    try:
+        for prefix, value in fp.items():
+            if os.stat(os.path.join(root, prefix)).st_mtime_ns != int(value.rsplit(":", 1)[1]):
+                return True
+    except (OSError, ValueError, IndexError):
+        return True
+    return False
+
+
 @dataclass(frozen=True)
 class FolderHint:
     """What is known unchanged in one content folder since the store's file stats were
