@@ -465,7 +465,8 @@ def test_the_fingerprint_sums_exactly_what_the_folder_walk_lists(tmp_path: Path)
 def test_children_walk_the_whole_folder_while_this_process_does_other_work(
     tmp_path: Path,
 ) -> None:
-    """``meanwhile`` runs once, here, and the sums are those of a walk without it; it
+    """``meanwhile`` runs once, here, and the sums are those of a walk without it; one
+    core stays with this process (``processes`` - 1 children walk, at least one); it
     raising still reaps every child."""
     root = tmp_path / "content"
     for rel in ("a.md", "x/b.md", "x/y/c.md", "x/y/z/d.md", "w/e.md", "w/f.md"):
@@ -474,16 +475,22 @@ def test_children_walk_the_whole_folder_while_this_process_does_other_work(
         p.write_text(rel * 5)
     fp = walk_module.fingerprint(root)
     assert fp is not None
-    for processes, min_share in ((1, 20_000), (2, 1), (3, 1)):
+    for processes, min_share, walkers in ((1, 20_000, 1), (2, 1, 1), (3, 1, 2), (4, 2, 3)):
         ran: list[int] = []
+        forked: list[int] = []
+        before = _children()
+
+        def meanwhile(
+            ran: list[int] = ran, forked: list[int] = forked, before: set[str] = before
+        ) -> None:
+            ran.append(os.getpid())
+            forked.append(len(_children() - before))  # exited ones wait as zombies
+
         got = walk_module.fingerprint(
-            root,
-            processes,
-            expected=6,
-            min_share=min_share,
-            meanwhile=lambda ran=ran: ran.append(os.getpid()),  # type: ignore[misc]
+            root, processes, expected=6, min_share=min_share, meanwhile=meanwhile
         )
         assert got == fp and ran == [os.getpid()], processes
+        assert forked == [walkers], processes
 
     def boom() -> None:
         raise RuntimeError("import failed")

@@ -1,6 +1,6 @@
 """``python -m feedpub``: the same as the ``feedpub`` command."""
 
-from feedpub.cli import main
+from feedpub.cli import run
 
 if __name__ == "__main__":
-    main(prog_name="feedpub")
+    run()

@@ -11,6 +11,7 @@ checks the registry against the commands themselves).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 from pathlib import Path
@@ -125,3 +126,20 @@ def main(ctx: click.Context, config_path: Path, log_level: str | None) -> None:
     setup_logging(app.log_level or "WARNING")
     ctx.obj = app
     ctx.call_on_close(app.close)
+
+
+def run() -> None:
+    """The ``feedpub`` program: the console script and ``python -m feedpub``.
+
+    On the way out the interpreter collects garbage cycles again while it tears down its
+    modules; with the database layer and the configuration models loaded that took about
+    0.1 s of every ``publish`` (a third of a one-new-article publish at 100,000
+    articles). Nothing of ours waits for it: the store is closed when the command ends
+    (``App.close``), files are written whole before they are renamed, and ``atexit``
+    handlers (logging's flush) still run. So the objects left are frozen (``gc.freeze``:
+    no collection looks at them again) and the process ends without that walk. Only the
+    program does this; tests invoke ``main`` and keep their collector."""
+    try:
+        main(prog_name="feedpub")
+    finally:
+        gc.freeze()

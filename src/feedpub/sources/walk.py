@@ -226,6 +226,8 @@ def fingerprint(
     already known): forked children, at least one, then walk the whole folder while
     this process runs it, so the two overlap on a machine with a core to spare."""
     n = max(1, min(processes, expected // max(1, min_share)))
+    if meanwhile is not None:  # this process has work of its own: one core stays with it
+        n = max(1, min(n, processes - 1))
     alone = n == 1 and meanwhile is None
     listed: _Listed = []
     frontier = [(os.fspath(root), "")]
