@@ -264,9 +264,12 @@ def test_a_change_deep_in_the_tree_walks_only_the_folders_that_changed(
     listed: list[str] = []
     real_scandir = os.scandir
 
-    def scandir(path: str) -> object:
-        if str(path).startswith(str(pair.quiet / "content")):
-            listed.append(os.path.relpath(path, pair.quiet / "content"))
+    content = os.path.realpath(pair.quiet / "content")
+
+    def scandir(path: str | int) -> object:  # a folder's path, or its open descriptor
+        where = os.readlink(f"/proc/self/fd/{path}") if isinstance(path, int) else str(path)
+        if os.path.realpath(where).startswith(content):
+            listed.append(os.path.relpath(os.path.realpath(where), content))
         return real_scandir(path)
 
     monkeypatch.setattr(walk_module.os, "scandir", scandir)
@@ -408,7 +411,12 @@ def test_the_quiet_check_names_the_same_keys_and_files_as_the_store_and_the_buil
     assert StoreConfig().url == quiet.DEFAULT_STORE_URL
 
 
-def test_the_fingerprint_sums_exactly_what_the_folder_walk_lists(tmp_path: Path) -> None:
+@pytest.mark.parametrize("by_descriptor", [True, False], ids=["fstatat", "stat-by-path"])
+def test_the_fingerprint_sums_exactly_what_the_folder_walk_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_descriptor: bool
+) -> None:
+    """Whether each file is stat-ed by name in its open folder or by its path."""
+    monkeypatch.setattr(walk_module, "_BY_FD", by_descriptor)
     root = tmp_path / "content"
     for rel in (
         "a.md",

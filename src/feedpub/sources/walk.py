@@ -228,18 +228,20 @@ def fingerprint(
     n = max(1, min(processes, expected // max(1, min_share)))
     if meanwhile is not None:  # this process has work of its own: one core stays with it
         n = max(1, min(n, processes - 1))
-    alone = n == 1 and meanwhile is None
+    if n == 1 and meanwhile is None:  # one process: the whole tree as one subtree
+        sums = _share([], 0, 1, [(os.fspath(root), "")])
+        return None if sums is None else {p: ":".join(map(str, v)) for p, v in sums.items()}
     listed: _Listed = []
     frontier = [(os.fspath(root), "")]
     try:
-        while frontier and (alone or len(frontier) < SUBTREES_PER_PROCESS * n):
+        while frontier and len(frontier) < SUBTREES_PER_PROCESS * n:
             deeper: list[tuple[str, str]] = []
             for folder, prefix in frontier:
                 deeper.extend(_list(folder, prefix, listed))
             frontier = sorted(deeper, key=lambda d: d[1])
     except OSError:
         return None
-    sums = _share(listed, 0, 1, []) if alone else _forked(listed, frontier, n, meanwhile)
+    sums = _forked(listed, frontier, n, meanwhile)
     if sums is None:
         return None
     return {prefix: ":".join(map(str, v)) for prefix, v in sums.items()}
@@ -269,22 +271,63 @@ def _share(listed: _Listed, part: int, parts: int, subtrees: list[tuple[str, str
     out: _Sums = {}
     stat = os.stat
     try:
-        below: _Listed = []
-        stack = list(subtrees)
-        while stack:
-            folder, prefix = stack.pop()
-            stack.extend(_list(folder, prefix, below))
-        mine = [(p, m, files[part::parts] if parts > 1 else files) for p, m, files in listed]
-        for prefix, dir_mtime, files in mine + below:
+        for prefix, dir_mtime, files in listed:
+            mine = files[part::parts] if parts > 1 else files
             size = mtime = 0
-            for path in files:
+            for path in mine:
                 st = stat(path)
                 size += st.st_size
                 mtime += st.st_mtime_ns
-            out[prefix] = [len(files), size, mtime, dir_mtime]
+            out[prefix] = [len(mine), size, mtime, dir_mtime]
+        for folder, prefix in subtrees:
+            _sum_tree(folder, prefix, out)
     except OSError:
         return None
     return out
+
+
+# ``stat`` each file by its name in its open directory (``fstatat``) rather than by its
+# full path: the kernel does not look the directories up again for every file, and no
+# path string is built per file (about 10 % of a 100,000-file walk).
+_BY_FD = os.scandir in os.supports_fd and os.stat in os.supports_dir_fd
+
+
+def _sum_tree(folder: str, prefix: str, out: _Sums) -> None:
+    """Every directory below ``folder`` (itself included) into ``out``, as :func:`_list`
+    and the ``stat`` of each file would sum it (OSError when something cannot be read)."""
+    if not _BY_FD:  # platforms without scandir(fd)
+        below: _Listed = []
+        stack = [(folder, prefix)]
+        while stack:
+            path, pre = stack.pop()
+            stack.extend(_list(path, pre, below))
+        for pre, dir_mtime, files in below:
+            sts = [os.stat(f) for f in files]
+            size, mtime = sum(st.st_size for st in sts), sum(st.st_mtime_ns for st in sts)
+            out[pre] = [len(sts), size, mtime, dir_mtime]
+        return
+    stack = [(folder, prefix)]
+    while stack:
+        path, pre = stack.pop()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            dir_mtime = os.fstat(fd).st_mtime_ns  # before listing, as _list does
+            count = size = mtime = 0
+            with os.scandir(fd) as it:
+                for entry in it:
+                    name = entry.name
+                    if name.startswith(SKIP_PREFIXES):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append((f"{path}/{name}", f"{pre}{name}/"))
+                    elif name.lower().endswith(SUFFIXES) and entry.is_file():
+                        st = entry.stat()  # fstatat(fd, name), following a symlink
+                        count += 1
+                        size += st.st_size
+                        mtime += st.st_mtime_ns
+        finally:
+            os.close(fd)
+        out[pre] = [count, size, mtime, dir_mtime]
 
 
 def _forked(
