@@ -161,3 +161,28 @@ def test_digest_send_archive_line_in_a_pipe(newsroom: Newsroom) -> None:
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"archive: {archive_page(newsroom)}\n" in r.stdout, r.stdout
+
+
+def test_emoji_codes_in_names_are_printed_as_written(newsroom: Newsroom) -> None:
+    """A source named ``wire :fire: desk`` and a file ``:smile:.md``: in a pipe and on a
+    terminal, the names as written, not pictures in place of the codes."""
+    (newsroom.root / "desk").mkdir()
+    newsroom.set_config('[[sources]]\ntype = "folder"\npath = "desk"\nname = "wire :fire: desk"\n')
+    newsroom.write(":smile:.md", "---\ntitle: [broken\n---\n")
+    piped = subprocess.run(
+        feedpub(newsroom, "collect"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=120,
+        check=False,
+    )
+    code, on_terminal = run_on_terminal(feedpub(newsroom, "collect"))
+    assert piped.returncode == code == 1, piped.stdout + piped.stderr
+    assert "wire :fire: desk" in piped.stdout and ":smile:.md" in piped.stderr
+    for out in (piped.stdout + piped.stderr, on_terminal):  # a terminal may wrap the name
+        assert ":fire:" in out and ":smile:.md" in out, out
+        assert (
+            "\N{FIRE}" not in out and "\N{SMILING FACE WITH OPEN MOUTH AND SMILING EYES}" not in out
+        )

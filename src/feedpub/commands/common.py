@@ -49,10 +49,15 @@ def make_console(*, stderr: bool = False) -> Console:
     (cron, systemd, CI, ``make run | tee``) there is no window: rich would assume 80
     columns (or the width of whatever terminal stdin is) and break table cells in the
     middle of a word ("folder:conten" / "t"). There nothing is wrapped: lines stay whole
-    and tables are as wide as their content."""
+    and tables are as wide as their content.
+
+    Emoji codes stay text: a file ``content/:fire:/a.md`` or a title with ``:smile:`` in
+    it is printed as it is named, not with rich's pictures in place of the codes."""
     if _is_terminal(stderr):
-        return Console(stderr=stderr, highlight=False)
-    return Console(stderr=stderr, highlight=False, width=UNWRAPPED_WIDTH, soft_wrap=True)
+        return Console(stderr=stderr, highlight=False, emoji=False)
+    return Console(
+        stderr=stderr, highlight=False, emoji=False, width=UNWRAPPED_WIDTH, soft_wrap=True
+    )
 
 
 @dataclass
