@@ -22,6 +22,10 @@ from pathlib import Path
 
 SUFFIXES = (".md", ".markdown", ".html", ".htm", ".txt")
 SKIP_PREFIXES = (".", "_")  # hidden files, editor temp files, _drafts folders
+# The fingerprint's walkers ``stat`` each file by its name in its open directory
+# (``fstatat``) rather than by its full path: the kernel does not look the directories up
+# again for every file, and no path string is built per file (about 10 % of the walk).
+_BY_FD = os.scandir in os.supports_fd and os.stat in os.supports_dir_fd
 
 
 Fingerprint = dict[
@@ -269,16 +273,8 @@ def _share(listed: _Listed, part: int, parts: int, subtrees: list[tuple[str, str
     """The sums of one process: every ``parts``-th file of the folders in ``listed``
     from ``part``, and every file of ``subtrees`` (listed here)."""
     out: _Sums = {}
-    stat = os.stat
     try:
-        for prefix, dir_mtime, files in listed:
-            mine = files[part::parts] if parts > 1 else files
-            size = mtime = 0
-            for path in mine:
-                st = stat(path)
-                size += st.st_size
-                mtime += st.st_mtime_ns
-            out[prefix] = [len(mine), size, mtime, dir_mtime]
+        _sum_listed(listed, part, parts, out)
         for folder, prefix in subtrees:
             _sum_tree(folder, prefix, out)
     except OSError:
@@ -286,25 +282,30 @@ def _share(listed: _Listed, part: int, parts: int, subtrees: list[tuple[str, str
     return out
 
 
-# ``stat`` each file by its name in its open directory (``fstatat``) rather than by its
-# full path: the kernel does not look the directories up again for every file, and no
-# path string is built per file (about 10 % of a 100,000-file walk).
-_BY_FD = os.scandir in os.supports_fd and os.stat in os.supports_dir_fd
+def _sum_listed(listed: _Listed, part: int, parts: int, out: _Sums) -> None:
+    """Every ``parts``-th file (from ``part``) of each listed folder, stat-ed by its path."""
+    stat = os.stat
+    for prefix, dir_mtime, files in listed:
+        mine = files[part::parts] if parts > 1 else files
+        size = mtime = 0
+        for path in mine:
+            st = stat(path)
+            size += st.st_size
+            mtime += st.st_mtime_ns
+        out[prefix] = [len(mine), size, mtime, dir_mtime]
 
 
 def _sum_tree(folder: str, prefix: str, out: _Sums) -> None:
     """Every directory below ``folder`` (itself included) into ``out``, as :func:`_list`
-    and the ``stat`` of each file would sum it (OSError when something cannot be read)."""
-    if not _BY_FD:  # platforms without scandir(fd)
+    and the ``stat`` of each file would sum it (OSError when something cannot be read).
+    The entries are told apart as :func:`_list` and :func:`walk` tell them."""
+    if not _BY_FD:  # platforms without scandir(fd): list, then stat by path
         below: _Listed = []
         stack = [(folder, prefix)]
         while stack:
             path, pre = stack.pop()
             stack.extend(_list(path, pre, below))
-        for pre, dir_mtime, files in below:
-            sts = [os.stat(f) for f in files]
-            size, mtime = sum(st.st_size for st in sts), sum(st.st_mtime_ns for st in sts)
-            out[pre] = [len(sts), size, mtime, dir_mtime]
+        _sum_listed(below, 0, 1, out)
         return
     stack = [(folder, prefix)]
     while stack:
