@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import Any
 
 import jinja2
 from jinja2.bccache import Bucket
@@ -46,8 +45,11 @@ class _BytecodeCache(jinja2.FileSystemBytecodeCache):
             log.debug("template cache entry not written", extra={"error": repr(e)})
 
 
-def _bytecode_cache(**options: Any) -> jinja2.BytecodeCache | None:
-    flags = "".join(f"{k[0]}{int(bool(v))}" for k, v in sorted(options.items()))
+def _bytecode_cache(
+    *, trim_blocks: bool, keep_trailing_newline: bool
+) -> jinja2.BytecodeCache | None:
+    """The cache for an environment with these options (each compiles templates apart)."""
+    flags = f"t{int(trim_blocks)}k{int(keep_trailing_newline)}"
     try:
         return _BytecodeCache(pattern=f"__feedpub-{__version__}-{flags}-%s.cache")
     except (OSError, RuntimeError) as e:  # no private temporary folder of our own

@@ -234,21 +234,19 @@ def fingerprint(
         n = max(1, min(n, processes - 1))
     if n == 1 and meanwhile is None:  # one process: the whole tree as one subtree
         sums = _share([], 0, 1, [(os.fspath(root), "")])
-        return None if sums is None else {p: ":".join(map(str, v)) for p, v in sums.items()}
-    listed: _Listed = []
-    frontier = [(os.fspath(root), "")]
-    try:
-        while frontier and len(frontier) < SUBTREES_PER_PROCESS * n:
-            deeper: list[tuple[str, str]] = []
-            for folder, prefix in frontier:
-                deeper.extend(_list(folder, prefix, listed))
-            frontier = sorted(deeper, key=lambda d: d[1])
-    except OSError:
-        return None
-    sums = _forked(listed, frontier, n, meanwhile)
-    if sums is None:
-        return None
-    return {prefix: ":".join(map(str, v)) for prefix, v in sums.items()}
+    else:
+        listed: _Listed = []
+        frontier = [(os.fspath(root), "")]
+        try:
+            while frontier and len(frontier) < SUBTREES_PER_PROCESS * n:
+                deeper: list[tuple[str, str]] = []
+                for folder, prefix in frontier:
+                    deeper.extend(_list(folder, prefix, listed))
+                frontier = sorted(deeper, key=lambda d: d[1])
+        except OSError:
+            return None
+        sums = _forked(listed, frontier, n, meanwhile)
+    return None if sums is None else {p: ":".join(map(str, v)) for p, v in sums.items()}
 
 
 def _list(folder: str, prefix: str, listed: _Listed) -> list[tuple[str, str]]:
