@@ -379,8 +379,9 @@ def test_a_beat_with_no_article_yet_is_dated_when_the_store_began(room: Room) ->
 def test_each_feeds_article_count_is_counted_from_the_store(
     newsroom: Newsroom, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    """The counts the build compares (feeds.queries.slot_counts): the site's is every
-    article, with or without a beat; each beat's and each author's their own."""
+    """The counts the build compares (feeds.queries.slot_counts), counted and as the store
+    keeps them: the site's is every article, with or without a beat; each beat's and each
+    author's their own."""
     import sqlalchemy as sa
 
     from feedpub import schema
@@ -398,10 +399,12 @@ def test_each_feeds_article_count_is_counted_from_the_store(
     store = newsroom.store()
     collect(newsroom.config(), store, now=NOW)
     with store.read() as conn:
-        counts = slot_counts(conn)
+        counts, _rows = slot_counts(conn, exact=True)
+        kept, _rows = slot_counts(conn, exact=False)
         beats = conn.execute(sa.select(schema.articles.c.beat)).scalars().all()
     store.close()
     assert None in beats and len(beats) == 4  # d.md has no beat
+    assert kept == counts  # the store's own counts (feed_counts) agree with a count
     assert counts == {
         "site:": 4,
         "beat:world": 2,

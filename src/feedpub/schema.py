@@ -15,6 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
+from feedpub import feed_counts
+
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out; stored as UTC on every backend."""
@@ -444,6 +446,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (5, ensure_schema),  # leases: one leader among several `feedpub run` (PostgreSQL)
     (6, ensure_schema),  # shared relay rate limits: relay_pace, relay_sends
     (7, ensure_schema),  # ix_articles_beat_order: a beat feed's open end in index order
+    (8, feed_counts.install),  # feed_count_deltas and its triggers: counts without a scan
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

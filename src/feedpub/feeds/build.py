@@ -185,6 +185,14 @@ def _build_feeds(
         queries.save_files(wconn, builder.records, now)
         queries.forget_files(wconn, report.removed)
         queries.write_state(wconn, generation, new_state)
+        drifted = queries.tidy_counts(
+            wconn, full=builder.full, feeds=len(builder.counts), rows=builder.count_rows
+        )
+    if drifted:
+        log.warning(
+            "the store's article counts per feed differed from its articles; recounted",
+            extra={"feeds": drifted[:20], "differed": len(drifted)},
+        )
     if ping and config.site.websub_hub and report.changed_feeds:
         report.ping = websub.ping(config.site.websub_hub, report.changed_feeds)
     report.seconds = time.perf_counter() - started

@@ -132,6 +132,8 @@ class _Builder:
         self.base = feeds_url(config)
         self.records: list[tuple[str, str, datetime | None]] = []
         self.counts: dict[str, int] = {}
+        self.count_rows = 0  # the store's count rows read (feed_counts.read)
+        self.full = False  # every feed planned, counts from the articles themselves
         self.feed_state: dict[str, Any] = {}
         self.next_due: datetime | None = None
         self.config_fp = ""
@@ -155,7 +157,6 @@ class _Builder:
         self.authors = {a.slug: a for a in authors}
         self.config_fp = config_fingerprint(self.config, authors)
         specs = feed_specs(self.config, authors)
-        self.counts = queries.slot_counts(conn)
         self.next_due = next_due(conn, self.now)
         incremental = (
             not self.force
@@ -165,6 +166,8 @@ class _Builder:
             and isinstance(state.get("feeds"), dict)
             and not state.get("refused")  # look at every feed: those documents have no fp
         )
+        self.full = not incremental
+        self.counts, self.count_rows = queries.slot_counts(conn, exact=self.full)
         changed: list[queries.Changed] | None = None
         if incremental:
             assert state is not None

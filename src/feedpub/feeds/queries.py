@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from feedpub import feed_counts
 from feedpub import schema as s
 from feedpub.feeds.model import FeedKind, Format
 from feedpub.feeds.plan import PAGE_NAME, AuthorRow, FeedSpec, Slot
@@ -58,22 +59,33 @@ def load_authors(conn: Connection) -> list[AuthorRow]:
     ]
 
 
-def slot_counts(conn: Connection) -> dict[str, int]:
-    """Stored articles per feed (any status): a feed whose count moved lost or gained one."""
-    # One pass over the articles for the site's count and the beats' (the articles without
-    # a beat are a group of their own): on PostgreSQL each count is a scan of the table.
-    site = 0
-    out: dict[str, int] = {}
-    for beat, n in conn.execute(sa.select(A.c.beat, sa.func.count()).group_by(A.c.beat)):
-        site += int(n)
-        if beat is not None:
-            out[f"{FeedKind.BEAT.value}:{beat}"] = int(n)
-    out = {f"{FeedKind.SITE.value}:": site, **out}
-    for slug, n in conn.execute(
-        sa.select(AA.c.author_slug, sa.func.count()).group_by(AA.c.author_slug)
-    ):
-        out[f"{FeedKind.AUTHOR.value}:{slug}"] = int(n)
-    return out
+def slot_counts(conn: Connection, *, exact: bool) -> tuple[dict[str, int], int]:
+    """Stored articles per feed (any status), as ``{"site:": n, "beat:SLUG": n,
+    "author:SLUG": n}`` for the feeds holding any (a feed whose count moved lost or gained
+    one), and how many of the store's count rows were read. ``exact``: counted from the
+    articles (a full build); else the counts the store keeps (``feedpub.feed_counts``)."""
+    if exact:
+        return feed_counts.exact(conn), 0
+    return feed_counts.read(conn)
+
+
+# Delta rows past one per feed that an incremental build lets stand before folding them.
+COMPACT_SLACK = 256
+
+
+def tidy_counts(conn: Connection, *, full: bool, feeds: int, rows: int) -> list[str]:
+    """After a build, in its write transaction: fold the store's count rows when they have
+    piled up (``rows`` read for ``feeds`` feeds); after a full build also check them
+    against the articles and recount when they differ. Returns the feeds that differed."""
+    if full:
+        drifted = feed_counts.drifted(conn)
+        if drifted:
+            feed_counts.reset(conn)
+            return drifted
+        feed_counts.compact(conn)
+    elif rows > feeds + COMPACT_SLACK:
+        feed_counts.compact(conn)
+    return []
 
 
 @dataclass(frozen=True, slots=True)
