@@ -46,8 +46,8 @@ AUTHOR = "author:"
 
 # (table, column, the feed an article of that row counts under, as SQL on the row alias).
 _COUNTED = (
-    ("articles", "beat", "COALESCE('beat:' || {row}.beat, 'site:')"),
-    ("article_authors", "author_slug", "'author:' || {row}.author_slug"),
+    ("articles", "beat", f"COALESCE('{BEAT}' || {{row}}.beat, '{SITE}')"),
+    ("article_authors", "author_slug", f"'{AUTHOR}' || {{row}}.author_slug"),
 )
 
 
