@@ -1,7 +1,7 @@
 """feedpub against Hugo, whole process, on the same generated Markdown newsroom.
 
     .venv/bin/python bench/vs_hugo.py [--sizes 1000,10000] [--big] [--runs 3] [--work DIR]
-                                      [--postgres [ADMIN_URL]]
+                                      [--postgres [ADMIN_URL]] [--skip-cold] [--drop-caches]
 
 The newsroom (400-900-word articles, 20 beats, 50 authors, RSS feeds of 50 items) is
 generated once per size; Hugo reads the very same files (its ``contentDir`` points at
@@ -20,6 +20,10 @@ processes it started, not their sum; see ``run``). Scenarios:
 - cold publish with ``[output] archives = false`` (a store and folder of its own): each
   feed its newest 50 items, no RFC 5005 archive pages, as Hugo's RSS is
 - ``feedpub --help`` / ``hugo version``, ``feedpub status``
+- with ``--drop-caches`` (root, Linux): nothing changed and one new article again, each
+  tool's run preceded by ``sync; echo 1 > /proc/sys/vm/drop_caches`` (the page cache
+  emptied, as a VM's proactive reclaim or a busy host leaves it: the store's pages and
+  the content files are read from disk; directory entries and inodes stay cached)
 - with ``--postgres``: the cold, nothing-changed and one-new scenarios again on a
   PostgreSQL store (a database created afresh for each cold run and dropped after)
 
@@ -278,6 +282,19 @@ def pg_config(root: Path, url: str) -> Path:
     return path
 
 
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+
+
+def drop_page_cache() -> None:
+    """Empty the kernel's page cache (clean pages only: ``sync`` first)."""
+    os.sync()
+    DROP_CACHES.write_text("1\n")
+
+
+def can_drop_page_cache() -> bool:
+    return os.access(DROP_CACHES, os.W_OK)
+
+
 def settle() -> None:
     """Write the cold runs' gigabytes of feed files out to disk before the next scenario
     is timed (the kernel's writeback would slow it down otherwise)."""
@@ -341,6 +358,7 @@ def measure(
     log: Callable[[str], None],
     cold: bool = True,
     pg: Postgres | None = None,
+    drop: bool = False,
 ) -> list[Row]:
     root = work / f"newsroom-{n}"
     if not (root / "config.toml").exists():
@@ -395,6 +413,19 @@ def measure(
         rows["publish, one new article"].feedpub.append(run(fp(root, "publish"), root))
         if has_hugo:
             rows["publish, one new article"].hugo.append(run(hugo_cmd(root), root))
+    if drop:
+        for label in ("publish, nothing changed", "publish, one new article"):
+            row = Row(f"{label}, page cache dropped", n)
+            rows[row.scenario] = row
+            for r in range(runs):
+                if "new" in label:
+                    (extra / f"cold{r}.md").write_text(article(n + 2000 + r, rng), encoding="utf-8")
+                drop_page_cache()
+                row.feedpub.append(run(fp(root, "publish"), root))
+                if has_hugo:
+                    drop_page_cache()
+                    row.hugo.append(run(hugo_cmd(root), root))
+            log(f"  {n:,}: {row.scenario}: feedpub {fmt_time(row.feedpub)}")
     shutil.rmtree(extra)
     run(fp(root, "publish"), root)  # back to the generated newsroom
     if pg is not None and cold:
@@ -486,7 +517,14 @@ def main() -> None:
         help="add the scenarios on a PostgreSQL store (a fresh database per cold run, "
         "created through ADMIN_URL; default: the local server)",
     )
+    ap.add_argument(
+        "--drop-caches",
+        action="store_true",
+        help="add nothing-changed and one-new runs after emptying the page cache (root)",
+    )
     args = ap.parse_args()
+    if args.drop_caches and not can_drop_page_cache():
+        ap.error(f"--drop-caches: cannot write {DROP_CACHES} (run as root, on Linux)")
     sizes = [int(x) for x in args.sizes.split(",") if x]
     if args.big and 100_000 not in sizes:
         sizes.append(100_000)
@@ -512,7 +550,9 @@ def main() -> None:
     try:
         rows: list[Row] = []
         for n in sizes:
-            rows += measure(n, args.runs, work, has_hugo, log, not args.skip_cold, pg)
+            rows += measure(
+                n, args.runs, work, has_hugo, log, not args.skip_cold, pg, args.drop_caches
+            )
         rows += startup(args.runs, work, has_hugo, sizes)
     finally:
         if tmp is not None:
