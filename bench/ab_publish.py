@@ -6,6 +6,7 @@ an output folder of its own, on the same content folder (both see the same chang
 
     git worktree add /tmp/old <commit>
     .venv/bin/python bench/ab_publish.py --old-src /tmp/old/src --newsroom /work/bw/newsroom-100000
+        [--runs 5] [--drop-caches]
 
 The newsroom is one of bench/vs_hugo.py's (``--work``); the old version's store is
 published cold the first time (minutes at 100,000 articles).
@@ -26,7 +27,14 @@ from pathlib import Path
 NEW_SRC = Path(__file__).resolve().parents[1] / "src"
 
 
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+DROP = False  # --drop-caches: empty the page cache before each timed run
+
+
 def publish(src: Path, config: Path) -> float:
+    if DROP:
+        os.sync()
+        DROP_CACHES.write_text("1\n")
     env = {**os.environ, "PYTHONPATH": str(src)}
     env.pop("FEEDPUB_CONFIG", None)
     cmd = [sys.executable, "-m", "feedpub", "--config", str(config), "publish"]
@@ -40,7 +48,15 @@ def main() -> None:
     ap.add_argument("--old-src", type=Path, required=True, help="the older checkout's src/")
     ap.add_argument("--newsroom", type=Path, required=True)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument(
+        "--drop-caches",
+        action="store_true",
+        help="empty the page cache before each run (root, Linux): the store read from disk",
+    )
     args = ap.parse_args()
+    if args.drop_caches and not os.access(DROP_CACHES, os.W_OK):
+        ap.error(f"--drop-caches: cannot write {DROP_CACHES} (run as root, on Linux)")
+    global DROP
     room = args.newsroom.resolve()
     for src in (args.old_src, NEW_SRC):
         compileall.compile_dir(src / "feedpub", quiet=1)  # as an installed wheel has them
@@ -60,6 +76,7 @@ def main() -> None:
             f"old {args.old_src} (store published cold if new: {publish(args.old_src, old_cfg):.1f} s)"
         )
         publish(NEW_SRC, new_cfg)  # both have seen zz-ab/ created
+        DROP = args.drop_caches
         rows: dict[str, tuple[list[float], list[float]]] = {
             "one new article": ([], []),
             "nothing changed": ([], []),
@@ -74,10 +91,12 @@ def main() -> None:
             rows["nothing changed"][0].append(publish(args.old_src, old_cfg))
             rows["nothing changed"][1].append(publish(NEW_SRC, new_cfg))
     finally:
+        DROP = False
         shutil.rmtree(extra)
         publish(args.old_src, old_cfg)
         publish(NEW_SRC, new_cfg)
-    print(f"medians of {args.runs}, whole process, alternating old and new:")
+    cache = ", the page cache emptied before each" if args.drop_caches else ""
+    print(f"medians of {args.runs}, whole process, alternating old and new{cache}:")
     for name, (old, new) in rows.items():
         o, n = statistics.median(old), statistics.median(new)
         print(f"  {name:16} old {o * 1000:7.0f} ms   new {n * 1000:7.0f} ms   ({n / o:.2f} of old)")

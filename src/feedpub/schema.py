@@ -121,7 +121,15 @@ article_authors = sa.Table(
     ),
     sa.Column("author_slug", sa.String(200), sa.ForeignKey("authors.slug"), primary_key=True),
     sa.Column("position", sa.Integer, nullable=False),
+    # The article's archive key (articles.first_seen, .published), copied by every writer
+    # of a link (the links are rewritten with the article): an author feed's open end is
+    # then a range of ix_article_authors_order, not a lookup of each of the author's
+    # articles (at 100,000 articles, 2,000 rows read from disk: 0.4 s once not cached).
+    # Nullable only because ALTER TABLE ADD COLUMN needs it; migration 9 filled them.
+    sa.Column("first_seen", UTCDateTime, nullable=True),
+    sa.Column("published", UTCDateTime, nullable=True),
     sa.Index("ix_article_authors_author", "author_slug", "article_id"),
+    sa.Index("ix_article_authors_order", "author_slug", "first_seen", "published", "article_id"),
 )
 
 # Per-file state of folder sources: lets a re-collect skip unchanged files by size+mtime.
@@ -438,6 +446,21 @@ def _v3_detect_languages(conn: Connection) -> None:
         last = rows[-1].id
 
 
+def _v9_link_keys(conn: Connection) -> None:
+    """article_authors.first_seen and .published: added, then copied from the articles."""
+    ensure_schema(conn)
+    aa, a = article_authors, articles
+
+    def of_article(column: sa.Column[Any]) -> Any:
+        return sa.select(column).where(a.c.id == aa.c.article_id).scalar_subquery()
+
+    conn.execute(
+        sa.update(aa).values(
+            first_seen=of_article(a.c.first_seen), published=of_article(a.c.published)
+        )
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
     (2, ensure_schema),
@@ -447,6 +470,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (6, ensure_schema),  # shared relay rate limits: relay_pace, relay_sends
     (7, ensure_schema),  # ix_articles_beat_order: a beat feed's open end in index order
     (8, feed_counts.install),  # feed_count_deltas and its triggers: counts without a scan
+    (9, _v9_link_keys),  # article_authors' archive keys: an author feed's open end by index
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from feedpub import schema as s
 from feedpub.errors import ConfigError, StoreError
+from feedpub.store_bulk import relink_statement
 from feedpub.types import Article, ArticleStatus, Image
 
 
@@ -253,9 +254,9 @@ class Store:
             )
         if article.author_slugs:
             conn.execute(
-                sa.insert(s.article_authors),
+                relink_statement(),
                 [
-                    {"article_id": article.id, "author_slug": slug, "position": i}
+                    {"b_id": article.id, "b_slug": slug, "b_position": i}
                     for i, slug in enumerate(dict.fromkeys(article.author_slugs))
                 ],
             )

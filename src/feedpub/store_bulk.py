@@ -79,12 +79,43 @@ def write_articles(
             [{"b_id": u["b_id"]} for u in updates],
         )
     links = [
-        {"article_id": w.article.id, "author_slug": slug, "position": i}
+        {
+            "article_id": w.article.id,
+            "author_slug": slug,
+            "position": i,
+            "first_seen": first_seen,
+            "published": w.article.published,
+        }
         for w in writes
+        if w.insert
         for i, slug in enumerate(dict.fromkeys(w.article.author_slugs))
     ]
     if links:
         conn.execute(sa.insert(aa), links)
+    relinks = [
+        {"b_id": w.article.id, "b_slug": slug, "b_position": i}
+        for w in writes
+        if not w.insert
+        for i, slug in enumerate(dict.fromkeys(w.article.author_slugs))
+    ]
+    if relinks:  # their first_seen is the stored article's
+        conn.execute(relink_statement(), relinks)
+
+
+def relink_statement() -> Any:
+    """One author link of a stored article, its archive key copied from the article
+    (executed with ``b_id``, ``b_slug``, ``b_position``)."""
+    a, aa = s.articles, s.article_authors
+    return sa.insert(aa).from_select(
+        ["article_id", "author_slug", "position", "first_seen", "published"],
+        sa.select(
+            a.c.id,
+            sa.bindparam("b_slug", type_=aa.c.author_slug.type),
+            sa.bindparam("b_position", type_=aa.c.position.type),
+            a.c.first_seen,
+            a.c.published,
+        ).where(a.c.id == sa.bindparam("b_id")),
+    )
 
 
 def set_statuses(

@@ -149,10 +149,18 @@ ORDER = (A.c.first_seen, A.c.published, A.c.id)
 Key = tuple[datetime, datetime, str]
 
 
+# An author's feed in archive order by its links' copy of the key (ix_article_authors_order).
+AUTHOR_ORDER = (AA.c.first_seen, AA.c.published, AA.c.article_id)
+
+
+def _order(spec: FeedSpec) -> tuple[Any, Any, Any]:
+    return AUTHOR_ORDER if spec.kind is FeedKind.AUTHOR else ORDER
+
+
 def load_slots(conn: Connection, spec: FeedSpec, now: datetime) -> list[Slot]:
     """Every stored article of the feed in archive order (first_seen, published, id)."""
     q = sa.select(A.c.id, A.c.changed_generation, _visible(now)).select_from(A)
-    q = _member(q, spec).order_by(*ORDER)
+    q = _member(q, spec).order_by(*_order(spec))
     return [Slot(r[0], int(r[1]), bool(r[2])) for r in conn.execute(q)]
 
 
@@ -160,14 +168,16 @@ def load_tail(
     conn: Connection, spec: FeedSpec, now: datetime, after: Key
 ) -> list[tuple[Slot, Key]]:
     """The feed's slots after ``after`` in archive order, with their keys (an index range
-    scan on ix_articles_archive_order for the site feed)."""
+    scan: ix_articles_archive_order for the site, ix_articles_beat_order for a beat,
+    ix_article_authors_order for an author)."""
     bound = sa.tuple_(
         sa.bindparam("k0", after[0], type_=A.c.first_seen.type),
         sa.bindparam("k1", after[1], type_=A.c.published.type),
         sa.bindparam("k2", after[2], type_=A.c.id.type),
     )
-    q = sa.select(A.c.id, A.c.changed_generation, _visible(now), *ORDER).select_from(A)
-    q = _member(q, spec).where(sa.tuple_(*ORDER) > bound).order_by(*ORDER)
+    order = _order(spec)
+    q = sa.select(A.c.id, A.c.changed_generation, _visible(now), *order).select_from(A)
+    q = _member(q, spec).where(sa.tuple_(*order) > bound).order_by(*order)
     return [(Slot(r[0], int(r[1]), bool(r[2])), (r[3], r[4], r[5])) for r in conn.execute(q)]
 
 
