@@ -305,3 +305,11 @@ def test_concurrent_writers_on_postgresql_do_not_wait_on_the_counts(
         assert both(store) == (counted, counted)
     finally:
         store.close()
+
+
+def test_an_empty_store_counts_the_site_as_empty(room: Newsroom) -> None:
+    store = room.store()
+    try:
+        assert both(store) == ({"site:": 0}, {"site:": 0})
+    finally:
+        store.close()

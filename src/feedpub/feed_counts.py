@@ -141,7 +141,8 @@ def install(conn: Connection) -> None:
 
 
 def read(conn: Connection) -> tuple[dict[str, int], int]:
-    """({feed ident: stored articles} for feeds holding any, delta rows read)."""
+    """({feed ident: stored articles} for the site and the feeds holding any, delta rows
+    read)."""
     out: dict[str, int] = {}
     site = 0
     rows = 0
@@ -172,7 +173,7 @@ def exact(conn: Connection) -> dict[str, int]:
 
 
 def _with_site(out: dict[str, int], site: int) -> dict[str, int]:
-    return {SITE: site, **out} if site else out
+    return {SITE: site, **out}  # the site's count even when 0, as the build has it
 
 
 def compact(conn: Connection) -> None:
