@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from feedpub import schema as s
 from feedpub.collect import collect
+from feedpub.config import Config
 from feedpub.feeds import build_feeds
 from feedpub.store import Store, set_meta
 from feedpub.types import Article, ArticleStatus
@@ -69,6 +70,15 @@ def link_count(store: Store) -> int:
         return int(
             conn.execute(sa.select(sa.func.count()).select_from(s.article_authors)).scalar_one()
         )
+
+
+def author_files(config: Config) -> dict[str, bytes]:
+    out = config.output_dir
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted((out / "authors").rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_every_writer_keeps_the_links_key_equal_to_the_articles(room: Newsroom) -> None:
@@ -159,18 +169,10 @@ def test_an_author_feed_built_step_by_step_equals_a_full_rebuild(room: Newsroom)
             now = NOW + timedelta(minutes=step)
             collect(config, store, now=now)
             build_feeds(config, store, now=now, ping=False)
-            incremental = {
-                p.relative_to(config.output_dir).as_posix(): p.read_bytes()
-                for p in sorted((config.output_dir / "authors").rglob("*"))
-                if p.is_file()
-            }
+            incremental = author_files(config)
             shutil.rmtree(config.output_dir)
             build_feeds(config, store, now=now, force=True, ping=False)
-            full = {
-                p.relative_to(config.output_dir).as_posix(): p.read_bytes()
-                for p in sorted((config.output_dir / "authors").rglob("*"))
-                if p.is_file()
-            }
+            full = author_files(config)
             assert incremental == full, f"after writing {name} (step {step})"
         assert "authors/ana/archive/1/rss.xml" in full
         assert b"Story 3" not in full["authors/ana/rss.xml"]

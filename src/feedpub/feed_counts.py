@@ -27,6 +27,7 @@ the articles and the target's triggers count them) and is never read for anythin
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -143,37 +144,30 @@ def install(conn: Connection) -> None:
 def read(conn: Connection) -> tuple[dict[str, int], int]:
     """({feed ident: stored articles} for the site and the feeds holding any, delta rows
     read)."""
-    out: dict[str, int] = {}
-    site = 0
-    rows = 0
     query = sa.select(deltas.c.feed, sa.func.sum(deltas.c.d), sa.func.count()).group_by(
         deltas.c.feed
     )
-    for feed, total, n in conn.execute(query):
-        rows += int(n)
-        total = int(total)
-        if not feed.startswith(AUTHOR):
-            site += total
-        if feed != SITE and total:
-            out[feed] = total
-    return _with_site(out, site), rows
+    rows = conn.execute(query).all()
+    return _per_feed((feed, total) for feed, total, _n in rows), sum(int(r[2]) for r in rows)
 
 
 def exact(conn: Connection) -> dict[str, int]:
     """The same counts, counted from the articles (a pass over every one of them)."""
-    out: dict[str, int] = {}
+    return _per_feed((feed, total) for feed, total in conn.exec_driver_sql(_exact_sql()))
+
+
+def _per_feed(totals: Iterable[tuple[str, Any]]) -> dict[str, int]:
+    """Each key's total as the build wants it: the site's (every key but the authors')
+    first and present even when 0, then each feed holding any article."""
     site = 0
-    for feed, total in conn.exec_driver_sql(_exact_sql()):
-        total = int(total)
+    out: dict[str, int] = {}
+    for feed, total in totals:
+        n = int(total)
         if not feed.startswith(AUTHOR):
-            site += total
-        if feed != SITE and total:
-            out[feed] = total
-    return _with_site(out, site)
-
-
-def _with_site(out: dict[str, int], site: int) -> dict[str, int]:
-    return {SITE: site, **out}  # the site's count even when 0, as the build has it
+            site += n
+        if feed != SITE and n:
+            out[feed] = n
+    return {SITE: site, **out}
 
 
 def compact(conn: Connection) -> None:
