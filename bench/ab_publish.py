@@ -24,17 +24,15 @@ import sys
 import time
 from pathlib import Path
 
+from vs_hugo import DROP_CACHES, can_drop_page_cache, drop_page_cache  # bench/ on sys.path
+
 NEW_SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-DROP_CACHES = Path("/proc/sys/vm/drop_caches")
-DROP = False  # --drop-caches: empty the page cache before each timed run
-
-
-def publish(src: Path, config: Path) -> float:
-    if DROP:
-        os.sync()
-        DROP_CACHES.write_text("1\n")
+def publish(src: Path, config: Path, *, drop: bool = False) -> float:
+    """One whole ``feedpub publish``'s wall time; ``drop``: the page cache emptied first."""
+    if drop:
+        drop_page_cache()
     env = {**os.environ, "PYTHONPATH": str(src)}
     env.pop("FEEDPUB_CONFIG", None)
     cmd = [sys.executable, "-m", "feedpub", "--config", str(config), "publish"]
@@ -54,9 +52,9 @@ def main() -> None:
         help="empty the page cache before each run (root, Linux): the store read from disk",
     )
     args = ap.parse_args()
-    if args.drop_caches and not os.access(DROP_CACHES, os.W_OK):
+    if args.drop_caches and not can_drop_page_cache():
         ap.error(f"--drop-caches: cannot write {DROP_CACHES} (run as root, on Linux)")
-    global DROP
+    drop = args.drop_caches
     room = args.newsroom.resolve()
     for src in (args.old_src, NEW_SRC):
         compileall.compile_dir(src / "feedpub", quiet=1)  # as an installed wheel has them
@@ -76,7 +74,6 @@ def main() -> None:
             f"old {args.old_src} (store published cold if new: {publish(args.old_src, old_cfg):.1f} s)"
         )
         publish(NEW_SRC, new_cfg)  # both have seen zz-ab/ created
-        DROP = args.drop_caches
         rows: dict[str, tuple[list[float], list[float]]] = {
             "one new article": ([], []),
             "nothing changed": ([], []),
@@ -85,13 +82,12 @@ def main() -> None:
             lines = sample.read_text(encoding="utf-8").splitlines(keepends=True)
             lines[1] = f"title: AB article {i}\n"
             (extra / f"ab{i}.md").write_text("".join(lines), encoding="utf-8")
-            rows["one new article"][0].append(publish(args.old_src, old_cfg))
-            rows["one new article"][1].append(publish(NEW_SRC, new_cfg))
+            rows["one new article"][0].append(publish(args.old_src, old_cfg, drop=drop))
+            rows["one new article"][1].append(publish(NEW_SRC, new_cfg, drop=drop))
         for _ in range(args.runs):
-            rows["nothing changed"][0].append(publish(args.old_src, old_cfg))
-            rows["nothing changed"][1].append(publish(NEW_SRC, new_cfg))
+            rows["nothing changed"][0].append(publish(args.old_src, old_cfg, drop=drop))
+            rows["nothing changed"][1].append(publish(NEW_SRC, new_cfg, drop=drop))
     finally:
-        DROP = False
         shutil.rmtree(extra)
         publish(args.old_src, old_cfg)
         publish(NEW_SRC, new_cfg)

@@ -192,7 +192,9 @@ def test_a_full_build_mends_counts_edited_by_hand(
         collect(room.config(), store, now=NOW)
         build_feeds(room.config(), store, now=NOW, ping=False)
         with store.begin() as conn:
-            conn.execute(feed_counts.deltas.delete().where(feed_counts.deltas.c.feed == "site:"))
+            # One feed's count lost, one made up.
+            author = feed_counts.deltas.c.feed == "author:arjun-mehta"
+            conn.execute(feed_counts.deltas.delete().where(author))
             conn.execute(feed_counts.deltas.insert(), [{"feed": "beat:world", "d": 7}])
         kept, counted = both(store)
         assert kept != counted
@@ -201,9 +203,9 @@ def test_a_full_build_mends_counts_edited_by_hand(
             build_feeds(room.config(), store, now=NOW, force=True, ping=False)
         warned = [r for r in caplog.records if "counts per feed differed" in r.getMessage()]
         assert len(warned) == 1
-        assert warned[0].feeds == ["beat:world"]  # type: ignore[attr-defined]
+        assert warned[0].feeds == ["author:arjun-mehta", "beat:world"]  # type: ignore[attr-defined]
         kept, counted = both(store)
-        assert kept == counted and counted["site:"] == 4
+        assert kept == counted and counted["site:"] == 4 and counted["author:arjun-mehta"] == 4
 
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="feedpub.feeds"):

@@ -13,8 +13,9 @@ Appended deltas, not one counter row per feed: on PostgreSQL a counter updated b
 insert would make concurrent collects wait on (and deadlock over) the same few rows; an
 append never waits. The table is folded back to one row per feed (``compact``) by the
 build, in one statement on PostgreSQL so that deltas committed meanwhile are neither lost
-nor counted twice. A full build recounts from the articles themselves and resets the
-deltas to that (``reset``), which also mends a table edited by hand.
+nor counted twice. A full build counts from the articles themselves and compares
+(``drifted``): kept counts that differ (a table edited by hand) are replaced by that count
+(``reset``), otherwise folded.
 
 Feed idents are the feeds stage's (``feeds.model.FeedKind``): ``beat:SLUG``,
 ``author:SLUG``; an article without a beat counts under ``site:`` (the site feed's count is
@@ -186,7 +187,9 @@ def compact(conn: Connection) -> None:
         sa.select(deltas.c.feed, sa.func.sum(deltas.c.d).label("d")).group_by(deltas.c.feed)
     ).all()
     conn.execute(deltas.delete())
-    _insert(conn, ((feed, int(d)) for feed, d in sums))
+    folded = [{"feed": feed, "d": int(d)} for feed, d in sums if int(d)]
+    if folded:
+        conn.execute(deltas.insert(), folded)
 
 
 def drifted(conn: Connection) -> list[str]:
@@ -210,9 +213,3 @@ def reset(conn: Connection) -> None:
         return
     conn.execute(deltas.delete())
     conn.exec_driver_sql(f"INSERT INTO feed_count_deltas (feed, d) {_exact_sql()}")
-
-
-def _insert(conn: Connection, rows: Iterable[tuple[str, int]]) -> None:
-    values = [{"feed": feed, "d": d} for feed, d in rows if d]
-    if values:
-        conn.execute(deltas.insert(), values)
