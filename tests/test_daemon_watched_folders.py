@@ -40,6 +40,14 @@ def _titles(store: Store) -> set[str]:
         return set(conn.execute(sa.select(s.articles.c.title)).scalars())
 
 
+def _file_rows(store: Store) -> dict[str, int]:
+    """Each source's recorded file stats rows."""
+    f = s.source_files
+    with store.read() as conn:
+        q = sa.select(f.c.source, sa.func.count()).group_by(f.c.source)
+        return {str(name): int(n) for name, n in conn.execute(q)}
+
+
 def _wait_for_event(watcher: FolderWatcher) -> None:
     deadline = time.monotonic() + 10
     while not watcher.pending() and time.monotonic() < deadline:
@@ -365,7 +373,7 @@ def test_random_changes_in_subfolders_end_as_a_full_collect_does(
     t = NOW
     d.tick(t)
     collect(config, reference, now=t)
-    hinted = 0
+    hinted = counted = 0
     try:
         for step in range(16):
             t += timedelta(minutes=5)
@@ -385,8 +393,12 @@ def test_random_changes_in_subfolders_end_as_a_full_collect_does(
             else:
                 room.write(rel, "---\ntitle: [broken\n---\n")
             _wait_for_event(d.watched.watcher)
+            rows = _file_rows(store)
             d.tick(t)
             hinted += bool(d.watched.hints())
+            for name, hint in d.watched.hints().items():  # the count the tick took on trust
+                assert hint.stored_files in (None, rows.get(name, 0)), (step, op, name)
+                counted += hint.stored_files is not None
             report = collect(config, reference, now=t)
             assert _state(store) == _state(reference), (step, op, rel)
             run = store.last_run("collect")
@@ -394,3 +406,4 @@ def test_random_changes_in_subfolders_end_as_a_full_collect_does(
     finally:
         reference.close()
     assert hinted  # some ticks listed only the subfolders that changed
+    assert counted  # and some took the store's row count from the last clean scan

@@ -6,6 +6,7 @@ configuration, a feed file gone, a rejected file) takes the full path."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -75,7 +76,23 @@ class Pair:
         assert feeds(self.quiet) == feeds(self.full)
         assert runs(self.quiet)[-2:] == runs(self.full)[-2:]
         assert stored(self.quiet) == stored(self.full)
+        assert_record_counts_the_rows(self.quiet)
         return out[0]
+
+
+def assert_record_counts_the_rows(root: Path) -> None:
+    """What a hint's ``stored_files`` takes on trust (feedpub.collect_scope): a kept quiet
+    record of a source with nothing rejected counts exactly the store's stats rows of it."""
+    meta, files = schema.meta, schema.source_files
+    raw = _rows(root, sa.select(meta.c.value).where(meta.c.key == quiet.QUIET_KEY))
+    if not raw:
+        return
+    rec = json.loads(raw[0][0])
+    for name, _root, recorded in rec["sources"]:
+        if any(src == name for src, *_ in rec.get("rejected", [])):
+            continue
+        count = sa.select(sa.func.count()).where(files.c.source == name)
+        assert _rows(root, count) == [(walk_module.files_in(recorded),)], name
 
 
 def feeds(root: Path) -> dict[str, bytes]:

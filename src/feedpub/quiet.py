@@ -183,7 +183,12 @@ def _check(
         # No live article without its file, unless the parser rejected one: a published
         # file turned unreadable keeps its article and has no recorded stats.
         clean = not any(src == name for src, *_ in rec.get("rejected", []))
-        folders[name] = FolderHint(same, frozenset(current), no_orphans=clean)
+        folders[name] = FolderHint(
+            same,
+            frozenset(current),
+            no_orphans=clean,
+            stored_files=files_in(recorded) if clean else None,
+        )
         sources.append((name, files_in(current)))
         changed |= current != recorded
     hints = Hints(folders)

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from feedpub.collect import CollectReport
 from feedpub.config import Config, FolderSourceConfig, source_name
-from feedpub.sources.walk import Fingerprint, FolderHint
+from feedpub.sources.walk import Fingerprint, FolderHint, files_in
 from feedpub.sources.watch import FolderWatcher
 
 _CLEAN = ("ok", "not-modified")
@@ -78,7 +78,10 @@ class WatchedFolders:
             if dirs is not None and name in fresh and listing is not None:
                 unchanged = {d: v for d, v in listing.items() if d not in dirs}
                 self._hints[name] = FolderHint(
-                    unchanged, frozenset(listing), no_orphans=sole_collector
+                    unchanged,
+                    frozenset(listing),
+                    no_orphans=sole_collector,
+                    stored_files=files_in(listing) if sole_collector else None,
                 )
                 self._in_flight.add(name)
             else:

@@ -79,6 +79,10 @@ class FolderHint:
     # quiet record; the daemon's own last collect): no live article is without its file,
     # so nothing unlisted is retracted, and every file of the listing has its stats row.
     no_orphans: bool = False
+    # How many files of this source the store holds stats rows for, when the hint knows:
+    # with no_orphans, the last clean listing's count (that collect left a row for each of
+    # its files and none other). None: the collect counts the rows (a query).
+    stored_files: int | None = None
 
 
 @dataclass(frozen=True)
