@@ -15,7 +15,7 @@ them by folder, comparing and writing them back). So the collect reads instead:
 - the source's row count: when the trusted and the walked folders do not account for
   every row (rows of a folder that is gone), the whole table is read, as before. A hint
   that knows the count (``FolderHint.stored_files``: the last clean listing's, when
-  ``no_orphans``) spares the query, a pass over the source's rows (84 ms at 100,000
+  ``no_orphans``) spares the query, a pass over the source's rows (50-84 ms at 100,000
   files once the kernel has dropped the store's pages).
 
 The listing is then *scoped*: ``SourceResult.unlisted`` counts the trusted folders'
