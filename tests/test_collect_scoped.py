@@ -241,18 +241,25 @@ def test_the_scope_is_none_when_rows_lie_outside_the_folders_it_names(
     clean = FolderHint(hint.unchanged, hint.dirs, no_orphans=True)
     with store.read() as conn:
         assert scoped(conn, "src", clean) is None
-    # A hint that knows how many rows the store holds (stored_files: a clean listing's
-    # count) is taken at its word, with no count query: told the truth (3 rows, which the
-    # 4 files of the named folders do not match), the whole table is read as above.
+    # A clean hint that says what its listing counted (listed_files) is taken at its word
+    # as the row count, with no count query: told the truth (3 rows, which the 4 files of
+    # the named folders do not match), the whole table is read as above. Without
+    # no_orphans the store counts, whatever the listing counted: b/ is walked, as above.
     statements: list[str] = []
     sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    for stored, agrees in ((3, False), (4, True)):
-        told = FolderHint(hint.unchanged, hint.dirs, no_orphans=True, stored_files=stored)
+    for listed, clean_store, agrees, counts in (
+        (3, True, False, False),
+        (4, True, True, False),
+        (4, False, True, True),
+    ):
+        told = FolderHint(hint.unchanged, hint.dirs, no_orphans=clean_store, listed_files=listed)
         statements.clear()
         with store.read() as conn:
             scope = scoped(conn, "src", told)
         assert (scope is not None) is agrees
-        assert not [q for q in statements if "count(" in q.lower()], statements
+        assert any("count(" in q.lower() for q in statements) is counts, statements
+        if scope is not None:
+            assert scope.walked == frozenset({"c/"} if clean_store else {"b/", "c/"})
     without_c = FolderHint(
         {d: v for d, v in fp.items() if d != "c/"}, frozenset(d for d in fp if d != "c/")
     )

@@ -81,7 +81,7 @@ class Pair:
 
 
 def assert_record_counts_the_rows(root: Path) -> None:
-    """What a hint's ``stored_files`` takes on trust (feedpub.collect_scope): a kept quiet
+    """What a clean hint's ``listed_files`` is taken for (feedpub.collect_scope): a kept quiet
     record of a source with nothing rejected counts exactly the store's stats rows of it."""
     meta, files = schema.meta, schema.source_files
     raw = _rows(root, sa.select(meta.c.value).where(meta.c.key == quiet.QUIET_KEY))

@@ -187,7 +187,7 @@ def _check(
             same,
             frozenset(current),
             no_orphans=clean,
-            stored_files=files_in(recorded) if clean else None,
+            listed_files=files_in(recorded),
         )
         sources.append((name, files_in(current)))
         changed |= current != recorded

@@ -81,7 +81,7 @@ class WatchedFolders:
                     unchanged,
                     frozenset(listing),
                     no_orphans=sole_collector,
-                    stored_files=files_in(listing) if sole_collector else None,
+                    listed_files=files_in(listing),
                 )
                 self._in_flight.add(name)
             else:

@@ -79,10 +79,10 @@ class FolderHint:
     # quiet record; the daemon's own last collect): no live article is without its file,
     # so nothing unlisted is retracted, and every file of the listing has its stats row.
     no_orphans: bool = False
-    # How many files of this source the store holds stats rows for, when the hint knows:
-    # with no_orphans, the last clean listing's count (that collect left a row for each of
-    # its files and none other). None: the collect counts the rows (a query).
-    stored_files: int | None = None
+    # How many files the listing the hint stands on counted (the quiet record's, the
+    # daemon's last clean scan's). With no_orphans it is the store's stats row count of
+    # this source: that collect left a row for each of its files and none other.
+    listed_files: int | None = None
 
 
 @dataclass(frozen=True)
