@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -20,14 +20,7 @@ from feedpub.feeds import build_feeds
 from feedpub.store import Store, set_meta
 from feedpub.types import Article, ArticleStatus
 from tests.conftest import BASE_CONFIG, Newsroom
-
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-SMALL = """
-[output]
-dir = "feeds"
-items_per_feed = 2
-archive_page_size = 2
-"""
+from tests.test_feeds_incremental import NOW, SMALL
 
 
 def story(n: int, *, day: int | None = None, authors: str = "Ana") -> str:

@@ -61,6 +61,12 @@ def both(store: Store) -> tuple[dict[str, int], dict[str, int]]:
         return kept, feed_counts.exact(conn)
 
 
+def publish(room: Newsroom, store: Store) -> None:
+    """Collect the room's files, then build its feeds."""
+    collect(room.config(), store, now=NOW)
+    build_feeds(room.config(), store, now=NOW, ping=False)
+
+
 def delta_rows(store: Store) -> int:
     with store.read() as conn:
         return int(
@@ -113,14 +119,12 @@ def test_an_article_moved_out_of_a_beat_leaves_that_feed_on_the_next_build(
     try:
         for n in range(1, 4):
             room.write(f"{n:02d}.md", story(n, beat="world"))
-        collect(room.config(), store, now=NOW)
-        build_feeds(room.config(), store, now=NOW, ping=False)
+        publish(room, store)
         world = room.config().output_dir / "beats/world/rss.xml"
         assert len(feedparser.parse(world.read_bytes()).entries) == 3
 
         room.write("02.md", story(2, beat="technology"))
-        collect(room.config(), store, now=NOW)
-        build_feeds(room.config(), store, now=NOW, ping=False)
+        publish(room, store)
         titles = [e.title for e in feedparser.parse(world.read_bytes()).entries]
         assert titles and "Story 2" not in titles
         tech = room.config().output_dir / "beats/technology/rss.xml"
@@ -134,8 +138,7 @@ def test_an_incremental_build_reads_the_kept_counts_not_the_articles(room: Newsr
     try:
         for n in range(1, 6):
             room.write(f"{n:02d}.md", story(n))
-        collect(room.config(), store, now=NOW)
-        build_feeds(room.config(), store, now=NOW, ping=False)
+        publish(room, store)
         room.write("06.md", story(6, beat="world"))
         collect(room.config(), store, now=NOW)
 
@@ -164,8 +167,7 @@ def test_a_build_folds_piled_up_count_rows(room: Newsroom, monkeypatch: pytest.M
     try:
         for n in range(1, 9):
             room.write(f"{n:02d}.md", story(n, beat=("world", "technology")[n % 2]))
-        collect(room.config(), store, now=NOW)
-        build_feeds(room.config(), store, now=NOW, ping=False)  # full: folded
+        publish(room, store)  # full build: folded
         before = both(store)
         # A row per beat and author; the site's count is theirs summed (every article here
         # has a beat: no row of its own).
@@ -189,8 +191,7 @@ def test_a_full_build_mends_counts_edited_by_hand(
     try:
         for n in range(1, 5):
             room.write(f"{n:02d}.md", story(n))
-        collect(room.config(), store, now=NOW)
-        build_feeds(room.config(), store, now=NOW, ping=False)
+        publish(room, store)
         with store.begin() as conn:
             # One feed's count lost, one made up.
             author = feed_counts.deltas.c.feed == "author:arjun-mehta"

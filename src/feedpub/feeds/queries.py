@@ -78,6 +78,8 @@ def tidy_counts(conn: Connection, *, full: bool, feeds: int, rows: int) -> list[
     piled up (``rows`` read for ``feeds`` feeds); after a full build also check them
     against the articles and recount when they differ. Returns the feeds that differed."""
     if full:
+        # Counted again here, not compared with the build's own count: that one came from
+        # the read snapshot, and a collect committed since (PostgreSQL) would look like drift.
         drifted = feed_counts.drifted(conn)
         if drifted:
             feed_counts.reset(conn)
