@@ -130,6 +130,28 @@ def test_three_instances_send_one_big_edition_once_each_within_the_relays_hourly
     print(f"\n{BIG} subscribers, 3 instances: {took:.1f} s after the pause, shares {sent_by}")
 
 
+def _stop_holding_claims(victim: subprocess.Popen[bytes], url: str, tries: int = 200) -> None:
+    """SIGSTOP a sender at a moment it holds committed claims: not between two batches, and
+    not inside the transaction that claims one (its rows are then nobody's once the
+    session's idle-in-transaction timeout ends it, and the others rightly send them)."""
+    d = s.deliveries
+    mine = sa.select(sa.func.count()).where(
+        d.c.status == "sending", d.c.claimed_by.like(f"%/{victim.pid}/%")
+    )
+    engine = sa.create_engine(url)
+    try:
+        for _ in range(tries):
+            victim.send_signal(signal.SIGSTOP)
+            with engine.connect() as conn:
+                if conn.execute(mine).scalar_one():
+                    return
+            victim.send_signal(signal.SIGCONT)
+            time.sleep(0.02)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"sender {victim.pid} held no committed claim in {tries} stops")
+
+
 def _room_config_without_limit(newsroom: Newsroom, port: int) -> None:
     text = newsroom.config_path.read_text(encoding="utf-8")
     newsroom.config_path.write_text(text.replace("rate_per_hour = 150\n", ""), encoding="utf-8")
@@ -183,7 +205,7 @@ def test_an_instance_gone_silent_elsewhere_is_resumed_after_its_lease(
             wait_until(
                 lambda: len(srv.received) >= n // 3, 300, "a third of the edition at the relay"
             )
-            victim.send_signal(signal.SIGSTOP)
+            _stop_holding_claims(victim, pg_url)
             done = _finish(others)
             assert [code for code, _ in done] == [0, 0], done
             held = _ledger(pg_url)["sending"]
